@@ -1,0 +1,406 @@
+"""The provider interface: seven service protocols, the CloudProvider ABC and the value types.
+
+Only frozen dataclasses from this module cross the boundary between a provider and its
+callers; SDK objects never leave a provider module.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
+
+# Metadata key under which every provider records the sha256 of an object's content at
+# upload. Multipart ETags differ between clouds, so this is what replication compares.
+SHA256_METADATA_KEY = "sha256"
+
+
+# --------------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class StorageObject:
+    """One object in a bucket/container/directory."""
+
+    key: str
+    size: int
+    last_modified: datetime | None = None
+    etag: str | None = None
+    sha256: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One stored version of an object (S3 versions, GCS generations, Azure versions)."""
+
+    key: str
+    version_id: str
+    size: int
+    last_modified: datetime | None = None
+    is_latest: bool = False
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class MetricData:
+    """One data point of a named metric."""
+
+    name: str
+    value: float
+    timestamp: datetime
+    unit: str = "None"
+    dimensions: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One structured log record."""
+
+    timestamp: datetime
+    message: str
+    level: str = "INFO"
+    log_name: str = "default"
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """A secret's value at one version. The value is kept out of repr."""
+
+    name: str
+    version: str
+    value: str = field(repr=False)
+    created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SecretMetadata:
+    """What can be said about a secret without reading its value."""
+
+    name: str
+    created: datetime | None = None
+    updated: datetime | None = None
+    versions: int | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """What to run: the inputs of CloudCompute.create_instance."""
+
+    name: str
+    image: str = ""
+    instance_type: str = ""
+    user_data: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    port: int | None = None
+    region: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A compute instance as the provider reports it."""
+
+    instance_id: str
+    name: str
+    state: str  # pending | running | stopping | stopped | terminated | failed
+    provider: str
+    region: str | None = None
+    instance_type: str | None = None
+    public_address: str | None = None
+    private_address: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    launched_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """Inputs of CloudDatabase.create_database."""
+
+    name: str
+    engine: str = "postgres"
+    instance_class: str = ""
+    storage_gb: int = 20
+    username: str = "admin"
+    password: str = field(default="", repr=False)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatabaseInstance:
+    """A managed database as the provider reports it."""
+
+    database_id: str
+    name: str
+    engine: str
+    status: str  # creating | available | deleting | failed
+    provider: str
+    region: str | None = None
+    endpoint: str | None = None
+    port: int | None = None
+    instance_class: str | None = None
+    storage_gb: int | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CostRecord:
+    """One cost line: a provider's charge for a service over a period.
+
+    Amounts are Decimal so totals are exact to the cent. `raw` keeps the source columns.
+    """
+
+    provider: str
+    service: str
+    period_start: date
+    period_end: date
+    amount: Decimal
+    currency: str
+    estimated: bool = False
+    region: str | None = None
+    account: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    raw: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class DeploymentResult:
+    """The outcome of deploying one artifact to one provider/region."""
+
+    provider: str
+    region: str
+    deployment_id: str
+    state: str  # running | failed | rolled_back | planned
+    instance_id: str | None = None
+    address: str | None = None
+    artifact_url: str | None = field(default=None, repr=False)
+    duration_s: float = 0.0
+    hourly_price: Decimal | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state in {"running", "planned"}
+
+
+# --------------------------------------------------------------------------- protocols
+@runtime_checkable
+class CloudStorage(Protocol):
+    """Unified object storage. Keys are '/'-separated; the store is one bucket/container."""
+
+    provider_name: str
+
+    def upload(
+        self, local_path: Path | str, remote_key: str, metadata: Mapping[str, str] | None = None
+    ) -> str:
+        """Upload a file, recording its sha256 in object metadata; return the object's URI."""
+        ...
+
+    def download(self, remote_key: str, local_path: Path | str) -> Path:
+        """Download to a temp file beside local_path, verify, then rename into place."""
+        ...
+
+    def list_objects(self, prefix: str = "") -> Iterator[StorageObject]:
+        """Every object under prefix, following pagination."""
+        ...
+
+    def delete(self, remote_key: str) -> bool:
+        """Delete an object; False when it did not exist."""
+        ...
+
+    def get_url(self, remote_key: str, expires_in: int = 3600) -> str:
+        """A time-limited URL that reads the object without credentials."""
+        ...
+
+    def head(self, remote_key: str) -> StorageObject:
+        """The object's description; NotFoundError when missing."""
+        ...
+
+    def open_read(self, remote_key: str) -> BinaryIO:
+        """A readable stream of the object's bytes (caller closes it)."""
+        ...
+
+    def upload_stream(
+        self,
+        stream: BinaryIO,
+        remote_key: str,
+        *,
+        size: int,
+        sha256: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> StorageObject:
+        """Write an object from a stream whose size and sha256 are already known."""
+        ...
+
+    def uri(self, remote_key: str = "") -> str:
+        """The location URL of a key in this store, e.g. s3://bucket/key."""
+        ...
+
+
+@runtime_checkable
+class CloudMetrics(Protocol):
+    """Custom metrics."""
+
+    def put_metric(
+        self,
+        name: str,
+        value: float,
+        unit: str = "None",
+        dimensions: Mapping[str, str] | None = None,
+        timestamp: datetime | None = None,
+    ) -> None: ...
+
+    def get_metrics(
+        self,
+        name: str,
+        start_time: datetime,
+        end_time: datetime,
+        dimensions: Mapping[str, str] | None = None,
+    ) -> list[MetricData]: ...
+
+
+@runtime_checkable
+class CloudLogging(Protocol):
+    """Structured logs: write records to a named log and query them back."""
+
+    def write(
+        self,
+        message: str,
+        level: str = "INFO",
+        log_name: str = "default",
+        attributes: Mapping[str, str] | None = None,
+        timestamp: datetime | None = None,
+    ) -> None: ...
+
+    def write_entries(self, entries: list[LogEntry]) -> int:
+        """Write many records (batched to the service's limits); return how many were written."""
+        ...
+
+    def query(
+        self,
+        start_time: datetime,
+        end_time: datetime,
+        log_name: str | None = None,
+        filter_text: str | None = None,
+        limit: int = 1000,
+    ) -> list[LogEntry]: ...
+
+
+@runtime_checkable
+class CloudSecrets(Protocol):
+    """Secrets: setting an existing name adds a new version."""
+
+    def set_secret(self, name: str, value: str) -> SecretMetadata: ...
+
+    def get_secret(self, name: str, version: str | None = None) -> SecretValue: ...
+
+    def list_secrets(self) -> list[SecretMetadata]: ...
+
+    def delete_secret(self, name: str) -> bool: ...
+
+
+@runtime_checkable
+class CloudCompute(Protocol):
+    """Compute instances: create, wait, describe, list by tag, read output, terminate."""
+
+    def create_instance(self, spec: InstanceSpec) -> Instance: ...
+
+    def get_instance(self, instance_id: str) -> Instance: ...
+
+    def list_instances(self, tags: Mapping[str, str] | None = None) -> list[Instance]: ...
+
+    def wait_until_running(self, instance_id: str, timeout: float = 300.0) -> Instance: ...
+
+    def get_output(self, instance_id: str) -> str:
+        """Console/stdout output of the instance (may be empty)."""
+        ...
+
+    def terminate_instance(self, instance_id: str) -> bool: ...
+
+
+@runtime_checkable
+class CloudDatabase(Protocol):
+    """Managed databases."""
+
+    def create_database(self, spec: DatabaseSpec) -> DatabaseInstance: ...
+
+    def get_database(self, database_id: str) -> DatabaseInstance: ...
+
+    def list_databases(self) -> list[DatabaseInstance]: ...
+
+    def wait_until_available(
+        self, database_id: str, timeout: float = 900.0
+    ) -> DatabaseInstance: ...
+
+    def delete_database(self, database_id: str) -> bool: ...
+
+
+@runtime_checkable
+class CloudCost(Protocol):
+    """Billed cost over a date range [start, end)."""
+
+    def get_costs(
+        self,
+        start: date,
+        end: date,
+        granularity: str = "DAILY",
+        group_by: tuple[str, ...] = ("service",),
+    ) -> list[CostRecord]: ...
+
+
+# --------------------------------------------------------------------------- provider
+class CloudProvider(ABC):
+    """One cloud. Subclasses build service objects lazily and deploy artifacts."""
+
+    name: ClassVar[str] = ""
+    #: the pip extra that installs this provider's SDKs (named in ProviderNotAvailableError)
+    extra: ClassVar[str] = ""
+
+    @abstractmethod
+    def get_storage(self, bucket: str | None = None) -> CloudStorage: ...
+
+    @abstractmethod
+    def get_metrics(self) -> CloudMetrics: ...
+
+    @abstractmethod
+    def get_logging(self) -> CloudLogging: ...
+
+    @abstractmethod
+    def get_secrets(self) -> CloudSecrets: ...
+
+    @abstractmethod
+    def get_compute(self) -> CloudCompute: ...
+
+    @abstractmethod
+    def get_database(self) -> CloudDatabase: ...
+
+    @abstractmethod
+    def get_cost(self) -> CloudCost: ...
+
+    @abstractmethod
+    def deploy(
+        self,
+        artifact: Path | str,
+        region: str,
+        *,
+        instance_type: str | None = None,
+        deployment_id: str | None = None,
+        run_command: str | None = None,
+        port: int | None = None,
+        timeout: float = 300.0,
+    ) -> DeploymentResult: ...
+
+    @classmethod
+    def sdk_available(cls) -> bool:
+        """True when the provider's SDKs can be imported."""
+        return True
+
+    @classmethod
+    def credentials_found(cls) -> bool | None:
+        """True/False when credentials can be detected without a network call; None if unknown."""
+        return None

@@ -1,0 +1,108 @@
+"""The error hierarchy of the seed, plus NotFoundError.
+
+Every SDK exception is mapped to one of these at the adapter edge. Each error says which
+provider and operation failed, on which resource, and what to do about it. Messages never
+contain secret values: mappers build them from names, never from request bodies.
+"""
+
+from __future__ import annotations
+
+
+class CloudError(Exception):
+    """Base of every error this package raises."""
+
+    default_hint: str = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        operation: str | None = None,
+        resource: str | None = None,
+        hint: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        self.message = message
+        self.provider = provider
+        self.operation = operation
+        self.resource = resource
+        self.hint = hint if hint is not None else self.default_hint
+        #: whether the retry policy may try the same call again (throttling, 5xx, resets)
+        self.retryable = retryable
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = " ".join(p for p in (self.provider, self.operation) if p)
+        head = f"{where} {self.resource}" if self.resource else where
+        text = f"{head}: {self.message}" if head else self.message
+        if self.hint:
+            text = f"{text}. {self.hint}" if not text.endswith(".") else f"{text} {self.hint}"
+        return text
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # keep the keyword fields across pickling (Prefect and process pools pickle errors)
+        return (_rebuild, (type(self), self.message, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[CloudError], message: str, state: dict[str, object]) -> CloudError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class ProviderNotAvailableError(CloudError):
+    """The provider's SDK is not installed."""
+
+
+class ProviderNotInitializedError(CloudError):
+    """The provider is not registered (or failed to build)."""
+
+    default_hint = "Run `specify cloud providers` to see the registered providers"
+
+
+class CredentialsError(CloudError):
+    """Credentials are missing, invalid or expired."""
+
+
+class NotFoundError(CloudError):
+    """The bucket, object, secret, instance or database does not exist."""
+
+
+class StorageError(CloudError):
+    """A storage operation failed."""
+
+
+class UploadError(StorageError):
+    """Writing an object failed."""
+
+
+class DownloadError(StorageError):
+    """Reading an object failed."""
+
+
+class DeleteError(StorageError):
+    """Deleting an object failed."""
+
+
+class DeploymentError(CloudError):
+    """Creating, waiting for or destroying a deployment failed."""
+
+
+class CostAnalysisError(CloudError):
+    """Cost data could not be fetched, parsed or compared."""
+
+
+class ConfigurationError(CloudError):
+    """Bad input from the user: a location, option or setting that cannot be used."""
+
+
+def sdk_missing(provider: str, package: str, extra: str) -> ProviderNotAvailableError:
+    """The error for a provider whose SDK import failed."""
+    return ProviderNotAvailableError(
+        f"the Python package '{package}' is not installed",
+        provider=provider,
+        operation="import",
+        hint=f"Install it with: pip install 'specify-cloud[{extra}]'",
+    )

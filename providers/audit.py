@@ -1,0 +1,76 @@
+"""The audit log: one JSON line per mutating operation (who, what, when, where, result).
+
+The file is SPECIFY_AUDIT_LOG (default ~/.specify-cloud/audit.jsonl); set it to "off" to
+disable. Lines are appended with a single write so concurrent writers do not interleave.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+_lock = threading.Lock()
+
+
+def audit_path() -> Path | None:
+    value = os.environ.get("SPECIFY_AUDIT_LOG")
+    if value is not None and value.strip().lower() in {"", "off", "none", "0"}:
+        return None
+    return Path(value) if value else Path.home() / ".specify-cloud" / "audit.jsonl"
+
+
+def _who() -> str:
+    user = os.environ.get("SPECIFY_AUDIT_USER")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def audit(
+    operation: str,
+    *,
+    provider: str,
+    where: str | None,
+    resource: str | None,
+    result: str,
+    error: BaseException | None = None,
+    duration_s: float | None = None,
+    **extra: Any,
+) -> None:
+    """Append one record. Never raises: auditing must not break the operation it records."""
+    path = audit_path()
+    if path is None:
+        return
+    record: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "who": _who(),
+        "what": operation,
+        "provider": provider,
+        "where": where,
+        "resource": resource,
+        "result": result,
+    }
+    if duration_s is not None:
+        record["duration_ms"] = round(duration_s * 1000, 1)
+    if error is not None:
+        record["error"] = f"{type(error).__name__}: {error}"
+    record.update(extra)
+    line = json.dumps(record, default=str, ensure_ascii=False) + "\n"
+    try:
+        with _lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode())
+            finally:
+                os.close(fd)
+    except OSError:
+        pass

@@ -1,0 +1,161 @@
+"""The provider registry: built-in clouds, third-party entry points and runtime registrations.
+
+Built-ins and entry points are recorded as import targets and loaded on first `get`, so
+listing providers imports no SDK. Third-party packages add a cloud through the entry-point
+group `specify_cloud.providers` (name = provider name, value = "module:CloudProviderClass").
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from providers.base import CloudProvider
+from providers.errors import ProviderNotAvailableError, ProviderNotInitializedError
+
+ENTRY_POINT_GROUP = "specify_cloud.providers"
+
+ProviderFactory = Callable[[], CloudProvider]
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """What `specify cloud providers` shows for one provider."""
+
+    name: str
+    target: str  # "module:Class", or "<instance>" for runtime registrations
+    extra: str = ""
+    sdk_modules: tuple[str, ...] = ()
+    source: str = "builtin"  # builtin | entry point | registered
+
+    def sdk_installed(self) -> bool:
+        return all(importlib.util.find_spec(m) is not None for m in self.sdk_modules)
+
+
+BUILTIN_PROVIDERS: tuple[ProviderInfo, ...] = (
+    ProviderInfo("local", "providers.local.provider:LocalProvider", "", ("cryptography",)),
+    ProviderInfo("aws", "providers.aws.provider:AWSProvider", "aws", ("boto3",)),
+    ProviderInfo(
+        "gcp",
+        "providers.gcp.provider:GCPProvider",
+        "gcp",
+        ("google.cloud.storage", "google.cloud.bigquery"),
+    ),
+    ProviderInfo(
+        "azure", "providers.azure.provider:AzureProvider", "azure", ("azure.storage.blob",)
+    ),
+)
+
+
+def _load_target(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attr) if attr else module
+
+
+class ProviderRegistry:
+    """Maps provider names to provider instances, building each at most once."""
+
+    def __init__(self, *, builtins: bool = True, discover: bool = True) -> None:
+        self._lock = threading.RLock()
+        self._infos: dict[str, ProviderInfo] = {}
+        self._factories: dict[str, ProviderFactory] = {}
+        self._instances: dict[str, CloudProvider] = {}
+        self._discover = discover
+        self._discovered = False
+        if builtins:
+            for info in BUILTIN_PROVIDERS:
+                self._infos[info.name] = info
+
+    def register(self, name: str, provider: CloudProvider | ProviderFactory) -> None:
+        """Register an instance, or a factory (such as a CloudProvider subclass)."""
+        with self._lock:
+            self._instances.pop(name, None)
+            self._factories.pop(name, None)
+            if isinstance(provider, CloudProvider):
+                self._instances[name] = provider
+                target = f"{type(provider).__module__}:{type(provider).__name__}"
+            else:
+                self._factories[name] = provider
+                target = getattr(provider, "__qualname__", repr(provider))
+            self._infos[name] = ProviderInfo(name, target, source="registered")
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._instances.pop(name, None)
+            self._factories.pop(name, None)
+            self._infos.pop(name, None)
+
+    def discover(self) -> None:
+        """Read the entry-point group once; built-ins and registrations keep precedence."""
+        with self._lock:
+            if self._discovered or not self._discover:
+                return
+            self._discovered = True
+            for ep in entry_points(group=ENTRY_POINT_GROUP):
+                if ep.name not in self._infos:
+                    self._infos[ep.name] = ProviderInfo(ep.name, ep.value, source="entry point")
+
+    def infos(self) -> list[ProviderInfo]:
+        self.discover()
+        return sorted(self._infos.values(), key=lambda i: (i.source != "builtin", i.name))
+
+    def list_available(self) -> list[str]:
+        """Names of providers whose SDKs are installed."""
+        return [i.name for i in self.infos() if i.source != "builtin" or i.sdk_installed()]
+
+    def require(self, name: str) -> CloudProvider:
+        """The provider called name; ProviderNotInitializedError / ProviderNotAvailableError."""
+        self.discover()
+        with self._lock:
+            if name in self._instances:
+                return self._instances[name]
+            info = self._infos.get(name)
+            if info is None:
+                known = ", ".join(sorted(self._infos)) or "none"
+                raise ProviderNotInitializedError(
+                    f"no provider named '{name}' (known: {known})", provider=name, operation="get"
+                )
+            if name in self._factories:
+                factory: ProviderFactory = self._factories[name]
+            else:
+                missing = [m for m in info.sdk_modules if importlib.util.find_spec(m) is None]
+                if missing:
+                    raise ProviderNotAvailableError(
+                        f"the Python package for '{missing[0]}' is not installed",
+                        provider=name,
+                        operation="import",
+                        hint=f"Install it with: pip install 'specify-cloud[{info.extra or 'all'}]'",
+                    )
+                factory = _load_target(info.target)
+            provider = factory()
+            self._instances[name] = provider
+            return provider
+
+    def get(self, name: str) -> CloudProvider | None:
+        """The provider called name, or None when it is unknown or cannot be built."""
+        try:
+            return self.require(name)
+        except (ProviderNotInitializedError, ProviderNotAvailableError):
+            return None
+
+
+_registry = ProviderRegistry()
+
+
+def default_registry() -> ProviderRegistry:
+    return _registry
+
+
+def register_provider(name: str, provider: CloudProvider | ProviderFactory) -> None:
+    _registry.register(name, provider)
+
+
+def get_provider(name: str) -> CloudProvider:
+    """The registered provider called name; raises when unknown or its SDK is missing."""
+    return _registry.require(name)

@@ -1,0 +1,62 @@
+"""The retry policy: a few attempts with exponential backoff, for transient failures only.
+
+Transient means throttling, 5xx answers and dropped connections. Authentication errors and
+missing resources are never retried: trying again cannot fix them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from providers.errors import CloudError
+
+T = TypeVar("T")
+
+#: HTTP statuses worth another try
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    initial_wait: float = 0.5
+    max_wait: float = 8.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        return cls(
+            attempts=int(os.environ.get("SPECIFY_RETRY_ATTEMPTS", cls.attempts)),
+            initial_wait=float(os.environ.get("SPECIFY_RETRY_WAIT", cls.initial_wait)),
+            max_wait=float(os.environ.get("SPECIFY_RETRY_MAX_WAIT", cls.max_wait)),
+        )
+
+    def retrying(self) -> Retrying:
+        return Retrying(
+            stop=stop_after_attempt(max(1, self.attempts)),
+            wait=wait_exponential(multiplier=self.initial_wait, max=self.max_wait),
+            retry=retry_if_exception(is_transient),
+            reraise=True,
+        )
+
+    def call(self, fn: Callable[[], T]) -> T:
+        for attempt in self.retrying():
+            with attempt:
+                return fn()
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+
+def is_transient_status(status: int | None) -> bool:
+    return status is not None and (status in TRANSIENT_STATUSES or 500 <= status < 600)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a call that raised exc may succeed when tried again."""
+    if isinstance(exc, CloudError):
+        return exc.retryable
+    return isinstance(exc, ConnectionError | TimeoutError | socket.timeout | BrokenPipeError)

@@ -161,7 +161,7 @@ def cloud_operation(
         def call_mapped(adapter: Any, res: str | None, thunk: Callable[[], T]) -> T:
             try:
                 return thunk()
-            except CloudError:
+            except (CloudError, StopIteration):
                 raise
             except Exception as exc:
                 raise adapter.map_error(exc, operation=op, resource=res, kind=kind) from exc

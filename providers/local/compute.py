@@ -97,8 +97,9 @@ class ProcessCompute(ServiceAdapter):
     provider_name = "local"
     service_name = "compute"
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, term_grace: float = TERM_GRACE_S) -> None:
         self.root = Path(root).expanduser().resolve()
+        self.term_grace = term_grace  # seconds between SIGTERM and SIGKILL
         self._children: dict[int, subprocess.Popen[bytes]] = {}  # to reap our own children
 
     @property
@@ -301,12 +302,12 @@ class ProcessCompute(ServiceAdapter):
         # signal the group only if its leader is still ours, or the group outlived it
         if _start_time(pgid) == state["start_time"] or _group_alive(pgid):
             self._signal_group(pgid, signal.SIGTERM)
-            deadline = time.monotonic() + TERM_GRACE_S
+            deadline = time.monotonic() + self.term_grace
             while self._alive(pgid) and time.monotonic() < deadline:
                 time.sleep(0.05)
             if self._alive(pgid):
                 self._signal_group(pgid, signal.SIGKILL)
-                while self._alive(pgid) and time.monotonic() < deadline + TERM_GRACE_S:
+                while self._alive(pgid) and time.monotonic() < deadline + self.term_grace:
                     time.sleep(0.05)
         self._write(
             {**state, "state": "terminated", "terminated_at": datetime.now(UTC).isoformat()}

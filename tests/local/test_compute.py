@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def wait_state(compute: CloudCompute, instance_id: str, state: str) -> None:
         time.sleep(0.05)
 
 
-def test_http_server_start_health_output_stop(provider: LocalProvider, audit_lines) -> None:  # type: ignore[no-untyped-def]
+def test_http_server_start_health_output_stop(provider: LocalProvider, audit_lines: Any) -> None:
     compute = provider.get_compute()
     assert isinstance(compute, CloudCompute)
     port = free_port()

@@ -26,15 +26,35 @@ COLUMNS = [
     "ChargeCategory",
     "Tags",
 ]
+
+
+def row(
+    start: str, service: str, region: str, cost: str, category: str = "Usage", tags: str = ""
+) -> list[str]:
+    """One FOCUS row of an hour starting at `start` (2026-03-DDTHH)."""
+    end = start[:-2] + f"{int(start[-2:]) + 1:02d}"
+    return [
+        "Local",
+        f"{start}:00:00Z",
+        f"{end}:00:00Z",
+        service,
+        region,
+        cost,
+        "USD",
+        category,
+        tags,
+    ]
+
+
 ROWS = [
     # amounts chosen so that float addition would not be exact
-    ["Local", "2026-03-01T00:00:00Z", "2026-03-01T01:00:00Z", "Compute", "eu", "0.1", "USD", "Usage", '{"team": "a"}'],
-    ["Local", "2026-03-01T01:00:00Z", "2026-03-01T02:00:00Z", "Compute", "eu", "0.2", "USD", "Usage", '{"team": "a", "env": "x"}'],
-    ["Local", "2026-03-01T05:00:00Z", "2026-03-01T06:00:00Z", "Compute", "us", "1.000000001", "USD", "Usage", ""],
-    ["Local", "2026-03-01T07:00:00Z", "2026-03-01T08:00:00Z", "Storage", "eu", "3.33", "USD", "Usage", ""],
-    ["Local", "2026-03-02T00:00:00Z", "2026-03-02T01:00:00Z", "Compute", "eu", "-0.05", "USD", "Credit", ""],
-    ["Local", "2026-03-03T00:00:00Z", "2026-03-03T01:00:00Z", "Compute", "eu", "99", "USD", "Usage", ""],
-]  # fmt: skip
+    row("2026-03-01T00", "Compute", "eu", "0.1", tags='{"team": "a"}'),
+    row("2026-03-01T01", "Compute", "eu", "0.2", tags='{"team": "a", "env": "x"}'),
+    row("2026-03-01T05", "Compute", "us", "1.000000001"),
+    row("2026-03-01T07", "Storage", "eu", "3.33"),
+    row("2026-03-02T00", "Compute", "eu", "-0.05", "Credit"),
+    row("2026-03-03T00", "Compute", "eu", "99"),
+]
 
 
 def write_csv(path: Path, rows: list[list[str]], columns: list[str] = COLUMNS) -> Path:

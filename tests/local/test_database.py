@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from providers.errors import ConfigurationError, NotFoundError
 from providers.local.provider import LocalProvider
 
 
-def test_create_describe_list_delete(provider: LocalProvider, audit_lines) -> None:  # type: ignore[no-untyped-def]
+def test_create_describe_list_delete(provider: LocalProvider, audit_lines: Any) -> None:
     dbs = provider.get_database()
     assert isinstance(dbs, CloudDatabase)
     spec = DatabaseSpec(

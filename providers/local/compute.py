@@ -51,8 +51,10 @@ def _proc_stat(pid: int) -> list[str] | None:
     return text.rsplit(")", 1)[1].split()
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time (clock ticks since boot), or None when it is gone."""
+def _start_time(pid: int, *, finished_ok: bool = False) -> str | None:
+    """The process's start time (clock ticks since boot), or None when it is gone.
+
+    A finished but unreaped process (zombie) counts as gone unless finished_ok."""
     if not Path("/proc").is_dir():  # pragma: no cover - non-Linux: pid liveness only
         try:
             os.kill(pid, 0)
@@ -62,7 +64,7 @@ def _start_time(pid: int) -> str | None:
             pass
         return "unknown"
     fields = _proc_stat(pid)
-    if fields is None or fields[0] in ("Z", "X"):  # zombies have finished
+    if fields is None or (fields[0] in ("Z", "X") and not finished_ok):
         return None
     return fields[19]
 
@@ -161,7 +163,7 @@ class ProcessCompute(ServiceAdapter):
         child = self._children.get(pid)
         if child is not None:
             child.poll()  # reap our own zombie
-        if _start_time(pid) == state["start_time"]:
+        if state["start_time"] is not None and _start_time(pid) == state["start_time"]:
             return {**state, "state": "running"}
         code_file = self._dir(state["instance_id"]) / "exit_code"
         try:
@@ -220,7 +222,8 @@ class ProcessCompute(ServiceAdapter):
             "instance_id": instance_id,
             "name": spec.name,
             "pid": proc.pid,
-            "start_time": _start_time(proc.pid),
+            # read even if the script has already finished: it is our unreaped child
+            "start_time": _start_time(proc.pid, finished_ok=True),
             "port": spec.port,
             "tags": dict(spec.tags),
             "launched_at": datetime.now(UTC).isoformat(),
@@ -300,7 +303,8 @@ class ProcessCompute(ServiceAdapter):
             return False
         pgid = int(state["pid"])
         # signal the group only if its leader is still ours, or the group outlived it
-        if _start_time(pgid) == state["start_time"] or _group_alive(pgid):
+        leader_ours = state["start_time"] is not None and _start_time(pgid) == state["start_time"]
+        if leader_ours or _group_alive(pgid):
             self._signal_group(pgid, signal.SIGTERM)
             deadline = time.monotonic() + self.term_grace
             while self._alive(pgid) and time.monotonic() < deadline:

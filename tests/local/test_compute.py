@@ -85,6 +85,10 @@ def test_exit_codes_become_stopped_or_failed(provider: LocalProvider) -> None:
     assert compute.get_output(bad.instance_id) == "oops\n"
     with pytest.raises(DeploymentError, match="exit code 3"):
         compute.wait_until_running(bad.instance_id, timeout=5)
+    # scripts that end before their start time is read are still seen to end
+    quick = [compute.create_instance(InstanceSpec("q", user_data="true")) for _ in range(5)]
+    for inst in quick:
+        wait_state(compute, inst.instance_id, "stopped")
 
 
 def test_terminate_kills_the_whole_group_even_if_sigterm_is_ignored(

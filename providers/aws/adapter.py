@@ -111,17 +111,27 @@ CONNECT_HINT = (
 )
 
 
-def client_config(service: str = "", *, path_style: bool = False, pool: int = 10) -> Config:
-    """botocore client settings shared by every service client."""
-    if service != "s3":
-        return Config(retries=RETRIES, max_pool_connections=pool)
-    # SigV4 presigned URLs (SigV2 ones are deprecated and have no 7-day bound)
-    return Config(
+def client_config(service: str = "", *, custom_endpoint: bool = False, pool: int = 10) -> Config:
+    """botocore client settings shared by every service client.
+
+    custom_endpoint: the client talks to an S3/AWS-compatible server (moto, LocalStack,
+    MinIO), which has no per-bucket DNS names and may not take gzip request bodies
+    (moto answers 500 to CloudWatch's compressed PutMetricData).
+    """
+    config = Config(
         retries=RETRIES,
         max_pool_connections=pool,
-        signature_version="s3v4",
-        s3={"addressing_style": "path"} if path_style else None,
+        disable_request_compression=custom_endpoint,
     )
+    if service == "s3":
+        # SigV4 presigned URLs (SigV2 ones are deprecated and have no 7-day bound)
+        config = config.merge(
+            Config(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"} if custom_endpoint else None,
+            )
+        )
+    return config
 
 
 def client_error_code(exc: BaseException) -> str | None:

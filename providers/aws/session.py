@@ -71,7 +71,7 @@ def build_session(
         "sts",
         region_name=region or DEFAULT_REGION,
         endpoint_url=endpoint_url or None,
-        config=client_config(),
+        config=client_config(custom_endpoint=bool(endpoint_url or env_endpoint("sts"))),
     )
 
     def refresh() -> dict[str, str]:
@@ -118,8 +118,7 @@ class ClientCache:
                     service,
                     region_name=region,
                     endpoint_url=self.endpoint_url or None,
-                    # a custom endpoint (moto, MinIO, LocalStack) rarely has bucket DNS names
-                    config=client_config(service, path_style=bool(endpoint), pool=self.pool),
+                    config=client_config(service, custom_endpoint=bool(endpoint), pool=self.pool),
                 )
                 self._clients[key] = client
             return client

@@ -47,4 +47,7 @@ __all__ = [
     "BLOCK_TYPES",
     "ProviderBlock",
     "SpecifyAWS",
-    "SpecifyLocal", "load_provider_block", "open_location"]
+    "SpecifyLocal",
+    "load_provider_block",
+    "open_location",
+]

@@ -103,7 +103,7 @@ def test_assumed_role_credentials_refresh(moto_url: str) -> None:
     # when close to expiry: force it by pretending the expiry is now
     from datetime import UTC, datetime
 
-    creds._expiry_time = datetime.now(UTC)  # noqa: SLF001
+    creds._expiry_time = datetime.now(UTC)
     second = creds.get_frozen_credentials()
     assert second.access_key != first.access_key
     assert provider.get_storage(unique("spec-role")).create_bucket() is True

@@ -54,6 +54,8 @@ from providers.registry import ProviderRegistry, default_registry
 
 Strategy = Literal["best-effort", "all-or-nothing"]
 STRATEGIES: tuple[str, ...] = ("best-effort", "all-or-nothing")
+#: tag recording the port the app listens on, so a reused instance reports its address
+PORT_TAG = "specify:port"
 LIVE_STATES = frozenset({"pending", "running"})
 GONE_STATES = frozenset({"terminated", "shutting-down", "deleted"})
 
@@ -247,7 +249,7 @@ def deploy_instance(
                     workdir=workdir,
                     detach=detach,
                 ),
-                tags=deployment_tags(deployment_id),
+                tags={**deployment_tags(deployment_id), **({PORT_TAG: str(port)} if port else {})},
                 port=port,
                 region=region,
                 env=dict(env or {}),
@@ -262,9 +264,11 @@ def deploy_instance(
             resource=region,
             hint=f"Inspect it with `specify cloud status {deployment_id}`",
         )
+    # a reused instance keeps the port it was started with
+    port_text = instance.tags.get(PORT_TAG) or (str(port) if port is not None else None)
     address = instance.public_address or instance.private_address
-    if address and port is not None and ":" not in address:
-        address = f"{address}:{port}"
+    if address and port_text and ":" not in address:
+        address = f"{address}:{port_text}"
     return DeploymentResult(
         provider=provider,
         region=region,

@@ -638,7 +638,7 @@ class MultiCloudDeployer:
             )
         )
 
-    def _targets_of(
+    def targets_of(
         self,
         deployment_id: str,
         targets: Sequence[DeployTarget] | None,
@@ -699,11 +699,18 @@ class MultiCloudDeployer:
         """Remove everything tagged with the id on every recorded target (or every provider
         named / registered, in its default region). The record goes once all succeeded."""
         check_deployment_id(deployment_id)
-        chosen = self._targets_of(deployment_id, targets, providers)
+        chosen = self.targets_of(deployment_id, targets, providers)
         results = self._parallel(lambda t: self.destroy_target(deployment_id, t), chosen)
-        if targets is None and all(r.error is None for r in results):
-            self.store.delete(deployment_id)
+        if targets is None:
+            self.forget_if_clean(deployment_id, results)
         return results
+
+    def forget_if_clean(self, deployment_id: str, results: Sequence[DeploymentResult]) -> bool:
+        """Drop the record once every target was destroyed (else a retry still knows where)."""
+        if any(r.error for r in results):
+            return False
+        self.store.delete(deployment_id)
+        return True
 
     def status_target(self, deployment_id: str, target: DeployTarget) -> DeploymentResult:
         started = time.perf_counter()
@@ -733,5 +740,5 @@ class MultiCloudDeployer:
     ) -> list[DeploymentResult]:
         """Each target's state: running | pending | stopped | absent (nothing found) | failed."""
         check_deployment_id(deployment_id)
-        chosen = self._targets_of(deployment_id, None, providers)
+        chosen = self.targets_of(deployment_id, None, providers)
         return self._parallel(lambda t: self.status_target(deployment_id, t), chosen)

@@ -264,11 +264,7 @@ def deploy_instance(
             resource=region,
             hint=f"Inspect it with `specify cloud status {deployment_id}`",
         )
-    # a reused instance keeps the port it was started with
-    port_text = instance.tags.get(PORT_TAG) or (str(port) if port is not None else None)
-    address = instance.public_address or instance.private_address
-    if address and port_text and ":" not in address:
-        address = f"{address}:{port_text}"
+    address = address_of(instance, port)
     return DeploymentResult(
         provider=provider,
         region=region,
@@ -280,6 +276,15 @@ def deploy_instance(
         duration_s=time.perf_counter() - started,
         hourly_price=hourly_price(provider, instance.instance_type or instance_type),
     )
+
+
+def address_of(instance: Instance, port: int | None = None) -> str | None:
+    """host:port of an instance; the port tag wins, since a reused instance keeps its port."""
+    port_text = instance.tags.get(PORT_TAG) or (str(port) if port is not None else None)
+    address = instance.public_address or instance.private_address
+    if address and port_text and ":" not in address:
+        address = f"{address}:{port_text}"
+    return address
 
 
 def find_instances(compute: CloudCompute, deployment_id: str, region: str | None) -> list[Instance]:
@@ -427,13 +432,21 @@ class MultiCloudDeployer:
     def sweepable(self) -> list[str]:
         """Providers worth asking about an unrecorded id: installed, credentials not missing."""
         if isinstance(self.providers, ProviderRegistry):
-            return [
+            names = [
                 i.name
                 for i in self.providers.infos()
                 if (i.source != "builtin" or i.sdk_installed())
                 and i.credentials_found() is not False
             ]
+            return [n for n in names if self._loads(n)]
         return list(self.providers)
+
+    def _loads(self, name: str) -> bool:
+        try:
+            self.provider(name)
+        except (CloudError, ImportError):
+            return False
+        return True
 
     def provider(self, name: str) -> CloudProvider:
         if isinstance(self.providers, ProviderRegistry):
@@ -731,7 +744,7 @@ class MultiCloudDeployer:
             deployment_id=deployment_id,
             state=best.state,
             instance_id=best.instance_id,
-            address=best.public_address or best.private_address,
+            address=address_of(best),
             hourly_price=hourly_price(target.provider, best.instance_type or target.instance_type),
         )
 

@@ -34,7 +34,7 @@ DEPLOYMENT_TAG = "specify:deployment-id"
 #: tag naming the tool, so a person looking at the console knows where a resource came from
 MANAGED_BY_TAG = "specify:managed-by"
 #: key prefix under which artifacts are uploaded: <ARTIFACT_PREFIX>/<deployment id>/<name>
-ARTIFACT_PREFIX = "specify-deployments"
+ARTIFACT_PREFIX = "deployments"  # the same prefix the cloud providers use
 ARCHIVE_NAME = "artifact.tar.gz"
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 _SKIP = {".git", "__pycache__", ".venv", "node_modules", ".specify"}

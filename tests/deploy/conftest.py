@@ -217,3 +217,22 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness():
         yield
+
+
+@pytest.fixture(scope="session")
+def moto_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto alone (through the shared harness), its settings in os.environ for the session."""
+    from tests.emulators import Emulators
+
+    saved = dict(os.environ)
+    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        os.environ.pop(var, None)
+    emu = Emulators(tmp_path_factory.mktemp("moto"))
+    emu.start(["moto"])
+    os.environ.update(emu.env)
+    try:
+        yield emu.url("moto")
+    finally:
+        emu.stop()
+        os.environ.clear()
+        os.environ.update(saved)

@@ -111,7 +111,7 @@ def test_startup_script_fetches_unpacks_and_runs(tmp_path: Path, app_dir: Path) 
             storage, prepared, "dep-1", url_for=lambda k: (storage.root / k).as_uri()
         )
     assert staged.uploaded and not again.uploaded, "same bytes are not uploaded twice"
-    assert staged.key == "specify-deployments/dep-1/artifact.tar.gz"
+    assert staged.key == "deployments/dep-1/artifact.tar.gz"
     port = _free_port()
     work = tmp_path / "instance"
     script = startup_script(

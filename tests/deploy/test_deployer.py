@@ -27,7 +27,7 @@ def test_three_slow_targets_run_in_parallel(
     for name, cloud in clouds.items():
         (inst,) = cloud.compute.live()
         assert inst.tags[DEPLOYMENT_TAG] == "par-1"
-        assert cloud.artifacts() == ["specify-deployments/par-1/artifact.tar.gz"]
+        assert cloud.artifacts() == ["deployments/par-1/artifact.tar.gz"]
         assert next(r for r in report.results if r.provider == name).address == "203.0.113.10:8080"
 
 
@@ -65,7 +65,7 @@ def test_all_or_nothing_leaves_nothing_behind(
     assert good.artifacts() == [] and broken.artifacts() == []
     local_instances = local_provider.get_compute().list_instances(tags={DEPLOYMENT_TAG: "aon-1"})
     assert [i.state for i in local_instances] == ["terminated"]
-    assert list(local_provider.get_storage().list_objects("specify-deployments/")) == []
+    assert list(local_provider.get_storage().list_objects("deployments/")) == []
     assert deployer.store.load("aon-1") is None
 
 

@@ -72,7 +72,7 @@ def test_deploy_answers_then_redeploy_reuses_then_destroy_ends_it(
         "terminated"
     ]
     storage = local_provider.get_storage()
-    assert list(storage.list_objects("specify-deployments/web-1/")) == []
+    assert list(storage.list_objects("deployments/web-1/")) == []
     assert deployer.store.load("web-1") is None
     assert [s.state for s in deployer.status("web-1", providers=["local"])] == ["absent"]
 

@@ -312,8 +312,7 @@ class GCSStorage(GCPService):
                 )
             if expected and expected != got.sha256:
                 raise DownloadError(
-                    f"sha256 of the bytes read ({got.sha256}) differs from the recorded "
-                    f"{expected}",
+                    f"sha256 of the bytes read ({got.sha256}) differs from the recorded {expected}",
                     provider=self.provider_name,
                     operation="download",
                     resource=remote_key,
@@ -324,13 +323,34 @@ class GCSStorage(GCPService):
             tmp.unlink(missing_ok=True)
         return target
 
-    @cloud_operation("list", kind=CloudError, resource="prefix")
     def list_objects(self, prefix: str = "") -> Iterator[StorageObject]:
-        """Every live object under prefix; the SDK's iterator follows nextPageToken."""
-        for blob in self.client.list_blobs(
-            self.bucket_name, prefix=prefix or None, page_size=1000, retry=None
-        ):
-            yield self._object(blob)
+        """Every live object under prefix, one listing page (1000 objects) at a time."""
+        token: str | None = None
+        while True:
+            objects, token = self.list_page(prefix, token)
+            yield from objects
+            if not token:
+                return
+
+    @cloud_operation("list", kind=CloudError, resource="prefix")
+    def list_page(
+        self, prefix: str = "", page_token: str | None = None, page_size: int = 1000
+    ) -> tuple[list[StorageObject], str | None]:
+        """One page of the listing and the token of the next (None after the last).
+
+        A page is the unit that is retried, so a dropped connection deep in a long
+        listing does not restart it.
+        """
+        blobs = self.client.list_blobs(
+            self.bucket_name,
+            prefix=prefix or None,
+            page_size=page_size,
+            page_token=page_token,
+            retry=None,
+        )
+        page = next(blobs.pages, None)
+        objects = [self._object(b) for b in page] if page is not None else []
+        return objects, blobs.next_page_token
 
     @cloud_operation("list_versions", kind=CloudError)
     def list_versions(self, remote_key: str) -> list[ObjectVersion]:

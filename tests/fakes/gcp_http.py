@@ -67,6 +67,8 @@ class FakeGoogleAPI:
                 spec = getattr(fn, "_route", None)
                 if spec:
                     self._routes.append((spec[0], spec[1], getattr(self, name)))
+        #: when set (an object with `authorized(req)`), requests without its token get 401
+        self.auth: Any = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -134,6 +136,10 @@ class FakeGoogleAPI:
     def dispatch(self, req: Request) -> tuple[int, Any]:
         with self.lock:
             self.requests.append(req)
+            if self.auth is not None and not self.auth.authorized(req):
+                return google_error(
+                    401, "Request had invalid authentication credentials", "UNAUTHENTICATED"
+                )
             for method, pattern, handler in self._routes:
                 match = pattern.fullmatch(req.path)
                 if method == req.method and match:

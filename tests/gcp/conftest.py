@@ -17,6 +17,7 @@ from providers.gcp import GCPProvider
 from providers.gcp.storage import GCSStorage
 from providers.retry import RetryPolicy
 from tests.emulators import Emulators
+from tests.fakes.gcp_oauth import FakeOAuth
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05)
 
@@ -29,7 +30,13 @@ def _audit_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sa_info() -> dict[str, Any]:
+def oauth() -> Iterator[FakeOAuth]:
+    with FakeOAuth() as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def sa_info(oauth: FakeOAuth) -> dict[str, Any]:
     """A service-account key made up for the tests (nothing at Google knows it)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
@@ -37,15 +44,19 @@ def sa_info() -> dict[str, Any]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode()
-    return {
+    info = {
         "type": "service_account",
         "project_id": "specify-test",
         "private_key_id": uuid.uuid4().hex,
         "private_key": pem,
         "client_email": "specify-tests@specify-test.iam.gserviceaccount.com",
         "client_id": "1234567890",
-        "token_uri": "https://oauth2.googleapis.com/token",
+        # tokens come from the fake OAuth endpoint, as they would from Google's
+        "token_uri": f"{oauth.url}/token",
     }
+    oauth.client_email = info["client_email"]
+    oauth.public_key = key.public_key()
+    return info
 
 
 @pytest.fixture

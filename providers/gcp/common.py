@@ -160,3 +160,33 @@ class GCPService(ServiceAdapter):
             kind=kind,
             where=self.location or "",
         )
+
+
+class RestClient:
+    """Authorized JSON calls for Google APIs whose Python client speaks only gRPC (or
+    does not exist). Non-2xx answers raise google.api_core exceptions, so they are mapped
+    exactly like the generated clients' errors."""
+
+    def __init__(self, base_url: str, credentials: Any, session: Any = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        if session is None:
+            transport = require("google.auth.transport.requests", "google-auth")
+            session = transport.AuthorizedSession(credentials)
+        self.session = session
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        timeout: float = 60.0,
+    ) -> Any:
+        from google.api_core import exceptions as gexc
+
+        response = self.session.request(
+            method, f"{self.base_url}/{path}", json=body, params=params or None, timeout=timeout
+        )
+        if response.status_code >= 400:
+            raise gexc.from_http_response(response)
+        return response.json() if response.content else {}

@@ -323,7 +323,7 @@ class GCPProvider(CloudProvider):
             lambda: CloudMonitoringMetrics(
                 self.project,
                 credentials=self.credentials,
-                client_options=self.client_options("monitoring"),
+                endpoint=self.endpoints.get("monitoring"),
             ),
         )
 

@@ -85,6 +85,8 @@ def _report_json(report: DeploymentReport) -> dict[str, Any]:
         "dry_run": report.dry_run,
         "ok": report.ok,
         "duration_s": round(report.duration_s, 3),
+        "run_command": report.run_command,
+        "targets": [asdict(t) for t in report.targets],
         "results": [_row(r) for r in report.results],
     }
 
@@ -154,6 +156,9 @@ def deploy(
         title = f"{'Plan' if report.dry_run else 'Deployment'} {report.deployment_id}"
         console.print(_table(title, report.results))
         if report.dry_run:
+            for t in report.targets:
+                console.print(f"{t}: {t.instance_type or 'provider default'} ({t.size})")
+            console.print(f"start command: {report.run_command}", highlight=False)
             console.print("dry run: nothing was uploaded or created")
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)

@@ -112,7 +112,9 @@ def deploy(
     deployer.remember(dep_id, parsed, results, strategy=strategy, artifact=str(prepared.source))
     if strategy == "all-or-nothing" and not all(r.ok for r in results):
         results = deployer.rollback(dep_id, parsed, results)
-    report = DeploymentReport(dep_id, strategy, tuple(results))
+    report = DeploymentReport(
+        dep_id, strategy, tuple(results), targets=tuple(parsed), run_command=prepared.run_command
+    )
     create_table_artifact(
         key=artifact_key("deploy", dep_id),
         table=_rows(results),

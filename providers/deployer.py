@@ -379,6 +379,8 @@ class DeploymentReport:
     results: tuple[DeploymentResult, ...]
     duration_s: float = 0.0
     dry_run: bool = False
+    targets: tuple[DeployTarget, ...] = ()
+    run_command: str = ""
 
     @property
     def ok(self) -> bool:
@@ -586,7 +588,14 @@ class MultiCloudDeployer:
         )
         with prepared:
             if dry_run:
-                return DeploymentReport(dep_id, strategy, tuple(planned), 0.0, dry_run=True)
+                return DeploymentReport(
+                    dep_id,
+                    strategy,
+                    tuple(planned),
+                    dry_run=True,
+                    targets=tuple(targets),
+                    run_command=prepared.run_command,
+                )
             self.remember(dep_id, targets, strategy=strategy, artifact=str(prepared.source))
             results = self._parallel(
                 lambda t: self.deploy_target(
@@ -597,7 +606,14 @@ class MultiCloudDeployer:
         self.remember(dep_id, targets, results, strategy=strategy, artifact=str(prepared.source))
         if strategy == "all-or-nothing" and not all(r.ok for r in results):
             results = self.rollback(dep_id, targets, results)
-        return DeploymentReport(dep_id, strategy, tuple(results), time.perf_counter() - started)
+        return DeploymentReport(
+            dep_id,
+            strategy,
+            tuple(results),
+            time.perf_counter() - started,
+            targets=tuple(targets),
+            run_command=prepared.run_command,
+        )
 
     def rollback(
         self,
@@ -681,7 +697,9 @@ class MultiCloudDeployer:
             provider = self.provider(target.provider)
             own = getattr(provider, "destroy", None)
             if callable(own):
-                count = own(deployment_id, region)
+                # AWS/GCP take (id, region); a provider with one region takes (id)
+                takes_region = len(inspect.signature(own).parameters) > 1
+                count = own(deployment_id, region) if takes_region else own(deployment_id)
             else:
                 storage: CloudStorage | None
                 try:

@@ -107,3 +107,26 @@ def test_dry_run_creates_nothing(tmp_path: Path, app_dir: Path, make_deployer: A
     assert report.deployment_id.startswith("dep-")
     assert cloud.compute.created == 0 and cloud.artifacts() == []
     assert deployer.store.load(report.deployment_id) is None
+
+
+class OwnDestroyCloud(FakeCloud):
+    """A provider with its own destroy(deployment_id), as a single-region cloud has."""
+
+    def __init__(self, name: str, root: Path) -> None:
+        super().__init__(name, root)
+        self.destroyed: list[str] = []
+
+    def destroy(self, deployment_id: str) -> int:
+        self.destroyed.append(deployment_id)
+        return sum(self.compute.terminate_instance(i.instance_id) for i in self.compute.live())
+
+
+def test_destroy_uses_the_providers_own_destroy(
+    tmp_path: Path, app_dir: Path, make_deployer: Any
+) -> None:
+    cloud = OwnDestroyCloud("own", tmp_path)
+    deployer = make_deployer({"own": cloud})
+    deployer.deploy(app_dir, deployer.parse_targets("own:r1"), deployment_id="own-1")
+    (result,) = deployer.destroy("own-1")
+    assert (result.state, result.instance_id) == ("destroyed", "1 terminated")
+    assert cloud.destroyed == ["own-1"] and cloud.compute.live() == []

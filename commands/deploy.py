@@ -15,7 +15,15 @@ import typer
 from rich.table import Table
 
 from commands.app import cloud
-from commands.output import EXIT_FAILED, bad_input, cli_errors, console, emit_json, err_console
+from commands.output import (
+    EXIT_FAILED,
+    bad_input,
+    cli_errors,
+    console,
+    emit_json,
+    err_console,
+    fail,
+)
 from providers.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -130,15 +138,22 @@ def deploy(
         prepared.cleanup()
         from flows.deploy import deploy as deploy_flow
 
-        report = deploy_flow(
-            artifact=artifact,
-            targets=[f"{t.provider}:{t.region}:{t.size}" for t in targets],
-            deployment_id=dep_id,
-            strategy=strategy,
-            run_command=run,
-            port=port,
-            timeout=timeout,
-        )
+        try:
+            report = deploy_flow(
+                artifact=artifact,
+                targets=[f"{t.provider}:{t.region}:{t.size}" for t in targets],
+                deployment_id=dep_id,
+                strategy=strategy,
+                run_command=run,
+                port=port,
+                timeout=timeout,
+            )
+        except RuntimeError as exc:  # e.g. the ephemeral Prefect server did not start
+            fail(
+                f"the Prefect flow could not run ({exc}). Point PREFECT_API_URL at a running "
+                f"server, or run without --prefect; `specify cloud destroy {dep_id}` "
+                "removes anything it started"
+            )
     else:
         report = deployer.deploy(
             artifact,

@@ -1,0 +1,1 @@
+from blocks.gcp import GCPBlock as GCPBlock

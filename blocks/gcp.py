@@ -27,9 +27,6 @@ class GCPBlock(Block):
         "Google Cloud credentials (service-account key or Application Default Credentials) "
         "and specify-cloud settings: bucket, zone, BigQuery billing export."
     )
-    _documentation_url = (
-        "https://cloud.google.com/docs/authentication/application-default-credentials"
-    )
 
     service_account_info: SecretDict | None = Field(
         default=None, description="The contents of a service-account JSON key."

@@ -40,12 +40,6 @@ ROLES: tuple[Role, ...] = (
     Role("roles/secretmanager.admin", "secrets", "create secrets, add versions, delete"),
     Role("roles/compute.instanceAdmin.v1", "compute", "insert, get, list, delete instances"),
     Role("roles/compute.securityAdmin", "compute", "create the firewall rule for a port"),
-    Role(
-        "roles/iam.serviceAccountUser",
-        "compute",
-        "attach the instance's service account",
-        scope="service account",
-    ),
     Role("roles/cloudsql.admin", "database", "create, get, delete Cloud SQL instances"),
     Role("roles/bigquery.jobUser", "cost", "run the billing export query"),
     Role("roles/bigquery.dataViewer", "cost", "read the billing export table", scope="dataset"),

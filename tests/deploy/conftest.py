@@ -24,6 +24,7 @@ from providers.deployer import DeploymentStore, MultiCloudDeployer, deploy_insta
 from providers.errors import DeploymentError, NotFoundError
 from providers.local.provider import LocalProvider
 from providers.local.storage import LocalStorage
+from tests.emulators import Emulators
 
 APP = """\
 import http.server, os
@@ -210,29 +211,8 @@ def make_deployer(tmp_path: Path) -> Any:
 
 
 @pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield
-
-
-@pytest.fixture(scope="session")
-def moto_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """moto alone (through the shared harness), its settings in os.environ for the session."""
-    from tests.emulators import Emulators
-
-    saved = dict(os.environ)
+def moto_env(emulators: Emulators) -> str:
+    """The session's moto server; its settings are in os.environ."""
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
         os.environ.pop(var, None)
-    emu = Emulators(tmp_path_factory.mktemp("moto"))
-    emu.start(["moto"])
-    os.environ.update(emu.env)
-    try:
-        yield emu.url("moto")
-    finally:
-        emu.stop()
-        os.environ.clear()
-        os.environ.update(saved)
+    return emulators.url("moto")

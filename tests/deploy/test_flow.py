@@ -4,6 +4,7 @@ artifacts with per-target results, the same engine underneath."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def test_deploy_and_destroy_flows(
     prefect_harness: None, app_dir: Path, clouds: dict[str, FakeCloud]
 ) -> None:
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
 
     from flows.deploy import deploy, destroy
 
@@ -65,8 +67,16 @@ def test_deploy_and_destroy_flows(
     assert isinstance(per_target, str) and "running" in per_target
     assert "203.0.113.10:9000" in per_target
 
-    with get_client(sync_client=True) as client:
-        names = sorted(t.name for t in client.read_task_runs())
+    # task runs reach the server as events, a moment after the flow returns
+    names: list[str] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with get_client(sync_client=True) as client:
+            wanted = TaskRunFilter(name=TaskRunFilterName(any_=["deploy fa:r1", "deploy fb:r2"]))
+            names = [t.name for t in client.read_task_runs(task_run_filter=wanted)]
+        if "deploy fa:r1" in names and "deploy fb:r2" in names:
+            break
+        time.sleep(0.5)
     assert "deploy fa:r1" in names and "deploy fb:r2" in names
 
     results = destroy("flow-1")

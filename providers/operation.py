@@ -161,7 +161,8 @@ def cloud_operation(
         def call_mapped(adapter: Any, res: str | None, thunk: Callable[[], T]) -> T:
             try:
                 return thunk()
-            except CloudError:
+            except (CloudError, StopIteration):
+                # StopIteration ends a generator method's iteration: it is not a failure
                 raise
             except Exception as exc:
                 raise adapter.map_error(exc, operation=op, resource=res, kind=kind) from exc

@@ -99,7 +99,7 @@ class AzureAdapter(ServiceAdapter):
 def _code(exc: Exception) -> str | None:
     code = getattr(exc, "error_code", None)
     if code:
-        return str(code)
+        return str(getattr(code, "value", code))  # Storage gives a StorageErrorCode enum
     error = getattr(exc, "error", None)
     return str(getattr(error, "code", "") or "") or None
 

@@ -145,7 +145,6 @@ class AzureBlobStorage(AzureAdapter):
         max_url_expiry: int = MAX_URL_EXPIRY,
         sdk_retries: int = 3,
     ) -> None:
-        self.provider_name = "azure"
         self.container = container
         self.client = client or service_client(
             connection_string=connection_string,
@@ -287,7 +286,9 @@ class AzureBlobStorage(AzureAdapter):
             if expected and sha.hexdigest() != expected:
                 raise self._corrupt(remote_key, "sha256", expected, sha.hexdigest())
             if not expected and md5_expected and md5.digest() != bytes(md5_expected):
-                raise self._corrupt(remote_key, "Content-MD5", bytes(md5_expected).hex(), md5.hexdigest())
+                raise self._corrupt(
+                    remote_key, "Content-MD5", bytes(md5_expected).hex(), md5.hexdigest()
+                )
             tmp.replace(target)
         finally:
             tmp.unlink(missing_ok=True)

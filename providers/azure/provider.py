@@ -77,6 +77,8 @@ class AzureSettings:
     arm_endpoint: str = ARM_ENDPOINT
     #: True, False or a CA bundle path: TLS verification for every management client
     connection_verify: bool | str = True
+    #: seconds between polls of long-running operations when Azure sends no Retry-After
+    poll_interval: float = 5.0
     #: retries inside the SDK pipeline for each call (the operation decorator adds its own)
     sdk_retries: int = 2
     #: block upload tuning for Blob Storage
@@ -227,6 +229,7 @@ class AzureProvider(CloudProvider):
                 max_concurrency=s.max_concurrency,
                 max_block_size=s.max_block_size,
                 encryption_scope=s.encryption_scope,
+                sdk_retries=s.sdk_retries,
             )
 
         storage: AzureBlobStorage = self._cached(f"storage:{container}", build)
@@ -256,6 +259,7 @@ class AzureProvider(CloudProvider):
                 str(s.subscription_id),
                 str(s.resource_group),
                 region=s.region,
+                poll_interval=s.poll_interval,
                 **self._mgmt_options(),
             )
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from providers.azure.compute import AzureVirtualMachines
 from providers.azure.provider import AzureProvider, AzureSettings
 from providers.azure.storage import AzureBlobStorage
+from tests.fakes.azure_arm import FakeResourceManager
 from tests.fakes.azure_https import FakeAzureServer, FakeCredential, self_signed_cert
 
 SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
@@ -68,8 +70,19 @@ def fake_provider(
         subscription_id=SUBSCRIPTION,
         resource_group=RESOURCE_GROUP,
         region="westeurope",
+        poll_interval=0.01,
         arm_endpoint=fake_server.url,
         connection_verify=str(tls_files[0]),
         connection_string=os.environ.get("AZURE_STORAGE_CONNECTION_STRING"),
     )
     return AzureProvider(settings, credential=credential)
+
+
+@pytest.fixture
+def arm(fake_server: FakeAzureServer) -> FakeResourceManager:
+    return FakeResourceManager(fake_server)
+
+
+@pytest.fixture
+def vms(fake_provider: AzureProvider, arm: FakeResourceManager) -> AzureVirtualMachines:
+    return fake_provider.get_compute()

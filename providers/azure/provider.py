@@ -68,6 +68,8 @@ class AzureSettings:
     container: str | None = None
     region: str = "eastus"
     key_vault_url: str | None = None
+    #: whether Key Vault's auth challenge must name a resource in the vault's own domain
+    key_vault_verify_challenge: bool = True
     logs_workspace_id: str | None = None
     ingestion_endpoint: str | None = None
     dcr_rule_id: str | None = None
@@ -288,10 +290,14 @@ class AzureProvider(CloudProvider):
             self._require("key_vault_url")
             from providers.azure.secrets import AzureKeyVaultSecrets
 
+            s = self.settings
             return AzureKeyVaultSecrets(
-                str(self.settings.key_vault_url),
+                str(s.key_vault_url),
                 self.credential,
-                connection_verify=self.settings.connection_verify,
+                connection_verify=s.connection_verify,
+                verify_challenge_resource=s.key_vault_verify_challenge,
+                sdk_retries=s.sdk_retries,
+                poll_interval=s.poll_interval,
             )
 
         secrets: AzureKeyVaultSecrets = self._cached("secrets", build)

@@ -102,6 +102,8 @@ class FakeAzureServer:
     cert: Path
     key: Path
     require_token: bool = True
+    #: WWW-Authenticate value of the 401 sent to requests without a token (Key Vault style)
+    challenge: str | None = None
     routes: list[tuple[str, re.Pattern[str], Handler]] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -169,7 +171,9 @@ class FakeAzureServer:
 
     def dispatch(self, req: Request) -> Response:
         if self.require_token and req.headers.get("authorization") != f"Bearer {FAKE_TOKEN}":
-            return 401, {}, {"error": {"code": "AuthenticationFailed", "message": "no token"}}
+            headers = {"WWW-Authenticate": self.challenge} if self.challenge else {}
+            code = "Unauthorized" if "authorization" not in req.headers else "AuthenticationFailed"
+            return 401, headers, {"error": {"code": code, "message": "bearer token required"}}
         for method, pattern, fn in self.routes:
             m = pattern.match(req.path)
             if m and method == req.method:

@@ -49,7 +49,7 @@ ENV_VARS = {
     "ingestion_endpoint": "AZURE_MONITOR_INGESTION_ENDPOINT",
     "dcr_rule_id": "AZURE_MONITOR_DCR_ID",
     "dcr_stream": "AZURE_MONITOR_DCR_STREAM",
-    "metrics_resource_id": "AZURE_MONITOR_METRICS_RESOURCE_ID",
+    "logs_query_endpoint": "AZURE_LOG_ANALYTICS_ENDPOINT",
     "arm_endpoint": "AZURE_RESOURCE_MANAGER_ENDPOINT",
 }
 
@@ -74,7 +74,8 @@ class AzureSettings:
     ingestion_endpoint: str | None = None
     dcr_rule_id: str | None = None
     dcr_stream: str | None = None
-    metrics_resource_id: str | None = None
+    metrics_stream: str = "Custom-SpecifyMetrics_CL"
+    logs_query_endpoint: str = "https://api.loganalytics.io"
     cost_scope: str | None = None
     arm_endpoint: str = ARM_ENDPOINT
     #: True, False or a CA bundle path: TLS verification for every management client
@@ -314,7 +315,10 @@ class AzureProvider(CloudProvider):
                 ingestion_endpoint=str(s.ingestion_endpoint),
                 rule_id=str(s.dcr_rule_id),
                 workspace_id=str(s.logs_workspace_id),
+                stream=s.metrics_stream,
+                query_endpoint=s.logs_query_endpoint,
                 connection_verify=s.connection_verify,
+                sdk_retries=s.sdk_retries,
             )
 
         metrics: AzureMonitorMetrics = self._cached("metrics", build)
@@ -332,7 +336,9 @@ class AzureProvider(CloudProvider):
                 rule_id=str(s.dcr_rule_id),
                 workspace_id=str(s.logs_workspace_id),
                 stream=s.dcr_stream or "Custom-SpecifyLogs_CL",
+                query_endpoint=s.logs_query_endpoint,
                 connection_verify=s.connection_verify,
+                sdk_retries=s.sdk_retries,
             )
 
         logs: AzureMonitorLogs = self._cached("logs", build)

@@ -8,7 +8,7 @@ Records go to a DCR stream (`Custom-<Table>_CL`) that lands in the workspace tab
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from providers.azure.adapter import sdk_import_error
 from providers.errors import CloudError
@@ -59,7 +59,7 @@ class MonitorWorkspace:
         """Send records (the SDK gzips them and splits batches at the 1 MB limit)."""
         failures: list[Exception] = []
         self.ingestion.upload(
-            self.rule_id, stream, records, on_error=lambda e: failures.append(e.error)
+            self.rule_id, stream, cast(Any, records), on_error=lambda e: failures.append(e.error)
         )
         if failures:
             raise failures[0]

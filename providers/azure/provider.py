@@ -280,6 +280,7 @@ class AzureProvider(CloudProvider):
                 str(s.subscription_id),
                 str(s.resource_group),
                 region=s.region,
+                poll_interval=s.poll_interval,
                 **self._mgmt_options(),
             )
 

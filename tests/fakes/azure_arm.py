@@ -21,13 +21,15 @@ from typing import Any
 
 from tests.fakes.azure_https import FakeAzureServer, Request, Response, error_body
 
+# a resource: NS/TYPE/NAME, or a child such as Microsoft.Sql/servers/S/databases/D
 _RES = (
     r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
-    r"(?P<ns>Microsoft\.\w+)/(?P<type>\w+)/(?P<name>[^/]+)"
+    r"(?P<ns>Microsoft\.\w+)/(?P<parent>(?:\w+/[^/]+/)*)(?P<type>\w+)/(?P<name>[^/]+)"
 )
+# a collection: the same path without the last name
 _COLLECTION = (
     r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
-    r"(?P<ns>Microsoft\.\w+)/(?P<type>\w+)"
+    r"(?P<ns>Microsoft\.\w+)/(?P<parent>(?:\w+/[^/]+/)*)(?P<type>\w+)"
 )
 _OPERATION = (
     r"/subscriptions/[^/]+/providers/Microsoft\.\w+/locations/[^/]+/"
@@ -46,9 +48,9 @@ class FakeResourceManager:
         self._ips = itertools.count(10)
         server.route("GET", _OPERATION)(self.poll)
         server.route("PUT", _RES)(self.put)
+        server.route("GET", _COLLECTION)(self.list)  # tried first: collections end in a type
         server.route("GET", _RES)(self.get)
         server.route("DELETE", _RES)(self.delete)
-        server.route("GET", _COLLECTION)(self.list)
 
     # ------------------------------------------------------------------ helpers
     def of_type(self, type_: str) -> list[dict[str, Any]]:
@@ -78,10 +80,14 @@ class FakeResourceManager:
         problem = self._validate(type_, props, rid)
         if problem:
             return 400, {}, error_body(*problem)
+        parent = req.match["parent"]
+        if parent and not self._exists(rid.rsplit("/", 2)[0]):
+            return 404, {}, error_body("ParentResourceNotFound", f"parent of {name} not found")
+        parent_types = "/".join(parent.strip("/").split("/")[::2])
         resource = {
             "id": rid,
             "name": name,
-            "type": f"{ns}/{type_}",
+            "type": "/".join(p for p in (ns, parent_types, type_) if p),
             "location": body["location"],
             "tags": body.get("tags") or {},
             "properties": {**props, "provisioningState": "Creating"},
@@ -138,6 +144,13 @@ class FakeResourceManager:
                 subnet["id"] = f"{rid}/subnets/{subnet['name']}"
         if t == "publicipaddresses":
             props["ipAddress"] = f"203.0.113.{next(self._ips)}"
+        if t == "servers" and resource["type"] == "Microsoft.Sql/servers":
+            assert props.get("administratorLogin") and props.get("administratorLoginPassword")
+            props.pop("administratorLoginPassword")  # write-only: never returned
+            props["fullyQualifiedDomainName"] = f"{resource['name']}.database.windows.net"
+            props["state"] = "Ready"
+        if t == "databases":
+            props["status"] = "Online"
         if t == "virtualmachines":
             props["vmId"] = f"vm-{next(self._ids)}"
             resource["_power_polls"] = 0
@@ -158,6 +171,8 @@ class FakeResourceManager:
         if op["polls"] < 2:  # Location polling of a delete
             return 202, {"Retry-After": "0"}, None
         self.resources.pop(op["resource"], None)
+        for child in [r for r in self.resources if r.startswith(op["resource"] + "/")]:
+            del self.resources[child]  # children (a server's databases) go with their parent
         return 200, {}, None
 
     def get(self, req: Request) -> Response:

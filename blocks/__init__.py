@@ -1,0 +1,1 @@
+from blocks.azure import AzureBlock as AzureBlock

@@ -21,7 +21,7 @@ from providers.errors import ConfigurationError, DeploymentError, NotFoundError
 from providers.operation import cloud_operation
 
 try:
-    from azure.core.exceptions import ResourceNotFoundError
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
     from azure.mgmt.compute import ComputeManagementClient
     from azure.mgmt.network import NetworkManagementClient
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -281,6 +281,8 @@ class AzureVirtualMachines(AzureAdapter):
                                 {"id": nic["id"], "properties": {"primary": True}},
                             ]
                         },
+                        # managed boot diagnostics: get_output reads the serial console log
+                        "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
                     },
                 }
             ),
@@ -347,6 +349,10 @@ class AzureVirtualMachines(AzureAdapter):
             )
         except ResourceNotFoundError:
             return ""
+        except HttpResponseError as exc:
+            if exc.status_code == 409:  # boot diagnostics are off for this VM
+                return ""
+            raise
         url = data.get("serialConsoleLogBlobUri")
         if not url:
             return ""

@@ -356,9 +356,17 @@ class AzureProvider(CloudProvider):
         run_command: str | None = None,
         port: int | None = None,
         timeout: float = 300.0,
+        rollback: bool = True,
     ) -> DeploymentResult:
-        """Upload the artifact, start a VM that fetches it by SAS URL, wait until running."""
+        """Upload the artifact, start a VM that fetches it by SAS URL, wait until running.
+
+        Failures come back as a failed DeploymentResult (rolled back when this run created
+        the VM and `rollback` is set); bad settings raise ConfigurationError.
+        """
+        from providers.azure.compute import vm_name
+
         started = time.perf_counter()
+        created = False
         dep_id = deployment_id or f"dep-{uuid.uuid4().hex[:12]}"
         region = region or self.settings.region
         path = Path(artifact)
@@ -378,18 +386,33 @@ class AzureProvider(CloudProvider):
                 region=region,
             )
             existing = compute.list_instances({DEPLOYMENT_TAG: dep_id})
+            created = not existing
             instance = existing[0] if existing else compute.create_instance(spec)
             instance = compute.wait_until_running(instance.instance_id, timeout=timeout)
         except CloudError as err:
-            duration = time.perf_counter() - started
-            record_operation("deploy", self.name, duration, None)
             if isinstance(err, ConfigurationError):
                 raise
+            state = "failed"
+            if rollback and created:
+                # remove what this run created (a half-built VM and its network pieces)
+                try:
+                    compute.terminate_instance(vm_name(spec.name))
+                    state = "rolled_back"
+                except CloudError as cleanup:
+                    err = DeploymentError(
+                        f"{err}; rollback also failed: {cleanup}",
+                        provider=self.name,
+                        operation="deploy",
+                        resource=dep_id,
+                        hint=f"Remove what is left with destroy('{dep_id}')",
+                    )
+            duration = time.perf_counter() - started
+            record_operation("deploy", self.name, duration, None)
             return DeploymentResult(
                 provider=self.name,
                 region=region,
                 deployment_id=dep_id,
-                state="failed",
+                state=state,
                 duration_s=duration,
                 error=str(err),
             )

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from providers.azure.compute import VM_TAG, AzureVirtualMachines
 from providers.azure.provider import DEPLOYMENT_TAG, AzureProvider
+from providers.azure.storage import AzureBlobStorage
 from providers.base import CloudCompute, InstanceSpec
 from providers.errors import ConfigurationError, DeploymentError, NotFoundError
 from tests.azure.conftest import RESOURCE_GROUP, SUBSCRIPTION
@@ -185,3 +187,56 @@ def test_deploy_failure_is_reported_not_raised(
     assert result.state == "failed" and not result.ok
     assert result.error and "account acct, container deploys" in result.error
     assert SUBSCRIPTION not in (result.error or "")
+
+
+@pytest.mark.emulators
+def test_get_output_reads_the_serial_console_log(
+    vms: AzureVirtualMachines,
+    arm: FakeResourceManager,
+    blob_storage: AzureBlobStorage,
+    tmp_path: Path,
+) -> None:
+    vms.create_instance(InstanceSpec(name="out"))
+    assert vms.get_output("out") == ""  # no log yet: the service answers 409
+    log = tmp_path / "serial.log"
+    log.write_text("cloud-init: fetched app.sh\nserving\n")
+    blob_storage.upload(log, "bootdiagnostics/out/serial.log")
+    # boot diagnostics hand out a SAS URL of a blob: here a real one in Azurite
+    arm.boot_logs["out"] = blob_storage.get_url("bootdiagnostics/out/serial.log", 300)
+    assert vms.get_output("out") == log.read_text()
+
+
+@pytest.mark.emulators
+def test_failed_deploy_rolls_back_what_it_created(
+    fake_provider: AzureProvider,
+    arm: FakeResourceManager,
+    fake_server: FakeAzureServer,
+    blob_storage: AzureBlobStorage,
+    tmp_path: Path,
+) -> None:
+    @fake_server.route(
+        "PUT",
+        r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/"
+        r"Microsoft\.Compute/virtualMachines/[^/]+",
+    )
+    def no_capacity(req):  # type: ignore[no-untyped-def]
+        return 409, {}, {"error": {"code": "SkuNotAvailable", "message": "no capacity"}}
+
+    fake_server.routes.insert(0, fake_server.routes.pop())  # before the generic PUT route
+    provider = AzureProvider(
+        replace(fake_provider.settings, container=blob_storage.container),
+        credential=fake_provider.credential,
+    )
+    artifact = tmp_path / "app.sh"
+    artifact.write_text("echo hi")
+    result = provider.deploy(artifact, "westeurope", deployment_id="dep-3")
+    assert result.state == "rolled_back" and not result.ok
+    assert result.error and "SkuNotAvailable" in result.error
+    assert fake_server.of("PUT", "/networkInterfaces/specify-dep-3-nic")  # pieces were made
+    assert arm.resources == {}  # and removed again
+
+    kept = provider.deploy(artifact, "westeurope", deployment_id="dep-4", rollback=False)
+    assert kept.state == "failed"
+    assert len(arm.resources) == 4  # the network pieces stay for inspection
+    assert provider.get_compute().terminate_instance("specify-dep-4") is False
+    assert arm.resources == {}

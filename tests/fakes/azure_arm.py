@@ -46,6 +46,9 @@ class FakeResourceManager:
         self.operations: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._ips = itertools.count(10)
+        #: VM name → serial console log URL that retrieveBootDiagnosticsData hands out
+        self.boot_logs: dict[str, str] = {}
+        server.route("POST", _RES + r"/retrieveBootDiagnosticsData")(self.boot_diagnostics)
         server.route("GET", _OPERATION)(self.poll)
         server.route("PUT", _RES)(self.put)
         server.route("GET", _COLLECTION)(self.list)  # tried first: collections end in a type
@@ -154,6 +157,18 @@ class FakeResourceManager:
         if t == "virtualmachines":
             props["vmId"] = f"vm-{next(self._ids)}"
             resource["_power_polls"] = 0
+
+    def boot_diagnostics(self, req: Request) -> Response:
+        assert req.match is not None
+        assert req.query.get("sasUriExpirationTimeInMinutes"), "SAS expiry not asked for"
+        vm = self.resources.get(req.path.rsplit("/", 1)[0].lower())
+        if vm is None:
+            return 404, {}, error_body("ResourceNotFound", "no such VM")
+        profile = vm["properties"].get("diagnosticsProfile", {}).get("bootDiagnostics", {})
+        if not profile.get("enabled") or req.match["name"] not in self.boot_logs:
+            return 409, {}, error_body("BootDiagnosticsNotEnabled", "boot diagnostics are off")
+        url = self.boot_logs[req.match["name"]]
+        return 200, {}, {"consoleScreenshotBlobUri": url, "serialConsoleLogBlobUri": url}
 
     def poll(self, req: Request) -> Response:
         assert req.match is not None

@@ -334,7 +334,10 @@ class AzureBlobStorage(AzureAdapter):
                     version_id=getattr(props, "version_id", None) or "",
                     size=int(props.size or 0),
                     last_modified=props.last_modified,
-                    is_latest=bool(getattr(props, "is_current_version", None) in (True, None)),
+                    # Azure marks only the current version; with versioning off there are
+                    # no version ids and the one entry is the blob itself
+                    is_latest=bool(getattr(props, "is_current_version", None))
+                    or not getattr(props, "version_id", None),
                     sha256=(props.metadata or {}).get(SHA256_METADATA_KEY),
                 )
             )

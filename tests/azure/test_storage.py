@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 
 from providers.azure.storage import AzureBlobStorage
 from providers.base import CloudStorage
@@ -24,6 +25,8 @@ from providers.errors import (
     UploadError,
 )
 from providers.retry import RetryPolicy
+from tests.fakes.azure_blob_versions import FakeVersionedBlobs
+from tests.fakes.azure_https import FakeAzureServer
 
 pytestmark = pytest.mark.emulators
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -228,3 +231,31 @@ def test_dropped_connections_are_retried_then_fail(tmp_path: Path) -> None:
 def test_bad_key_is_rejected(blob_storage: AzureBlobStorage, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError):
         blob_storage.upload(write(tmp_path / "f", b"x"), "../escape")
+
+
+def test_versions_and_encryption_scope_on_a_versioned_account(
+    fake_server: FakeAzureServer, tls_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # Azurite keeps no versions and ignores encryption scopes: a fake account that does
+    fake = FakeVersionedBlobs(fake_server)
+    client = BlobServiceClient.from_connection_string(
+        fake.connection_string, connection_verify=str(tls_files[0])
+    )
+    storage = AzureBlobStorage("docs", client=client, encryption_scope="team-scope")
+    storage.upload(write(tmp_path / "v1", b"first"), "report.txt")
+    storage.upload(write(tmp_path / "v2", b"second!"), "report.txt")
+    puts = fake_server.of("PUT", "/docs/report.txt")
+    assert [p.headers["x-ms-encryption-scope"] for p in puts] == ["team-scope"] * 2
+    assert puts[0].headers["x-ms-meta-sha256"] == hashlib.sha256(b"first").hexdigest()
+    assert (
+        base64.b64decode(puts[0].headers["x-ms-blob-content-md5"]) == hashlib.md5(b"first").digest()
+    )
+
+    assert storage.versioning_enabled() is True
+    versions = storage.list_versions("report.txt")
+    assert [v.size for v in versions] == [5, 7]
+    assert [v.is_latest for v in versions] == [False, True]
+    assert versions[0].sha256 == hashlib.sha256(b"first").hexdigest()
+    old = storage.download("report.txt", tmp_path / "old.txt", version_id=versions[0].version_id)
+    assert old.read_bytes() == b"first"
+    assert storage.head("report.txt").version_id == versions[1].version_id

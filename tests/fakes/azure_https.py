@@ -148,9 +148,11 @@ class FakeAzureServer:
                     self.send_header("Content-Type", "application/json")
                 for k, v in headers.items():
                     self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                if "Content-Length" not in headers:  # a HEAD handler gives the blob's own
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _handle
 

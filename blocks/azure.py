@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from blocks.base import ProviderBlock
 from providers.azure.provider import AzureProvider, AzureSettings
 
 
-class AzureBlock(Block):
+class SpecifyAzure(ProviderBlock):
     """Azure credentials and settings; `.provider()` builds an AzureProvider."""
 
     _block_type_name: ClassVar[str] = "Specify Azure"
@@ -58,5 +58,10 @@ class AzureBlock(Block):
                 values[name] = value
         return AzureSettings.from_env(**values)
 
-    def provider(self) -> AzureProvider:
-        return AzureProvider(self.settings())
+    def provider(self, **overrides: Any) -> AzureProvider:
+        """An AzureProvider with these settings; overrides (e.g. credential=) win."""
+        credential = overrides.pop("credential", None)
+        settings = self.settings()
+        if overrides:
+            settings = AzureSettings.from_env(**{**settings.__dict__, **overrides})
+        return AzureProvider(settings, credential=credential)

@@ -36,9 +36,21 @@ class ProviderInfo:
     def sdk_installed(self) -> bool:
         return all(importlib.util.find_spec(m) is not None for m in self.sdk_modules)
 
+    def credentials_found(self) -> bool | None:
+        """Ask the provider class (no network call); None when unknown or not loadable."""
+        if self.source == "registered" or not self.sdk_installed():
+            return None
+        try:
+            found: bool | None = _load_target(self.target).credentials_found()
+        except Exception:  # a provider package that fails to import has nothing to show
+            return None
+        return found
+
 
 BUILTIN_PROVIDERS: tuple[ProviderInfo, ...] = (
-    ProviderInfo("local", "providers.local.provider:LocalProvider", "", ("cryptography",)),
+    ProviderInfo(
+        "local", "providers.local.provider:LocalProvider", "local", ("cryptography", "pyarrow")
+    ),
     ProviderInfo("aws", "providers.aws.provider:AWSProvider", "aws", ("boto3",)),
     ProviderInfo(
         "gcp",

@@ -12,12 +12,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
-import uuid
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from providers.base import CloudProvider, CloudStorage, DeploymentResult, InstanceSpec
+from providers.base import CloudProvider, CloudStorage, DeploymentResult
 from providers.errors import CloudError, ConfigurationError, DeploymentError, sdk_missing
 from providers.telemetry import record_operation
 
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
     from providers.azure.storage import AzureBlobStorage
 
 ARM_ENDPOINT = "https://management.azure.com"
-DEPLOYMENT_TAG = "specify-deployment"
+DEFAULT_VM_SIZE = "Standard_B1s"
 
 #: environment variable for each setting (the Azure SDKs' own names where they exist)
 ENV_VARS = {
@@ -358,53 +357,52 @@ class AzureProvider(CloudProvider):
         timeout: float = 300.0,
         rollback: bool = True,
     ) -> DeploymentResult:
-        """Upload the artifact, start a VM that fetches it by SAS URL, wait until running.
+        """Upload the artifact, start a VM whose custom data fetches it by SAS URL, wait.
 
-        Failures come back as a failed DeploymentResult (rolled back when this run created
-        the VM and `rollback` is set); bad settings raise ConfigurationError.
+        The shared find-or-create body (providers.deployer.deploy_instance) does the work:
+        a running VM tagged with the deployment id is reused. Failures come back as a
+        failed result, rolled back when this run created the VM and `rollback` is set;
+        bad settings raise ConfigurationError.
         """
-        from providers.azure.compute import vm_name
+        from providers.deployer import deploy_instance, find_instances, new_deployment_id
 
         started = time.perf_counter()
-        created = False
-        dep_id = deployment_id or f"dep-{uuid.uuid4().hex[:12]}"
+        dep_id = deployment_id or new_deployment_id()
         region = region or self.settings.region
-        path = Path(artifact)
+        created = False
         try:
             storage = self.blob_storage()
             storage.ensure_container()
-            key = f"deployments/{dep_id}/{path.name}"
-            storage.upload(path, key, metadata={DEPLOYMENT_TAG: dep_id})
-            url = storage.get_url(key, expires_in=max(3600, int(timeout) * 2))
             compute = self.get_compute()
-            spec = InstanceSpec(
-                name=f"specify-{dep_id}"[:64],
-                instance_type=instance_type or "Standard_B1s",
-                user_data=startup_script(url, path.name, run_command),
-                tags={DEPLOYMENT_TAG: dep_id},
-                port=port,
+            created = not find_instances(compute, dep_id, None)
+            return deploy_instance(
+                compute,
+                cast(CloudStorage, storage),
+                artifact,
+                provider=self.name,
                 region=region,
+                deployment_id=dep_id,
+                instance_type=instance_type or DEFAULT_VM_SIZE,
+                run_command=run_command,
+                port=port,
+                timeout=timeout,
             )
-            existing = compute.list_instances({DEPLOYMENT_TAG: dep_id})
-            created = not existing
-            instance = existing[0] if existing else compute.create_instance(spec)
-            instance = compute.wait_until_running(instance.instance_id, timeout=timeout)
+        except ConfigurationError:
+            raise
         except CloudError as err:
-            if isinstance(err, ConfigurationError):
-                raise
-            state = "failed"
+            state, error = "failed", err
             if rollback and created:
                 # remove what this run created (a half-built VM and its network pieces)
                 try:
-                    compute.terminate_instance(vm_name(spec.name))
+                    self.destroy(dep_id)
                     state = "rolled_back"
                 except CloudError as cleanup:
-                    err = DeploymentError(
+                    error = DeploymentError(
                         f"{err}; rollback also failed: {cleanup}",
                         provider=self.name,
                         operation="deploy",
                         resource=dep_id,
-                        hint=f"Remove what is left with destroy('{dep_id}')",
+                        hint=f"Remove what is left with `specify cloud destroy {dep_id}`",
                     )
             duration = time.perf_counter() - started
             record_operation("deploy", self.name, duration, None)
@@ -414,42 +412,24 @@ class AzureProvider(CloudProvider):
                 deployment_id=dep_id,
                 state=state,
                 duration_s=duration,
-                error=str(err),
+                error=str(error),
             )
-        duration = time.perf_counter() - started
-        record_operation("deploy", self.name, duration, None)
-        return DeploymentResult(
-            provider=self.name,
-            region=region,
-            deployment_id=dep_id,
-            state="running",
-            instance_id=instance.instance_id,
-            address=instance.public_address,
-            artifact_url=url,
-            duration_s=duration,
-        )
 
-    def destroy(self, deployment_id: str) -> int:
-        """Delete the VMs (and their network pieces) tagged with deployment_id; return count."""
+    def destroy(self, deployment_id: str, region: str | None = None) -> int:
+        """Delete the VMs tagged with deployment_id (with their network pieces) and the
+        staged artifact; return how many VMs were deleted. Also removes the network pieces
+        of a VM whose creation failed half-way."""
+        from providers.artifact import check_deployment_id
+        from providers.azure.compute import vm_name
+        from providers.deployer import destroy_instances
+
+        check_deployment_id(deployment_id)
         compute = self.get_compute()
-        removed = 0
-        for inst in compute.list_instances({DEPLOYMENT_TAG: deployment_id}):
-            removed += bool(compute.terminate_instance(inst.instance_id))
-        return removed
+        storage = cast(CloudStorage, self.blob_storage()) if self.settings.container else None
+        count = destroy_instances(compute, storage, deployment_id, None)
+        # a VM that was never created leaves its network pieces, named after the VM
+        compute.terminate_instance(vm_name(f"specify-{deployment_id}"))
+        return count
 
 
-def startup_script(url: str, filename: str, run_command: str | None) -> str:
-    """cloud-init custom data: fetch the artifact through its SAS URL, then run it."""
-    run = run_command or f"chmod +x ./{filename} && ./{filename}"
-    # the URL is single-quoted: SAS query strings contain '&'
-    return (
-        "#!/bin/sh\n"
-        "set -e\n"
-        "mkdir -p /opt/specify && cd /opt/specify\n"
-        f"curl -fsSL --retry 5 -o '{filename}' '{url}'\n"
-        f"nohup sh -c '{run.replace(chr(39), chr(39) + chr(92) + chr(39) + chr(39))}' "
-        "> /var/log/specify-app.log 2>&1 &\n"
-    )
-
-
-__all__ = ["DEPLOYMENT_TAG", "AzureProvider", "AzureSettings", "DeploymentError"]
+__all__ = ["AzureProvider", "AzureSettings", "default_credential"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -78,9 +79,14 @@ def service_client(
     return BlobServiceClient(account_url, credential=credential, **options)
 
 
+def metadata_name(key: str) -> str:
+    """A blob metadata name for key: names must be C# identifiers (case-insensitive)."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", key).lower()
+    return f"_{name}" if not name or name[0].isdigit() else name
+
+
 def _clean_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    # blob metadata names must be C# identifiers: no '-' and case-insensitive
-    return {k.replace("-", "_").lower(): str(v) for k, v in (metadata or {}).items()}
+    return {metadata_name(k): str(v) for k, v in (metadata or {}).items()}
 
 
 def _to_object(props: Any) -> StorageObject:

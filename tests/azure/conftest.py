@@ -86,15 +86,3 @@ def arm(fake_server: FakeAzureServer) -> FakeResourceManager:
 @pytest.fixture
 def vms(fake_provider: AzureProvider, arm: FakeResourceManager) -> AzureVirtualMachines:
     return fake_provider.get_compute()
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[str]:
-    """A temporary Prefect API for the session (about 11 s); yields its URL."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield str(PREFECT_API_URL.value())

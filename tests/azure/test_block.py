@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from blocks.azure import AzureBlock
+from blocks.azure import SpecifyAzure
 from providers.azure.provider import AzureProvider
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,14 +24,14 @@ def account_key() -> str:
 
 @pytest.mark.emulators
 def test_saved_block_builds_a_working_provider_and_hides_secrets(
-    prefect_harness: str,
+    prefect_harness: None,
     container_name: str,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     name = f"az-{uuid.uuid4().hex[:8]}"
-    block = AzureBlock(
+    block = SpecifyAzure(
         connection_string=os.environ["AZURE_STORAGE_CONNECTION_STRING"],
         client_secret="client-secret-value",
         subscription_id="sub-1",
@@ -39,7 +39,7 @@ def test_saved_block_builds_a_working_provider_and_hides_secrets(
         container=container_name,
     )
     block.save(name)
-    loaded = AzureBlock.load(name)
+    loaded = SpecifyAzure.load(name)
     assert loaded.subscription_id == "sub-1"
     provider = loaded.provider()
     assert isinstance(provider, AzureProvider)
@@ -57,7 +57,10 @@ def test_saved_block_builds_a_working_provider_and_hides_secrets(
     for text in (repr(block), repr(loaded), repr(provider), repr(provider.settings), caplog.text):
         assert key not in text and "client-secret-value" not in text
 
-    env = {**os.environ, "PREFECT_API_URL": prefect_harness, "PYTHONPATH": str(REPO)}
+    from prefect.settings import PREFECT_API_URL
+
+    api_url = str(PREFECT_API_URL.value())
+    env = {**os.environ, "PREFECT_API_URL": api_url, "PYTHONPATH": str(REPO)}
     out = subprocess.run(
         [sys.executable, "-m", "prefect", "block", "inspect", f"specify-azure/{name}"],
         capture_output=True,
@@ -79,10 +82,10 @@ def test_empty_fields_fall_back_to_the_environment(
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "sub-from-env")
     monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_URL", "https://acct.blob.core.windows.net")
-    provider = AzureBlock(resource_group="rg").provider()
+    provider = SpecifyAzure(resource_group="rg").provider()
     assert provider.settings.subscription_id == "sub-from-env"
     assert provider.settings.account_url == "https://acct.blob.core.windows.net"
     assert type(provider.credential).__name__ == "DefaultAzureCredential"
 
-    sp = AzureBlock(tenant_id="t", client_id="c", client_secret="s", resource_group="rg")
+    sp = SpecifyAzure(tenant_id="t", client_id="c", client_secret="s", resource_group="rg")
     assert type(sp.provider().credential).__name__ == "ClientSecretCredential"

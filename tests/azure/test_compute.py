@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shlex
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from providers.artifact import DEPLOYMENT_TAG
 from providers.azure.compute import VM_TAG, AzureVirtualMachines
-from providers.azure.provider import DEPLOYMENT_TAG, AzureProvider
+from providers.azure.provider import AzureProvider
 from providers.azure.storage import AzureBlobStorage
 from providers.base import CloudCompute, InstanceSpec
 from providers.errors import ConfigurationError, DeploymentError, NotFoundError
@@ -133,30 +135,40 @@ def test_deploy_uploads_starts_vm_and_destroy_removes_everything(
     artifact = tmp_path / "app.sh"
     artifact.write_text("#!/bin/sh\necho serving\n")
     try:
-        result = provider.deploy(artifact, "westeurope", deployment_id="dep-1", port=8000)
+        result = provider.deploy(
+            artifact, "westeurope", run_command="sh app.sh", deployment_id="dep-1", port=8000
+        )
         assert result.ok, result.error
         assert result.state == "running" and result.instance_id == "specify-dep-1"
         assert result.address and result.address.startswith("203.0.113.")
+        assert result.address.endswith(":8000")
         assert types_of(arm) == sorted([*NETWORK_TYPES, "Microsoft.Compute/virtualMachines"])
         for resource in arm.resources.values():
             assert resource["tags"][DEPLOYMENT_TAG] == "dep-1"
+        staged = provider.blob_storage().head("deployments/dep-1/artifact.tar.gz")
+        assert result.artifact_url == f"az://{container_name}/deployments/dep-1/artifact.tar.gz"
         # the VM's custom data fetches the artifact through a SAS URL that really works
         vm = arm.of_type("Microsoft.Compute/virtualMachines")[0]
         script = base64.b64decode(vm["properties"]["osProfile"]["customData"]).decode()
-        assert result.artifact_url and f"'{result.artifact_url}'" in script
+        fetch = next(line for line in script.splitlines() if line.startswith("fetch "))
+        sas_url = shlex.split(fetch)[1]
+        assert "sp=r" in sas_url and "sig=" in sas_url
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(result.artifact_url, timeout=10) as resp:
+        with opener.open(sas_url, timeout=10) as resp:
             fetched = resp.read()
-        assert hashlib.sha256(fetched).digest() == hashlib.sha256(artifact.read_bytes()).digest()
+        assert hashlib.sha256(fetched).hexdigest() == staged.sha256
 
         # a re-run with the same deployment id creates nothing new
         puts = len(fake_server.of("PUT"))
-        again = provider.deploy(artifact, "westeurope", deployment_id="dep-1")
+        again = provider.deploy(
+            artifact, "westeurope", run_command="sh app.sh", deployment_id="dep-1"
+        )
         assert again.instance_id == result.instance_id
         assert len(fake_server.of("PUT")) == puts
 
         assert provider.destroy("dep-1") == 1
         assert arm.resources == {}
+        assert list(provider.blob_storage().list_objects("deployments/dep-1/")) == []
     finally:
         provider.blob_storage().client.delete_container(container_name)
 
@@ -183,7 +195,7 @@ def test_deploy_failure_is_reported_not_raised(
     storage.retry_policy = RetryPolicy(attempts=1)
     artifact = tmp_path / "app.sh"
     artifact.write_text("x")
-    result = provider.deploy(artifact, "westeurope", deployment_id="dep-2")
+    result = provider.deploy(artifact, "westeurope", run_command="sh app.sh", deployment_id="dep-2")
     assert result.state == "failed" and not result.ok
     assert result.error and "account acct, container deploys" in result.error
     assert SUBSCRIPTION not in (result.error or "")
@@ -229,14 +241,16 @@ def test_failed_deploy_rolls_back_what_it_created(
     )
     artifact = tmp_path / "app.sh"
     artifact.write_text("echo hi")
-    result = provider.deploy(artifact, "westeurope", deployment_id="dep-3")
+    result = provider.deploy(artifact, "westeurope", run_command="sh app.sh", deployment_id="dep-3")
     assert result.state == "rolled_back" and not result.ok
     assert result.error and "SkuNotAvailable" in result.error
     assert fake_server.of("PUT", "/networkInterfaces/specify-dep-3-nic")  # pieces were made
     assert arm.resources == {}  # and removed again
 
-    kept = provider.deploy(artifact, "westeurope", deployment_id="dep-4", rollback=False)
+    kept = provider.deploy(
+        artifact, "westeurope", run_command="sh app.sh", deployment_id="dep-4", rollback=False
+    )
     assert kept.state == "failed"
     assert len(arm.resources) == 4  # the network pieces stay for inspection
-    assert provider.get_compute().terminate_instance("specify-dep-4") is False
+    assert provider.destroy("dep-4") == 0  # no VM, but its network pieces go
     assert arm.resources == {}

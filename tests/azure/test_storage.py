@@ -48,13 +48,16 @@ def test_upload_records_sha256_and_content_md5(
 ) -> None:
     data = b"hello azure\n" * 100
     uri = blob_storage.upload(
-        write(tmp_path / "f.txt", data), "dir/f.txt", metadata={"content-kind": "text"}
+        write(tmp_path / "f.txt", data),
+        "dir/f.txt",
+        metadata={"content-kind": "text", "specify:deployment-id": "dep-1"},
     )
     assert uri == f"az://{blob_storage.container}/dir/f.txt"
     obj = blob_storage.head("dir/f.txt")
     assert obj.size == len(data)
     assert obj.sha256 == hashlib.sha256(data).hexdigest()
     assert obj.metadata["content_kind"] == "text"
+    assert obj.metadata["specify_deployment_id"] == "dep-1"  # metadata names are identifiers
     props = blob_storage.client.get_blob_client(blob_storage.container, "dir/f.txt")
     md5 = props.get_blob_properties().content_settings.content_md5
     assert bytes(md5) == hashlib.md5(data).digest()

@@ -1,0 +1,471 @@
+"""Object storage in a directory: objects are plain files, so any directory is a bucket.
+
+Layout under the root:
+    <key>                            the object's bytes (so `ls` shows the data)
+    .specify/meta/<key>.json         sha256, size, mtime, etag, user metadata
+    .specify/versions/<key>/<id>     earlier versions, when versioning is on
+    .specify/tmp/                    in-flight writes (renamed into place when complete)
+A file written by something else (no sidecar, or a stale one) is still listed; its sha256
+is reported as None and computed by whoever needs it.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shutil
+import stat
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from providers.base import SHA256_METADATA_KEY, ObjectVersion, StorageObject
+from providers.errors import (
+    CloudError,
+    ConfigurationError,
+    CredentialsError,
+    DeleteError,
+    DownloadError,
+    NotFoundError,
+    UploadError,
+)
+from providers.locations import check_key
+from providers.operation import ServiceAdapter, cloud_operation, map_generic_error
+
+META_DIR = ".specify"
+CHUNK = 1024 * 1024
+MIN_URL_EXPIRY, MAX_URL_EXPIRY = 1, 7 * 24 * 3600
+DEFAULT_URL_BASE = "http://127.0.0.1:8765"
+_VERSION_ID = re.compile(r"^[0-9a-z]{1,32}$")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[int, str]:
+    """Copy src to dst in bounded chunks; return (bytes, sha256)."""
+    digest = hashlib.sha256()
+    total = 0
+    while chunk := src.read(CHUNK):
+        dst.write(chunk)
+        digest.update(chunk)
+        total += len(chunk)
+    return total, digest.hexdigest()
+
+
+class LocalStorage(ServiceAdapter):
+    """A bucket that is a directory on this machine."""
+
+    provider_name = "local"
+    service_name = "storage"
+
+    def __init__(
+        self, root: Path | str, *, signing_key: bytes | None = None, url_base: str | None = None
+    ) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self._meta = self.root / META_DIR
+        self._signing_key = signing_key
+        self.url_base = (
+            url_base or os.environ.get("SPECIFY_LOCAL_URL_BASE") or DEFAULT_URL_BASE
+        ).rstrip("/")
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def uri(self, remote_key: str = "") -> str:
+        base = self.root.as_uri()
+        return f"{base}/{quote(remote_key)}" if remote_key else base
+
+    def map_error(
+        self, exc: Exception, *, operation: str, resource: str | None, kind: type[CloudError]
+    ) -> CloudError:
+        common = {"provider": "local", "operation": operation, "resource": resource}
+        if isinstance(exc, FileNotFoundError):
+            return NotFoundError(
+                f"no object in {self.root}",
+                hint="Check the key and the directory",
+                **common,  # type: ignore[arg-type]
+            )
+        if isinstance(exc, PermissionError):
+            return CredentialsError(
+                f"permission denied in {self.root}",
+                hint="Check the directory's owner and mode",
+                **common,  # type: ignore[arg-type]
+            )
+        return map_generic_error(
+            exc, provider="local", operation=operation, resource=resource, kind=kind
+        )
+
+    def _path(self, key: str) -> Path:
+        check_key(key)
+        if "" in key.split("/"):
+            # 'a//b' and 'a/' would name the same file as 'a/b' and the directory 'a'
+            raise ConfigurationError(
+                f"object key {key!r} has an empty path segment",
+                operation="check key",
+                resource=key,
+                hint="Remove doubled and trailing '/'",
+            )
+        if key.split("/", 1)[0] == META_DIR:
+            raise ConfigurationError(
+                f"keys under '{META_DIR}/' are reserved", resource=key, operation="check key"
+            )
+        return self.root / key
+
+    def _meta_path(self, key: str) -> Path:
+        return self._meta / "meta" / f"{key}.json"
+
+    def _versions_dir(self, key: str) -> Path:
+        return self._meta / "versions" / key
+
+    def _tmp(self) -> Path:
+        tmp = self._meta / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp
+
+    @property
+    def versioning(self) -> bool:
+        cfg = self._meta / "config.json"
+        return cfg.is_file() and bool(json.loads(cfg.read_text()).get("versioning"))
+
+    @cloud_operation("set_versioning", mutating=True, resource=None)
+    def set_versioning(self, enabled: bool) -> None:
+        self._meta.mkdir(parents=True, exist_ok=True)
+        (self._meta / "config.json").write_text(json.dumps({"versioning": enabled}))
+
+    def _read_meta(self, key: str, path: Path) -> dict[str, object] | None:
+        """The sidecar if it still describes the file on disk."""
+        try:
+            meta: dict[str, object] = json.loads(self._meta_path(key).read_text())
+        except (OSError, ValueError):
+            return None
+        st = path.stat()
+        if meta.get("size") != st.st_size or meta.get("mtime_ns") != st.st_mtime_ns:
+            return None
+        return meta
+
+    def _object(self, key: str, path: Path) -> StorageObject:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a directory is a prefix, not an object
+            raise FileNotFoundError(errno.ENOENT, "not an object", str(path))
+        meta = self._read_meta(key, path) or {}
+        user = meta.get("metadata") or {}
+        return StorageObject(
+            key=key,
+            size=st.st_size,
+            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+            etag=str(meta["etag"]) if "etag" in meta else None,
+            sha256=str(meta["sha256"]) if "sha256" in meta else None,
+            metadata=dict(user) if isinstance(user, dict) else {},
+            version_id=str(meta["version_id"]) if "version_id" in meta else None,
+        )
+
+    def _commit(
+        self, tmp: Path, key: str, size: int, sha256: str, metadata: Mapping[str, str] | None
+    ) -> StorageObject:
+        """Move a complete temp file into place and write its sidecar."""
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if self.versioning and dest.is_file():
+            old = self._read_meta(key, dest) or {}
+            vdir = self._versions_dir(key)
+            vdir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(dest, vdir / str(old.get("version_id") or f"{time.time_ns():x}"))
+        os.replace(tmp, dest)
+        st = dest.stat()
+        user = {k: v for k, v in (metadata or {}).items() if k != SHA256_METADATA_KEY}
+        meta = {
+            "sha256": sha256,
+            "size": size,
+            "mtime_ns": st.st_mtime_ns,
+            "etag": sha256[:32],
+            "version_id": f"{time.time_ns():x}",
+            "metadata": user,
+        }
+        mpath = self._meta_path(key)
+        mpath.parent.mkdir(parents=True, exist_ok=True)
+        mtmp = mpath.with_name(mpath.name + f".{uuid.uuid4().hex}.tmp")
+        mtmp.write_text(json.dumps(meta))
+        os.replace(mtmp, mpath)
+        return self._object(key, dest)
+
+    # ------------------------------------------------------------------ protocol
+    @cloud_operation("upload", kind=UploadError, mutating=True, metric="upload")
+    def upload(
+        self, local_path: Path | str, remote_key: str, metadata: Mapping[str, str] | None = None
+    ) -> str:
+        src = Path(local_path)
+        if not src.is_file():
+            raise ConfigurationError(
+                f"local file {src} does not exist", operation="upload", hint="Check the path"
+            )
+        with src.open("rb") as fh:
+            self._write(fh, remote_key, None, None, metadata)
+        return self.uri(remote_key)
+
+    # not retried here: a stream cannot be read twice (the caller reopens and retries)
+    @cloud_operation("upload_stream", kind=UploadError, mutating=True, metric="upload", retry=False)
+    def upload_stream(
+        self,
+        stream: BinaryIO,
+        remote_key: str,
+        *,
+        size: int,
+        sha256: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> StorageObject:
+        return self._write(stream, remote_key, size, sha256, metadata)
+
+    def _write(
+        self,
+        stream: BinaryIO,
+        key: str,
+        size: int | None,
+        sha256: str | None,
+        metadata: Mapping[str, str] | None,
+    ) -> StorageObject:
+        self._path(key)
+        fd, name = tempfile.mkstemp(dir=self._tmp(), prefix="up-")
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                written, digest = copy_hashing(stream, out)
+            if (size is not None and written != size) or (sha256 and digest != sha256):
+                raise UploadError(
+                    f"content check failed: got {written} bytes sha256 {digest[:12]}…, "
+                    f"expected {size} bytes sha256 {(sha256 or '?')[:12]}…",
+                    provider="local",
+                    operation="upload",
+                    resource=key,
+                    retryable=True,
+                    hint="The source changed or the transfer was cut; run again",
+                )
+            return self._commit(tmp, key, written, digest, metadata)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @cloud_operation("download", kind=DownloadError, metric="download")
+    def download(self, remote_key: str, local_path: Path | str) -> Path:
+        src = self._path(remote_key)
+        dest = Path(local_path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        expected = self._object(remote_key, src).sha256
+        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out, src.open("rb") as fh:
+                _, digest = copy_hashing(fh, out)
+            if expected and digest != expected:
+                raise DownloadError(
+                    "checksum mismatch",
+                    provider="local",
+                    operation="download",
+                    resource=remote_key,
+                    retryable=True,
+                )
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return dest
+
+    @cloud_operation("list_objects", resource="prefix")
+    def list_objects(self, prefix: str = "") -> Iterator[StorageObject]:
+        token: str | None = None
+        while True:
+            page, token = self.list_page(prefix, token)
+            yield from page
+            if token is None:
+                return
+
+    @cloud_operation("list_page", resource="prefix")
+    def list_page(
+        self, prefix: str = "", page_token: str | None = None, page_size: int = 1000
+    ) -> tuple[list[StorageObject], str | None]:
+        """One page of objects (sorted by key) after page_token; the next token or None."""
+        if page_size < 1:
+            raise ConfigurationError(f"page_size={page_size} must be at least 1")
+        keys = [k for k in self._keys(prefix) if page_token is None or k > page_token]
+        keys.sort()
+        page = []
+        for k in keys[:page_size]:
+            try:
+                page.append(self._object(k, self.root / k))
+            except FileNotFoundError:
+                continue  # deleted since the directory was read
+        more = len(keys) > page_size
+        return page, (keys[page_size - 1] if more else None)
+
+    def _keys(self, prefix: str) -> Iterator[str]:
+        if not self.root.is_dir() or prefix.split("/", 1)[0] == META_DIR:
+            return
+        # walk only the directory the prefix points into
+        start_dir = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        base = self.root / start_dir
+        if not base.is_dir():
+            return
+        stack = [base]
+        while stack:
+            current = stack.pop()
+            with os.scandir(current) as it:
+                for entry in it:
+                    rel = os.path.relpath(entry.path, self.root).replace(os.sep, "/")
+                    if rel == META_DIR:
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        if prefix.startswith(rel + "/") or rel.startswith(prefix) or not prefix:
+                            stack.append(Path(entry.path))
+                    elif entry.is_file() and rel.startswith(prefix):
+                        yield rel
+
+    @cloud_operation("delete", kind=DeleteError, mutating=True)
+    def delete(self, remote_key: str) -> bool:
+        path = self._path(remote_key)
+        if not path.is_file():
+            return False
+        if self.versioning:
+            old = self._read_meta(remote_key, path) or {}
+            vdir = self._versions_dir(remote_key)
+            vdir.mkdir(parents=True, exist_ok=True)
+            os.replace(path, vdir / str(old.get("version_id") or f"{time.time_ns():x}"))
+        else:
+            path.unlink()
+        self._meta_path(remote_key).unlink(missing_ok=True)
+        self._prune(path.parent)
+        return True
+
+    def _prune(self, directory: Path) -> None:
+        """Remove directories left empty by a delete, up to the root (like S3 'folders')."""
+        while directory != self.root and self.root in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:  # not empty, or already gone
+                return
+            directory = directory.parent
+
+    @cloud_operation("head", kind=DownloadError)
+    def head(self, remote_key: str) -> StorageObject:
+        return self._object(remote_key, self._path(remote_key))
+
+    @cloud_operation("open_read", kind=DownloadError)
+    def open_read(self, remote_key: str) -> BinaryIO:
+        return self._path(remote_key).open("rb")
+
+    @cloud_operation("list_versions", kind=DownloadError)
+    def list_versions(self, remote_key: str) -> list[ObjectVersion]:
+        """Earlier versions (oldest first) and the current one (is_latest)."""
+        out: list[ObjectVersion] = []
+        self._path(remote_key)
+        vdir = self._versions_dir(remote_key)
+        if vdir.is_dir():
+            for p in sorted(vdir.iterdir(), key=lambda p: p.name):
+                st = p.stat()
+                out.append(
+                    ObjectVersion(
+                        remote_key, p.name, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC)
+                    )
+                )
+        path = self._path(remote_key)
+        if path.is_file():
+            cur = self._object(remote_key, path)
+            out.append(
+                ObjectVersion(
+                    remote_key,
+                    cur.version_id or "current",
+                    cur.size,
+                    cur.last_modified,
+                    True,
+                    cur.sha256,
+                )
+            )
+        return out
+
+    @cloud_operation("read_version", kind=DownloadError)
+    def read_version(self, remote_key: str, version_id: str) -> bytes:
+        self._path(remote_key)
+        if not _VERSION_ID.match(version_id):
+            raise ConfigurationError(
+                f"{version_id!r} is not a version id", operation="read_version", resource=remote_key
+            )
+        path = self._versions_dir(remote_key) / version_id
+        if not path.is_file():
+            cur = self.head(remote_key)
+            if cur.version_id == version_id:
+                return self._path(remote_key).read_bytes()
+            raise NotFoundError(
+                "no such version", provider="local", resource=f"{remote_key}@{version_id}"
+            )
+        return path.read_bytes()
+
+    # ------------------------------------------------------------------ signed URLs
+    def _key(self) -> bytes:
+        if self._signing_key is None:
+            env = os.environ.get("SPECIFY_LOCAL_SIGNING_KEY")
+            if env:
+                self._signing_key = env.encode()
+            else:
+                keyfile = self._meta / "signing.key"
+                if not keyfile.is_file():
+                    self._meta.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "w") as fh:
+                        fh.write(secrets.token_hex(32))
+                self._signing_key = keyfile.read_text().strip().encode()
+        return self._signing_key
+
+    def _sign(self, key: str, expires: int) -> str:
+        return hmac.new(self._key(), f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+    @cloud_operation("get_url")
+    def get_url(self, remote_key: str, expires_in: int = 3600) -> str:
+        if not MIN_URL_EXPIRY <= expires_in <= MAX_URL_EXPIRY:
+            raise ConfigurationError(
+                f"expires_in={expires_in} is out of range",
+                operation="get_url",
+                hint=f"Use {MIN_URL_EXPIRY} to {MAX_URL_EXPIRY} seconds (7 days)",
+            )
+        self._path(remote_key)
+        expires = int(time.time()) + expires_in
+        return (
+            f"{self.url_base}/{quote(remote_key)}?expires={expires}"
+            f"&signature={self._sign(remote_key, expires)}"
+        )
+
+    def verify_url(self, url: str) -> str:
+        """The key a signed URL grants; CredentialsError when tampered with or expired."""
+        parts = urlsplit(url)
+        base_path = urlsplit(self.url_base).path
+        key = unquote(parts.path[len(base_path) :].lstrip("/"))
+        query = parse_qs(parts.query)
+        try:
+            expires = int(query["expires"][0])
+            signature = query["signature"][0]
+        except (KeyError, ValueError, IndexError):
+            raise CredentialsError(
+                "the URL is not signed", provider="local", resource=key
+            ) from None
+        if not hmac.compare_digest(signature, self._sign(key, expires)):
+            raise CredentialsError(
+                "the URL signature does not match", provider="local", resource=key
+            )
+        if time.time() > expires:
+            raise CredentialsError(
+                "the URL has expired", provider="local", resource=key, hint="Ask for a new URL"
+            )
+        return check_key(key)

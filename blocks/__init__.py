@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from blocks.aws import SpecifyAWS
+from blocks.azure import SpecifyAzure
 from blocks.base import ProviderBlock
 from blocks.gcp import SpecifyGCP
 from blocks.local import SpecifyLocal
@@ -14,7 +15,7 @@ from providers.errors import ConfigurationError
 from providers.locations import Location, parse_location
 from providers.locations import open_location as open_url_location
 
-BLOCK_TYPES: list[type[ProviderBlock]] = [SpecifyLocal, SpecifyAWS, SpecifyGCP]
+BLOCK_TYPES: list[type[ProviderBlock]] = [SpecifyLocal, SpecifyAWS, SpecifyGCP, SpecifyAzure]
 
 
 def load_provider_block(name: str) -> ProviderBlock:
@@ -48,6 +49,7 @@ __all__ = [
     "BLOCK_TYPES",
     "ProviderBlock",
     "SpecifyAWS",
+    "SpecifyAzure",
     "SpecifyLocal",
     "load_provider_block",
     "open_location",

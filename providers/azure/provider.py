@@ -1,0 +1,435 @@
+"""AzureProvider: builds the Azure services lazily and deploys artifacts to a VM.
+
+Importing this module imports no Azure SDK. Settings come from the arguments, else from
+the standard Azure environment: AZURE_STORAGE_CONNECTION_STRING, or
+AZURE_STORAGE_ACCOUNT_URL with whatever DefaultAzureCredential finds (AZURE_TENANT_ID,
+AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, a managed identity, the Azure CLI login), and
+AZURE_SUBSCRIPTION_ID / AZURE_RESOURCE_GROUP for the management-plane services.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from providers.base import CloudProvider, CloudStorage, DeploymentResult
+from providers.errors import CloudError, ConfigurationError, DeploymentError, sdk_missing
+from providers.telemetry import record_operation
+
+if TYPE_CHECKING:
+    from providers.azure.compute import AzureVirtualMachines
+    from providers.azure.cost import AzureCostManagement
+    from providers.azure.database import AzureSqlDatabase
+    from providers.azure.logs import AzureMonitorLogs
+    from providers.azure.metrics import AzureMonitorMetrics
+    from providers.azure.secrets import AzureKeyVaultSecrets
+    from providers.azure.storage import AzureBlobStorage
+
+ARM_ENDPOINT = "https://management.azure.com"
+DEFAULT_VM_SIZE = "Standard_B1s"
+
+#: environment variable for each setting (the Azure SDKs' own names where they exist)
+ENV_VARS = {
+    "connection_string": "AZURE_STORAGE_CONNECTION_STRING",
+    "account_url": "AZURE_STORAGE_ACCOUNT_URL",
+    "tenant_id": "AZURE_TENANT_ID",
+    "client_id": "AZURE_CLIENT_ID",
+    "client_secret": "AZURE_CLIENT_SECRET",
+    "subscription_id": "AZURE_SUBSCRIPTION_ID",
+    "resource_group": "AZURE_RESOURCE_GROUP",
+    "container": "AZURE_STORAGE_CONTAINER",
+    "region": "AZURE_REGION",
+    "key_vault_url": "AZURE_KEYVAULT_URL",
+    "logs_workspace_id": "AZURE_LOG_ANALYTICS_WORKSPACE_ID",
+    "ingestion_endpoint": "AZURE_MONITOR_INGESTION_ENDPOINT",
+    "dcr_rule_id": "AZURE_MONITOR_DCR_ID",
+    "dcr_stream": "AZURE_MONITOR_DCR_STREAM",
+    "logs_query_endpoint": "AZURE_LOG_ANALYTICS_ENDPOINT",
+    "arm_endpoint": "AZURE_RESOURCE_MANAGER_ENDPOINT",
+}
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """Everything the Azure services need. Secrets stay out of repr."""
+
+    connection_string: str | None = field(default=None, repr=False)
+    account_url: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    container: str | None = None
+    region: str = "eastus"
+    key_vault_url: str | None = None
+    #: whether Key Vault's auth challenge must name a resource in the vault's own domain
+    key_vault_verify_challenge: bool = True
+    logs_workspace_id: str | None = None
+    ingestion_endpoint: str | None = None
+    dcr_rule_id: str | None = None
+    dcr_stream: str | None = None
+    metrics_stream: str = "Custom-SpecifyMetrics_CL"
+    logs_query_endpoint: str = "https://api.loganalytics.io"
+    cost_scope: str | None = None
+    arm_endpoint: str = ARM_ENDPOINT
+    #: True, False or a CA bundle path: TLS verification for every management client
+    connection_verify: bool | str = True
+    #: seconds between polls of long-running operations when Azure sends no Retry-After
+    poll_interval: float = 5.0
+    #: retries inside the SDK pipeline for each call (the operation decorator adds its own)
+    sdk_retries: int = 2
+    #: block upload tuning for Blob Storage
+    max_concurrency: int = 4
+    max_block_size: int = 4 * 1024 * 1024
+    encryption_scope: str | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> AzureSettings:
+        """Settings from the Azure environment; non-empty overrides win."""
+        values: dict[str, Any] = {}
+        for name, var in ENV_VARS.items():
+            if os.environ.get(var):
+                values[name] = os.environ[var]
+        values.update({k: v for k, v in overrides.items() if v not in (None, "")})
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigurationError(
+                f"unknown Azure settings: {', '.join(sorted(unknown))}",
+                provider="azure",
+                operation="configure",
+                hint=f"Known settings: {', '.join(sorted(known))}",
+            )
+        return cls(**values)
+
+
+def default_credential() -> Any:
+    """DefaultAzureCredential (environment, workload/managed identity, Azure CLI…)."""
+    try:
+        from azure.identity import DefaultAzureCredential
+    except ImportError as exc:
+        raise sdk_missing("azure", "azure-identity", "azure") from exc
+    return DefaultAzureCredential()
+
+
+class AzureProvider(CloudProvider):
+    """Azure: Blob Storage, Monitor, Key Vault, Virtual Machines, SQL, Cost Management."""
+
+    name: ClassVar[str] = "azure"
+    extra: ClassVar[str] = "azure"
+
+    def __init__(
+        self, settings: AzureSettings | None = None, *, credential: Any = None, **overrides: Any
+    ) -> None:
+        base = settings or AzureSettings.from_env()
+        self.settings = replace(base, **overrides) if overrides else base
+        self._credential = credential
+        self._services: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"AzureProvider(subscription={s.subscription_id!r}, "
+            f"resource_group={s.resource_group!r}, container={s.container!r})"
+        )
+
+    # ------------------------------------------------------------------ credentials
+    @property
+    def credential(self) -> Any:
+        """The explicit credential, a service principal from the settings, or the default."""
+        if self._credential is None:
+            s = self.settings
+            if s.tenant_id and s.client_id and s.client_secret:
+                try:
+                    from azure.identity import ClientSecretCredential
+                except ImportError as exc:
+                    raise sdk_missing("azure", "azure-identity", "azure") from exc
+                self._credential = ClientSecretCredential(s.tenant_id, s.client_id, s.client_secret)
+            else:
+                self._credential = default_credential()
+        return self._credential
+
+    @classmethod
+    def sdk_available(cls) -> bool:
+        return importlib.util.find_spec("azure.storage.blob") is not None
+
+    @classmethod
+    def credentials_found(cls) -> bool | None:
+        """Whether some Azure credential is configured, judged without a network call."""
+        env = os.environ
+        if env.get("AZURE_STORAGE_CONNECTION_STRING"):
+            return True
+        proofs = (
+            "AZURE_CLIENT_SECRET",
+            "AZURE_CLIENT_CERTIFICATE_PATH",
+            "AZURE_FEDERATED_TOKEN_FILE",
+        )
+        if env.get("AZURE_CLIENT_ID") and env.get("AZURE_TENANT_ID") and any(map(env.get, proofs)):
+            return True  # a service principal or workload identity
+        if env.get("IDENTITY_ENDPOINT") or env.get("MSI_ENDPOINT"):
+            return True  # managed identity
+        azure_dir = Path(env.get("AZURE_CONFIG_DIR") or Path.home() / ".azure")
+        return any(azure_dir.glob("msal_token_cache*"))  # `az login` was run
+
+    def _require(self, *names: str) -> None:
+        missing = [n for n in names if not getattr(self.settings, n)]
+        if missing:
+            env = ", ".join(ENV_VARS.get(n, n) for n in missing)
+            raise ConfigurationError(
+                f"missing Azure settings: {', '.join(missing)}",
+                provider="azure",
+                operation="configure",
+                hint=f"Set them on the block, as arguments, or in the environment ({env})",
+            )
+
+    def _mgmt_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.settings.arm_endpoint,
+            "connection_verify": self.settings.connection_verify,
+            "sdk_retries": self.settings.sdk_retries,
+        }
+
+    def _cached(self, key: str, build: Any) -> Any:
+        if key not in self._services:
+            self._services[key] = build()
+        return self._services[key]
+
+    # ------------------------------------------------------------------ services
+    def get_storage(self, bucket: str | None = None) -> CloudStorage:
+        # ServiceAdapter's provider_name is a ClassVar, which mypy will not match with the
+        # protocol's instance attribute; the object is an AzureBlobStorage all the same
+        return cast(CloudStorage, self.blob_storage(bucket))
+
+    def blob_storage(self, bucket: str | None = None) -> AzureBlobStorage:
+        """The container's AzureBlobStorage (get_storage, typed as the concrete class)."""
+        container = bucket or self.settings.container
+        if not container:
+            raise ConfigurationError(
+                "no container given",
+                provider="azure",
+                operation="get_storage",
+                hint="Pass a container (az://container) or set AZURE_STORAGE_CONTAINER",
+            )
+
+        def build() -> AzureBlobStorage:
+            from providers.azure.storage import AzureBlobStorage
+
+            s = self.settings
+            cred = None if s.connection_string else self.credential
+            if not s.connection_string and not s.account_url:
+                self._require("connection_string")
+            return AzureBlobStorage(
+                container,
+                connection_string=s.connection_string,
+                account_url=s.account_url,
+                credential=cred,
+                max_concurrency=s.max_concurrency,
+                max_block_size=s.max_block_size,
+                encryption_scope=s.encryption_scope,
+                sdk_retries=s.sdk_retries,
+            )
+
+        storage: AzureBlobStorage = self._cached(f"storage:{container}", build)
+        return storage
+
+    def get_cost(self) -> AzureCostManagement:
+        def build() -> AzureCostManagement:
+            from providers.azure.cost import AzureCostManagement
+
+            scope = self.settings.cost_scope
+            if not scope:
+                self._require("subscription_id")
+                scope = f"/subscriptions/{self.settings.subscription_id}"
+            return AzureCostManagement(self.credential, scope, **self._mgmt_options())
+
+        cost: AzureCostManagement = self._cached("cost", build)
+        return cost
+
+    def get_compute(self) -> AzureVirtualMachines:
+        def build() -> AzureVirtualMachines:
+            self._require("subscription_id", "resource_group")
+            from providers.azure.compute import AzureVirtualMachines
+
+            s = self.settings
+            return AzureVirtualMachines(
+                self.credential,
+                str(s.subscription_id),
+                str(s.resource_group),
+                region=s.region,
+                poll_interval=s.poll_interval,
+                **self._mgmt_options(),
+            )
+
+        compute: AzureVirtualMachines = self._cached("compute", build)
+        return compute
+
+    def get_database(self) -> AzureSqlDatabase:
+        def build() -> AzureSqlDatabase:
+            self._require("subscription_id", "resource_group")
+            from providers.azure.database import AzureSqlDatabase
+
+            s = self.settings
+            return AzureSqlDatabase(
+                self.credential,
+                str(s.subscription_id),
+                str(s.resource_group),
+                region=s.region,
+                poll_interval=s.poll_interval,
+                **self._mgmt_options(),
+            )
+
+        database: AzureSqlDatabase = self._cached("database", build)
+        return database
+
+    def get_secrets(self) -> AzureKeyVaultSecrets:
+        def build() -> AzureKeyVaultSecrets:
+            self._require("key_vault_url")
+            from providers.azure.secrets import AzureKeyVaultSecrets
+
+            s = self.settings
+            return AzureKeyVaultSecrets(
+                str(s.key_vault_url),
+                self.credential,
+                connection_verify=s.connection_verify,
+                verify_challenge_resource=s.key_vault_verify_challenge,
+                sdk_retries=s.sdk_retries,
+                poll_interval=s.poll_interval,
+            )
+
+        secrets: AzureKeyVaultSecrets = self._cached("secrets", build)
+        return secrets
+
+    def get_metrics(self) -> AzureMonitorMetrics:
+        def build() -> AzureMonitorMetrics:
+            self._require("ingestion_endpoint", "dcr_rule_id", "logs_workspace_id")
+            from providers.azure.metrics import AzureMonitorMetrics
+
+            s = self.settings
+            return AzureMonitorMetrics(
+                self.credential,
+                ingestion_endpoint=str(s.ingestion_endpoint),
+                rule_id=str(s.dcr_rule_id),
+                workspace_id=str(s.logs_workspace_id),
+                stream=s.metrics_stream,
+                query_endpoint=s.logs_query_endpoint,
+                connection_verify=s.connection_verify,
+                sdk_retries=s.sdk_retries,
+            )
+
+        metrics: AzureMonitorMetrics = self._cached("metrics", build)
+        return metrics
+
+    def get_logging(self) -> AzureMonitorLogs:
+        def build() -> AzureMonitorLogs:
+            self._require("ingestion_endpoint", "dcr_rule_id", "logs_workspace_id")
+            from providers.azure.logs import AzureMonitorLogs
+
+            s = self.settings
+            return AzureMonitorLogs(
+                self.credential,
+                ingestion_endpoint=str(s.ingestion_endpoint),
+                rule_id=str(s.dcr_rule_id),
+                workspace_id=str(s.logs_workspace_id),
+                stream=s.dcr_stream or "Custom-SpecifyLogs_CL",
+                query_endpoint=s.logs_query_endpoint,
+                connection_verify=s.connection_verify,
+                sdk_retries=s.sdk_retries,
+            )
+
+        logs: AzureMonitorLogs = self._cached("logs", build)
+        return logs
+
+    # ------------------------------------------------------------------ deploy
+    def deploy(
+        self,
+        artifact: Path | str,
+        region: str,
+        *,
+        instance_type: str | None = None,
+        deployment_id: str | None = None,
+        run_command: str | None = None,
+        port: int | None = None,
+        timeout: float = 300.0,
+        rollback: bool = True,
+    ) -> DeploymentResult:
+        """Upload the artifact, start a VM whose custom data fetches it by SAS URL, wait.
+
+        The shared find-or-create body (providers.deployer.deploy_instance) does the work:
+        a running VM tagged with the deployment id is reused. Failures come back as a
+        failed result, rolled back when this run created the VM and `rollback` is set;
+        bad settings raise ConfigurationError.
+        """
+        from providers.deployer import deploy_instance, find_instances, new_deployment_id
+
+        started = time.perf_counter()
+        dep_id = deployment_id or new_deployment_id()
+        region = region or self.settings.region
+        created = False
+        try:
+            storage = self.blob_storage()
+            storage.ensure_container()
+            compute = self.get_compute()
+            created = not find_instances(compute, dep_id, None)
+            return deploy_instance(
+                compute,
+                cast(CloudStorage, storage),
+                artifact,
+                provider=self.name,
+                region=region,
+                deployment_id=dep_id,
+                instance_type=instance_type or DEFAULT_VM_SIZE,
+                run_command=run_command,
+                port=port,
+                timeout=timeout,
+            )
+        except ConfigurationError:
+            raise
+        except CloudError as err:
+            state, error = "failed", err
+            if rollback and created:
+                # remove what this run created (a half-built VM and its network pieces)
+                try:
+                    self.destroy(dep_id)
+                    state = "rolled_back"
+                except CloudError as cleanup:
+                    error = DeploymentError(
+                        f"{err}; rollback also failed: {cleanup}",
+                        provider=self.name,
+                        operation="deploy",
+                        resource=dep_id,
+                        hint=f"Remove what is left with `specify cloud destroy {dep_id}`",
+                    )
+            duration = time.perf_counter() - started
+            record_operation("deploy", self.name, duration, None)
+            return DeploymentResult(
+                provider=self.name,
+                region=region,
+                deployment_id=dep_id,
+                state=state,
+                duration_s=duration,
+                error=str(error),
+            )
+
+    def destroy(self, deployment_id: str, region: str | None = None) -> int:
+        """Delete the VMs tagged with deployment_id (with their network pieces) and the
+        staged artifact; return how many VMs were deleted. Also removes the network pieces
+        of a VM whose creation failed half-way."""
+        from providers.artifact import check_deployment_id
+        from providers.azure.compute import vm_name
+        from providers.deployer import destroy_instances
+
+        check_deployment_id(deployment_id)
+        compute = self.get_compute()
+        storage = cast(CloudStorage, self.blob_storage()) if self.settings.container else None
+        count = destroy_instances(compute, storage, deployment_id, None)
+        # a VM that was never created leaves its network pieces, named after the VM
+        compute.terminate_instance(vm_name(f"specify-{deployment_id}"))
+        return count
+
+
+__all__ = ["AzureProvider", "AzureSettings", "default_credential"]

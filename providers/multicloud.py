@@ -76,11 +76,15 @@ class UnifiedCloudStorage:
 
     def download(self, remote_key: str, local_path: Path | str) -> Path:
         """Download from the first store that serves the key; else DownloadError listing each."""
+        return self.download_from(remote_key, local_path)[0]
+
+    def download_from(self, remote_key: str, local_path: Path | str) -> tuple[Path, str]:
+        """Like download, and also the name of the store that served it."""
         check_key(remote_key)
         failures = []
         for storage, prefix, name in self.stores:
             try:
-                return storage.download(prefix + remote_key, local_path)
+                return storage.download(prefix + remote_key, local_path), name
             except CloudError as exc:
                 failures.append(f"{name}: {exc}")
             except OSError as exc:  # a provider that let a socket error through

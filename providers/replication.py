@@ -505,11 +505,17 @@ class Replicator:
         if sha is None:
             with contextlib.closing(self.source.open_read(obj.key)) as fh:
                 _, sha = sha256_stream(fh)
-            if journal and tag and not self.options.dry_run:
-                journal.cache_hash(rel, obj.size, tag, sha)
+        self._remember_sha(rel, obj, sha)
+        return sha
+
+    def _remember_sha(self, rel: str, obj: StorageObject, sha: str) -> None:
+        """Keep a hash computed from the bytes, so the next run need not read them again."""
         with self._sha_lock:
             self._source_sha[rel] = sha
-        return sha
+        tag = _tag(obj)
+        journal = self._hash_journal
+        if obj.sha256 is None and journal and tag and not self.options.dry_run:
+            journal.cache_hash(rel, obj.size, tag, sha)
 
     @staticmethod
     def _head_sha(storage: CloudStorage, obj: StorageObject) -> str | None:
@@ -668,6 +674,7 @@ class Replicator:
                 data = self._retry.call(lambda: self._read_all(src.key))
                 if sha is None:
                     sha = hashlib.sha256(data).hexdigest()
+                    self._remember_sha(rel, src, sha)
                 for t, item in jobs:
                     self._put(t, item, lambda d=data: io.BytesIO(d), len(data), sha)  # type: ignore[misc]
                 return
@@ -676,6 +683,8 @@ class Replicator:
                 self._put(t, item, lambda: self.source.open_read(src.key), size, sha)
                 return
             with self._spool(src) as (path, spooled_size, spooled_sha):
+                if sha is None:
+                    self._remember_sha(rel, src, spooled_sha)
                 for t, item in jobs:
                     self._put(t, item, lambda: path.open("rb"), spooled_size, spooled_sha)
         except (CloudError, OSError) as exc:

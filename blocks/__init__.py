@@ -1,50 +1,45 @@
-"""Prefect Block classes that build providers. Importing this package does not import Prefect."""
+"""Prefect blocks for specify-cloud: `prefect block register -m blocks` registers them all.
+
+`open_location` resolves `block:NAME/prefix` locations for commands and flows.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from blocks.base import ProviderBlock
+from blocks.local import SpecifyLocal
+from providers.base import CloudStorage
+from providers.errors import ConfigurationError
+from providers.locations import Location, parse_location
+from providers.locations import open_location as open_url_location
 
-if TYPE_CHECKING:
-    from providers.base import CloudStorage
-    from providers.locations import Location
+BLOCK_TYPES: list[type[ProviderBlock]] = [SpecifyLocal]
+
+
+def load_provider_block(name: str) -> ProviderBlock:
+    """The saved block called name, whichever specify-cloud block type it is."""
+    for block_type in BLOCK_TYPES:
+        try:
+            block = block_type.load(name, validate=True)
+        except ValueError:
+            continue
+        assert isinstance(block, ProviderBlock)
+        return block
+    slugs = ", ".join(t.get_block_type_slug() for t in BLOCK_TYPES)
+    raise ConfigurationError(
+        f"no saved block named '{name}' of the types {slugs}",
+        operation="load block",
+        resource=name,
+        hint="List blocks with `prefect block ls`; create them with `specify cloud blocks init`",
+    )
 
 
 def open_location(location: Location | str) -> tuple[CloudStorage, str]:
-    """The storage and key prefix of `block:NAME/prefix`: the saved block NAME's storage.
-
-    The block is found by name whatever its type; it must offer `get_storage()` or
-    `get_provider()` (whose provider's `get_storage()` is used).
-    """
-    from providers.errors import ConfigurationError
-    from providers.locations import open_location as open_plain
-    from providers.locations import parse_location
-
+    """Storage and prefix for any location, loading the Prefect block for block: locations."""
     loc = parse_location(location) if isinstance(location, str) else location
     if not loc.is_block:
-        return open_plain(loc)
-    from prefect.blocks.core import Block
-    from prefect.client.orchestration import get_client
+        return open_url_location(loc)
+    block = load_provider_block(loc.bucket)
+    return block.provider().get_storage(block.default_bucket()), loc.prefix
 
-    with get_client(sync_client=True) as client:
-        docs = [d for d in client.read_block_documents() if d.name == loc.bucket]
-    if len(docs) != 1:
-        found = "no block" if not docs else f"{len(docs)} blocks"
-        raise ConfigurationError(
-            f"{found} named '{loc.bucket}' on the Prefect server",
-            operation="open location",
-            resource=str(loc),
-            hint="List blocks with `prefect block ls`; names must be unique across types",
-        )
-    slug = docs[0].block_type.slug if docs[0].block_type else ""
-    block: Any = Block.load(f"{slug}/{loc.bucket}")
-    if hasattr(block, "get_storage"):
-        storage: CloudStorage = block.get_storage()
-    elif hasattr(block, "get_provider"):
-        storage = block.get_provider().get_storage()
-    else:
-        raise ConfigurationError(
-            f"block '{loc.bucket}' ({slug}) does not describe storage",
-            operation="open location",
-            hint="Use a cloud credentials block of specify-cloud",
-        )
-    return storage, loc.prefix
+
+__all__ = ["BLOCK_TYPES", "ProviderBlock", "SpecifyLocal", "load_provider_block", "open_location"]

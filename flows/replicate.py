@@ -193,6 +193,7 @@ def _crashed(target: str, exc: object) -> dict[str, Any]:
         "dry_run": False,
         "errors": {},
         "error": f"{type(exc).__name__}: {exc}",
+        "journal": None,
         "duration_s": 0.0,
     }
 

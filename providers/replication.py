@@ -153,6 +153,7 @@ class TargetReport:
             "dry_run": self.dry_run,
             "errors": dict(self.errors),
             "error": self.error,
+            "journal": self.journal,
             "duration_s": round(self.duration_s, 3),
         }
 

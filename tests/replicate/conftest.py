@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,13 +26,3 @@ def make_store(tmp_path: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def source(tmp_path: Path) -> CountingStorage:
     return CountingStorage(LocalStorage(tmp_path / "src"))
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield

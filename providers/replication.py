@@ -679,6 +679,9 @@ class Replicator:
                 for t, item in jobs:
                     self._put(t, item, lambda d=data: io.BytesIO(d), len(data), sha)  # type: ignore[misc]
                 return
+            if sha is None and len(jobs) == 1 and self.source.provider_name == "local":
+                # reading a local file twice (hash, then stream) beats writing a spool copy
+                sha = self.source_sha256(rel, src)
             if sha is not None and len(jobs) == 1:
                 t, item = jobs[0]
                 self._put(t, item, lambda: self.source.open_read(src.key), size, sha)

@@ -59,13 +59,16 @@ class ReplicationOptions:
     transfers: int = 8  # objects in flight at once
     bandwidth_limit: int | None = None  # bytes/s over all threads and targets
     multipart_threshold: int = DEFAULT_THRESHOLD  # above: streamed/spooled, never in memory
+    # large objects in flight at once: each already moves in parallel parts inside the
+    # provider, so more at once mostly adds part buffers (memory), not speed
+    large_transfers: int = 1
     journal_dir: str | None = None  # state dir; default $SPECIFY_STATE_DIR or ~/.specify-cloud
     use_journal: bool = True
     attempts: int = 4  # per object and target, for transient failures (re-reads the source)
     spool_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.transfers < 1:
+        if self.transfers < 1 or self.large_transfers < 1:
             raise ConfigurationError("transfers must be at least 1", operation="replicate")
         if self.max_delete is not None and self.max_delete < 0:
             raise ConfigurationError("max_delete may not be negative", operation="replicate")
@@ -445,6 +448,7 @@ class Replicator:
         self._hash_journal: Journal | None = None
         self._source_sha: dict[str, str] = {}
         self._sha_lock = threading.Lock()
+        self._large = threading.BoundedSemaphore(self.options.large_transfers)
 
     # ------------------------------------------------------------------ events
     def _emit(
@@ -679,21 +683,32 @@ class Replicator:
                 for t, item in jobs:
                     self._put(t, item, lambda d=data: io.BytesIO(d), len(data), sha)  # type: ignore[misc]
                 return
-            if sha is None and len(jobs) == 1 and self.source.provider_name == "local":
-                # reading a local file twice (hash, then stream) beats writing a spool copy
-                sha = self.source_sha256(rel, src)
-            if sha is not None and len(jobs) == 1:
-                t, item = jobs[0]
-                self._put(t, item, lambda: self.source.open_read(src.key), size, sha)
-                return
-            with self._spool(src) as (path, spooled_size, spooled_sha):
-                if sha is None:
-                    self._remember_sha(rel, src, spooled_sha)
-                for t, item in jobs:
-                    self._put(t, item, lambda: path.open("rb"), spooled_size, spooled_sha)
+            with self._large:
+                self._copy_large(rel, src, sha, jobs)
         except (CloudError, OSError) as exc:
             for t, item in jobs:
                 self._fail(t, item, f"reading the source failed: {exc}")
+
+    def _copy_large(
+        self,
+        rel: str,
+        src: StorageObject,
+        sha: str | None,
+        jobs: list[tuple[_TargetState, PlanItem]],
+    ) -> None:
+        """Stream straight through when one target needs it, else spool to a temp file once."""
+        if sha is None and len(jobs) == 1 and self.source.provider_name == "local":
+            # reading a local file twice (hash, then stream) beats writing a spool copy
+            sha = self.source_sha256(rel, src)
+        if sha is not None and len(jobs) == 1:
+            t, item = jobs[0]
+            self._put(t, item, lambda: self.source.open_read(src.key), src.size, sha)
+            return
+        with self._spool(src) as (path, spooled_size, spooled_sha):
+            if sha is None:
+                self._remember_sha(rel, src, spooled_sha)
+            for t, item in jobs:
+                self._put(t, item, lambda: path.open("rb"), spooled_size, spooled_sha)
 
     def _read_all(self, key: str) -> bytes:
         with contextlib.closing(self.source.open_read(key)) as fh:

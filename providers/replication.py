@@ -441,6 +441,7 @@ class Replicator:
         self.targets = [
             _TargetState(s, _norm_prefix(p), _uri(s, _norm_prefix(p))) for s, p in targets
         ]
+        self._check_overlaps()
         self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         limit = self.options.bandwidth_limit
         self._bucket = TokenBucket(limit) if limit else None
@@ -449,6 +450,27 @@ class Replicator:
         self._source_sha: dict[str, str] = {}
         self._sha_lock = threading.Lock()
         self._large = threading.BoundedSemaphore(self.options.large_transfers)
+
+    def _check_overlaps(self) -> None:
+        """Refuse a target inside the source (or around it) and the same target twice."""
+
+        def inside(a: str, b: str) -> bool:
+            a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
+            return a.startswith(b)
+
+        seen: set[str] = set()
+        for t in self.targets:
+            if inside(t.uri, self.source_uri) or inside(self.source_uri, t.uri):
+                raise ConfigurationError(
+                    f"target {t.uri} overlaps the source {self.source_uri}",
+                    operation="replicate",
+                    hint="Choose a target outside the source (and the source outside it)",
+                )
+            if t.uri in seen:
+                raise ConfigurationError(
+                    f"target {t.uri} is given twice", operation="replicate", hint="List it once"
+                )
+            seen.add(t.uri)
 
     # ------------------------------------------------------------------ events
     def _emit(

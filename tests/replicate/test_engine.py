@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from providers.errors import ConfigurationError
 from providers.local.storage import LocalStorage
 from providers.replication import (
     Journal,
@@ -264,3 +265,16 @@ def test_plan_reasons(source, files, make_store, state_dir) -> None:
 )
 def test_parse_size(text: str, value: int | None) -> None:
     assert parse_size(text) == value
+
+
+def test_overlapping_or_repeated_targets_are_refused(source, make_store, tmp_path) -> None:
+    write(source.inner.root, "x.txt", b"x")
+    inner = LocalStorage(source.inner.root / "backup")
+    with pytest.raises(ConfigurationError, match="overlaps the source"):
+        replicate_prefix(source, "", [(inner, "")])
+    with pytest.raises(ConfigurationError, match="overlaps the source"):
+        replicate_prefix(source, "", [(source.inner, "copy")])
+    a = make_store("a")
+    with pytest.raises(ConfigurationError, match="given twice"):
+        replicate_prefix(source, "", [(a, "p"), (a, "p/")])
+    assert not (source.inner.root / "backup").exists() and not a.root.exists()

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from blocks.aws import SpecifyAWS
 from blocks.base import ProviderBlock
+from blocks.gcp import SpecifyGCP
 from blocks.local import SpecifyLocal
 from providers.base import CloudStorage
 from providers.errors import ConfigurationError
 from providers.locations import Location, parse_location
 from providers.locations import open_location as open_url_location
 
-BLOCK_TYPES: list[type[ProviderBlock]] = [SpecifyLocal, SpecifyAWS]
+BLOCK_TYPES: list[type[ProviderBlock]] = [SpecifyLocal, SpecifyAWS, SpecifyGCP]
 
 
 def load_provider_block(name: str) -> ProviderBlock:

@@ -1,6 +1,6 @@
 """What every AWS service module shares: the botocore error mapping and client settings.
 
-botocore retries are turned down to a single attempt (`CLIENT_CONFIG`) because the shared
+botocore retries are turned down to a single request (`RETRIES`) because the shared
 tenacity policy in providers.retry already retries transient failures; two layers of
 retries would multiply the wait.
 """
@@ -37,8 +37,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 PROVIDER = "aws"
 
-#: one attempt in botocore; providers.retry owns retrying
-RETRIES: Any = {"max_attempts": 1, "mode": "standard"}
+#: one attempt in botocore; providers.retry owns retrying. Note botocore's `max_attempts`
+#: counts retries (max_attempts=1 means two requests); `total_max_attempts` counts requests.
+RETRIES: Any = {"total_max_attempts": 1, "mode": "standard"}
 
 AUTH_CODES = frozenset(
     {

@@ -122,11 +122,16 @@ def map_gcp_error(
             retryable=True,
             hint="Check that the endpoint is reachable",
         )
-    err = map_generic_error(
-        exc, provider=PROVIDER, operation=operation, resource=resource, kind=kind
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return map_generic_error(
+            exc, provider=PROVIDER, operation=operation, resource=resource, kind=kind
+        )
+    return kind(
+        f"{type(exc).__name__}: {exc}{suffix}",
+        provider=PROVIDER,
+        operation=operation,
+        resource=resource,
     )
-    err.message = f"{err.message}{suffix}"
-    return err
 
 
 class GCPService(ServiceAdapter):

@@ -118,7 +118,9 @@ class CloudSQLDatabase(GCPService):
         found: list[DatabaseInstance] = []
         token: str | None = None
         while True:
-            page = self._call("GET", "instances", **({"pageToken": token} if token else {}))
+            page = self.rest.call(
+                "GET", "instances", params={"pageToken": token} if token else None
+            )
             found += [self._instance(raw) for raw in page.get("items", [])]
             token = page.get("nextPageToken")
             if not token:

@@ -17,14 +17,15 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from providers.base import (
     CloudProvider,
+    CloudStorage,
     DeploymentResult,
     InstanceSpec,
 )
-from providers.errors import CloudError, ConfigurationError, CredentialsError, DeploymentError
+from providers.errors import CloudError, ConfigurationError, CredentialsError
 from providers.gcp.common import AUTH_HINT, EXTRA, PROVIDER, require
 
 if TYPE_CHECKING:
@@ -262,7 +263,8 @@ class GCPProvider(CloudProvider):
             return self._services[key]
 
     # ------------------------------------------------------------------ services
-    def get_storage(self, bucket: str | None = None) -> GCSStorage:
+    def get_storage(self, bucket: str | None = None) -> CloudStorage:
+        """The bucket's GCSStorage (typed as the protocol: see the note on the cast)."""
         name = bucket or self.bucket
         if not name:
             raise ConfigurationError(
@@ -271,7 +273,12 @@ class GCPProvider(CloudProvider):
                 operation="get_storage",
                 hint="Pass gs://BUCKET, or set the block's bucket field",
             )
-        return self._cached(f"storage:{name}", lambda: self._build_storage(name))
+        # GCSStorage satisfies CloudStorage at runtime; mypy rejects it only because the
+        # protocol declares provider_name an instance attribute while ServiceAdapter
+        # makes it a ClassVar.
+        return cast(
+            CloudStorage, self._cached(f"storage:{name}", lambda: self._build_storage(name))
+        )
 
     def _storage_client(self) -> Any:
         def build() -> Any:
@@ -499,10 +506,6 @@ def startup_script(url: str, filename: str, run_command: str | None) -> str:
             "",
         ]
     )
-
-
-def deployment_error(message: str, zone: str) -> DeploymentError:
-    return DeploymentError(message, provider=PROVIDER, operation="deploy", resource=zone)
 
 
 __all__ = ["AUTH_HINT", "GCPProvider", "startup_script", "zone_of"]

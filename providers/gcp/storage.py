@@ -405,13 +405,13 @@ class GCSStorage(GCPService):
                 resource=remote_key,
                 hint="V4 signed URLs live at most seven days",
             )
-        creds = self.signing_credentials or getattr(self.client, "_credentials", None)
+        creds: Any = self.signing_credentials or getattr(self.client, "_credentials", None)
         extra: dict[str, Any] = {}
-        if creds is None or not hasattr(creds, "sign_bytes"):
+        if not hasattr(creds, "sign_bytes"):
             # Tokens from the metadata server or user credentials cannot sign locally: ask
             # IAM to sign for the service account (needs roles/iam.serviceAccountTokenCreator).
             email = getattr(creds, "service_account_email", None)
-            if not email or email == "default":
+            if creds is None or not email or email == "default":
                 raise ConfigurationError(
                     "these credentials cannot sign URLs",
                     provider=self.provider_name,

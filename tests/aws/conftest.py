@@ -1,6 +1,5 @@
 """AWS fixtures: one moto server (started through the shared harness) for the session.
 
-Only moto is started here, not all three emulators, so tests/aws runs without Azurite.
 The standard AWS variables point at it, so providers are built exactly as a user's shell
 would build them.
 """
@@ -11,7 +10,6 @@ import json
 import os
 import urllib.request
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -23,20 +21,12 @@ _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture(scope="session")
-def moto_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    saved = dict(os.environ)
+def moto_url(emulators: Emulators, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The session's moto server; the environment points the AWS SDK at it."""
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
         os.environ.pop(var, None)
     os.environ["SPECIFY_AUDIT_LOG"] = str(tmp_path_factory.mktemp("audit") / "audit.jsonl")
-    emu = Emulators(tmp_path_factory.mktemp("moto"))
-    emu.start(["moto"])
-    os.environ.update(emu.env)
-    try:
-        yield emu.url("moto")
-    finally:
-        emu.stop()
-        os.environ.clear()
-        os.environ.update(saved)
+    return emulators.url("moto")
 
 
 @pytest.fixture()

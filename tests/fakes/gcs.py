@@ -45,6 +45,23 @@ class FakeGCS(FakeGoogleAPI):
             return google_error(404, "No such object", "NOT_FOUND")
         return 200, obj
 
+    @route("GET", r"/storage/v1/b/(?P<bucket>[^/]+)/o")
+    def list_objects(self, req: Request) -> tuple[int, Any]:
+        queued = self._queued()
+        if queued:
+            return queued
+        prefix = req.arg("prefix") or ""
+        names = sorted(n for n in self.objects if n.startswith(prefix))
+        size = int(req.arg("maxResults") or 1000)
+        start = int(req.arg("pageToken") or 0)
+        answer: dict[str, Any] = {
+            "kind": "storage#objects",
+            "items": [self.objects[n] for n in names[start : start + size]],
+        }
+        if start + size < len(names):
+            answer["nextPageToken"] = str(start + size)
+        return 200, answer
+
     @route("POST", r"/upload/storage/v1/b/(?P<bucket>[^/]+)/o")
     def insert(self, req: Request) -> tuple[int, Any]:
         queued = self._queued()

@@ -24,11 +24,13 @@ from providers.errors import (
 )
 from providers.gcp import GCPProvider
 from providers.gcp.storage import GCSStorage, file_digests
-from tests.emulators import free_port
+from tests.emulators import Emulators, free_port
 from tests.fakes.gcs import FakeGCS
+from tests.fakes.recording_proxy import RecordingProxy
 from tests.gcp.conftest import FAST_RETRY
 
 pytestmark = pytest.mark.emulators
+MIB = 1024 * 1024
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -151,23 +153,56 @@ def test_generations(gcs: GCSStorage, tmp_path: Path) -> None:
     assert out.read_bytes() == b"two"
 
 
-def test_twenty_megabyte_resumable_upload(gcs_provider: GCPProvider, tmp_path: Path) -> None:
-    gcs_provider.chunk_size = 4 * 1024 * 1024
-    store = gcs_provider.get_storage()
-    store.create_bucket()
+def test_twenty_megabyte_resumable_upload(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.reset_gcs()
     data = os.urandom(20 * 1024 * 1024)
     src = write(tmp_path / "big.bin", data)
-    started = time.perf_counter()
-    store.upload(src, "big/big.bin")
-    upload_s = time.perf_counter() - started
-    blob = store.client.bucket(store.bucket_name).get_blob("big/big.bin")
-    digests = file_digests(src)
-    assert blob.size == len(data)
-    assert (blob.md5_hash, blob.crc32c) == (digests.md5, digests.crc32c)
-    assert blob.metadata[SHA256_METADATA_KEY] == hashlib.sha256(data).hexdigest()
-    started = time.perf_counter()
-    out = store.download("big/big.bin", tmp_path / "big.out")
-    download_s = time.perf_counter() - started
+    # through a recording proxy, to see the chunks the SDK sent to the emulator
+    with RecordingProxy(emulators.url("gcs")) as proxy:
+        provider = GCPProvider(
+            "specify-test",
+            bucket="big-bucket",
+            credentials=AnonymousCredentials(),
+            endpoints={"storage": proxy.url},
+            chunk_size=4 * 1024 * 1024,
+        )
+        store = provider.get_storage()
+        store.create_bucket()
+        started = time.perf_counter()
+        store.upload(src, "big/big.bin")
+        upload_s = time.perf_counter() - started
+        ranges = [r for m, _, r in proxy.seen if m == "PUT"]
+        assert ranges == [
+            f"bytes {i * 4 * MIB}-{min((i + 1) * 4 * MIB, 20 * MIB) - 1}/{20 * MIB}"
+            for i in range(5)
+        ]
+        # a small file goes in one multipart request
+        proxy.seen.clear()
+        store.upload(write(tmp_path / "small", b"s" * 1000), "small")
+        assert [(m, r) for m, _, r in proxy.seen if m in ("POST", "PUT")] == [("POST", None)]
+        # a lower threshold sends a 3 MiB file through a resumable session too
+        low = GCSStorage(
+            "big-bucket",
+            client=store.client,
+            project="specify-test",
+            chunk_size=1 * MIB,
+            resumable_threshold=2 * MIB,
+        )
+        proxy.seen.clear()
+        low.upload(write(tmp_path / "mid", os.urandom(3 * MIB)), "mid")
+        # (below 8 MiB the SDK is handed no size, so the session ends with a size-only PUT)
+        assert [r for m, _, r in proxy.seen if m == "PUT"] == [
+            f"bytes {i * MIB}-{(i + 1) * MIB - 1}/*" for i in range(3)
+        ] + [f"bytes */{3 * MIB}"]
+
+        blob = store.client.bucket("big-bucket").get_blob("big/big.bin")
+        digests = file_digests(src)
+        assert blob.size == len(data)
+        assert (blob.md5_hash, blob.crc32c) == (digests.md5, digests.crc32c)
+        assert blob.metadata[SHA256_METADATA_KEY] == hashlib.sha256(data).hexdigest()
+        started = time.perf_counter()
+        out = store.download("big/big.bin", tmp_path / "big.out")
+        download_s = time.perf_counter() - started
     assert hashlib.sha256(out.read_bytes()).hexdigest() == digests.sha256
     print(f"20 MiB resumable upload {upload_s:.2f} s, download {download_s:.2f} s")
 
@@ -242,6 +277,27 @@ def test_unavailable_is_retried_until_it_works() -> None:
         obj = store.head("k")
         assert (obj.key, obj.size, obj.version_id) == ("k", 3, "7")
         assert len(fake.calls("GET", r".*/o/k")) == 3
+        fake.assert_clean()
+
+
+def test_listing_follows_pages_and_retries_one_page() -> None:
+    with FakeGCS() as fake:
+        for i in range(5):
+            fake.objects[f"p/{i}"] = {"name": f"p/{i}", "bucket": "bucket-x", "size": str(i)}
+        fake.objects["q/x"] = {"name": "q/x", "bucket": "bucket-x", "size": "1"}
+        store = fake_provider(fake.url).get_storage()
+        store.retry_policy = FAST_RETRY
+        objects, token = store.list_page("p/", page_size=2)
+        assert [o.key for o in objects] == ["p/0", "p/1"] and token == "2"
+        fake.statuses = [503]  # the next page fails once and is tried again alone
+        rest, token = store.list_page("p/", token, page_size=2)
+        assert [o.key for o in rest] == ["p/2", "p/3"]
+        assert [o.key for o in store.list_objects("p/")] == [f"p/{i}" for i in range(5)]
+        assert [r.arg("pageToken") for r in fake.calls("GET", r".*/b/bucket-x/o")][:3] == [
+            None,
+            "2",
+            "2",
+        ]
         fake.assert_clean()
 
 

@@ -104,3 +104,13 @@ def test_cli_prefect_option_runs_the_flow(tmp_path: Path) -> None:
     out = result.stdout
     report = json.loads(out[out.index("{") :])
     assert report["targets"][0]["copied"] == 3
+
+
+def test_unknown_task_runner_and_options_are_refused(tmp_path: Path) -> None:
+    from flows.replicate import options_from, run_replicate
+
+    with pytest.raises(ValueError, match="'thread' or 'dask'"):
+        run_replicate(str(tmp_path), [str(tmp_path / "a")], task_runner="ray")
+    with pytest.raises(ValueError, match="unknown replication options: colour"):
+        options_from({"colour": "blue"})
+    assert options_from({"include": ["*.txt"], "transfers": 3}).include == ("*.txt",)

@@ -675,7 +675,7 @@ class Replicator:
         except CloudError as exc:
             self._fail(t, item, str(exc))
             return
-        except OSError as exc:
+        except Exception as exc:  # one odd object must not end a run of millions
             self._fail(t, item, f"{type(exc).__name__}: {exc}")
             return
         if t.journal is not None:
@@ -707,9 +707,9 @@ class Replicator:
                 return
             with self._large:
                 self._copy_large(rel, src, sha, jobs)
-        except (CloudError, OSError) as exc:
+        except Exception as exc:  # recorded per key; the other objects go on
             for t, item in jobs:
-                self._fail(t, item, f"reading the source failed: {exc}")
+                self._fail(t, item, f"reading the source failed: {type(exc).__name__}: {exc}")
 
     def _copy_large(
         self,

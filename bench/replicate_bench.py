@@ -48,22 +48,43 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
     def drain(name: str, stream: Any) -> None:
         chunks[name] = stream.read()
 
+    peak = {"kib": 0}
+
+    def watch() -> None:
+        # VmHWM of the child itself: ru_maxrss from wait4 keeps the RSS of the process
+        # before exec (this Python parent), a floor that would hide small numbers
+        status = Path(f"/proc/{proc.pid}/status")
+        while proc.returncode is None:
+            with contextlib.suppress(OSError, ValueError):
+                for line in status.read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak["kib"] = max(peak["kib"], int(line.split()[1]))
+            time.sleep(0.02)
+
     threads = [
         threading.Thread(target=drain, args=("out", proc.stdout)),
         threading.Thread(target=drain, args=("err", proc.stderr)),
+        threading.Thread(target=watch, daemon=True),
     ]
     for t in threads:
         t.start()
-    _, status, usage = os.wait4(proc.pid, 0)
+    # reap it ourselves only after the last VmHWM sample: wait for it to become a zombie
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
     elapsed = time.perf_counter() - started
-    for t in threads:
-        t.join()
+    status_path = Path(f"/proc/{proc.pid}/status")
+    with contextlib.suppress(OSError, ValueError):
+        for line in status_path.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak["kib"] = max(peak["kib"], int(line.split()[1]))
+    _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    for t in threads[:2]:
+        t.join()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:5])} failed: {chunks.get('err', '')[-2000:]}")
     return {
         "seconds": round(elapsed, 3),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mib": round((peak["kib"] or usage.ru_maxrss) / 1024, 1),
         "stdout": chunks.get("out", ""),
     }
 
@@ -147,7 +168,7 @@ class Bench:
         name = f"b-{uuid.uuid4().hex[:12]}"
         scheme = {"s3": "s3", "gcs": "gs", "az": "az"}[kind]
         storage, _ = open_location(f"{scheme}://{name}")
-        creator = getattr(storage, "create_bucket", None) or storage.create_container
+        creator = getattr(storage, "create_bucket", None) or storage.ensure_container
         creator()
         return f"{scheme}://{name}"
 

@@ -368,7 +368,8 @@ def write_docs(results: list[dict[str, Any]], meta: dict[str, Any], json_name: s
     section = "\n".join(lines)
     if MARK_BEGIN in text and MARK_END in text:
         head, rest = text.split(MARK_BEGIN, 1)
-        text = head + section + rest.split(MARK_END, 1)[1].lstrip("\n")
+        tail = rest.split(MARK_END, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     doc.parent.mkdir(parents=True, exist_ok=True)

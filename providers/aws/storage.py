@@ -230,9 +230,16 @@ class S3Storage(AWSAdapter):
     ) -> StorageObject:
         check_key(remote_key)
         args = self._write_args(sha256, metadata, None)
-        self.client.upload_fileobj(
-            stream, self.bucket, remote_key, ExtraArgs=args, Config=self.transfer.for_size(size)
-        )
+        if size < self.transfer.threshold:
+            # one PutObject: s3transfer's thread and future machinery costs more client CPU
+            # than the request itself for small objects (bounded: below the threshold)
+            self.client.put_object(
+                Bucket=self.bucket, Key=remote_key, Body=stream.read(size + 1), **args
+            )
+        else:
+            self.client.upload_fileobj(
+                stream, self.bucket, remote_key, ExtraArgs=args, Config=self.transfer.for_size(size)
+            )
         return StorageObject(key=remote_key, size=size, sha256=sha256, metadata=args["Metadata"])
 
     @cloud_operation("download", kind=DownloadError, metric="download")

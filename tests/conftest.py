@@ -1,0 +1,30 @@
+"""Shared fixtures. Tests marked ``emulators`` get moto, the GCS emulator and Azurite,
+started once per session by ``tests.emulators`` with their settings in ``os.environ``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.emulators import Emulators
+
+
+@pytest.fixture(scope="session")
+def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:
+    saved = dict(os.environ)
+    with Emulators(tmp_path_factory.mktemp("emulators")) as emu:
+        os.environ.update(emu.env)
+        try:
+            yield emu
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _emulators_for_marked_tests(request: pytest.FixtureRequest) -> None:
+    """``@pytest.mark.emulators`` is enough: such a test needs no ``emulators`` argument."""
+    if request.node.get_closest_marker("emulators") is not None:
+        request.getfixturevalue("emulators")

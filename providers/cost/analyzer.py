@@ -525,3 +525,70 @@ class CloudCostAnalyzer:
 
 def _json_key(key: str | None) -> str:
     return '"' + (key or "").replace('"', '\\"') + '"'
+
+
+def provider_records(provider: str, start: date, end: date) -> list[Any]:
+    """CostRecords from a registered provider's cost API (Cost Explorer, BigQuery, ...)."""
+    from providers.registry import get_provider
+
+    return get_provider(provider).get_cost().get_costs(start, end, "DAILY", ("service",))
+
+
+def run_comparison(
+    *,
+    sources: list[str],
+    providers: list[str],
+    start: date | None,
+    end: date | None,
+    tag_key: str | None = None,
+    rates: Mapping[str, Decimal] | None = None,
+    currency: str | None = None,
+    strict: bool = False,
+) -> tuple[CostComparison, FocusFrame]:
+    """Read sources, fetch providers (a failing one is reported missing unless strict)."""
+    from providers.errors import CloudError
+
+    frame = FocusFrame(start=start, end=end)
+    missing: dict[str, str] = {}
+    for spec in sources:
+        frame.add_source(spec)
+    for name in providers:
+        if start is None or end is None:
+            raise CostAnalysisError(
+                "a provider's API needs a date range", operation="compare", hint="Give --from and --to"
+            )
+        try:
+            frame.add_records(provider_records(name, start, end), name=f"api:{name}")
+        except CloudError as exc:
+            if strict:
+                raise
+            missing[name] = str(exc)
+    if not frame.parts:
+        raise CostAnalysisError(
+            "no cost data: " + "; ".join(f"{p}: {m}" for p, m in missing.items()),
+            operation="compare",
+            hint="Check the providers' credentials or give --source files",
+        )
+    comparison = CloudCostAnalyzer(rates=rates, currency=currency).compare(
+        frame, tag_key=tag_key, missing=missing
+    )
+    return comparison, frame
+
+
+def read_rates(path: str) -> dict[str, Decimal]:
+    """An exchange-rate table: CSV lines 'CURRENCY,RATE' (units of the target per unit)."""
+    import csv
+
+    out: dict[str, Decimal] = {}
+    with open(path, encoding="utf-8") as fh:
+        for n, row in enumerate(csv.reader(fh), start=1):
+            if not row or row[0].startswith("#") or row[0].lower() == "currency":
+                continue
+            try:
+                out[row[0].strip().upper()] = Decimal(row[1].strip())
+            except Exception as exc:
+                raise CostAnalysisError(
+                    f"file {path}, row {n}: '{','.join(row)}' is not 'CURRENCY,RATE'",
+                    operation="read rates",
+                ) from exc
+    return out

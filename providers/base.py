@@ -193,7 +193,7 @@ class DeploymentResult:
 class CloudStorage(Protocol):
     """Unified object storage. Keys are '/'-separated; the store is one bucket/container."""
 
-    provider_name: str
+    provider_name: ClassVar[str]
 
     def upload(
         self, local_path: Path | str, remote_key: str, metadata: Mapping[str, str] | None = None

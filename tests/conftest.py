@@ -28,3 +28,14 @@ def _emulators_for_marked_tests(request: pytest.FixtureRequest) -> None:
     """``@pytest.mark.emulators`` is enough: such a test needs no ``emulators`` argument."""
     if request.node.get_closest_marker("emulators") is not None:
         request.getfixturevalue("emulators")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect API + database for the session (it takes ~11 s to start)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

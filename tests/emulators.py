@@ -206,7 +206,8 @@ class Emulators:
                     self._spawn(n)
                     self._wait_ready(n)
         except BaseException:
-            self.stop()
+            for n in names:
+                self._kill(n)
             raise
         self.save()
         return self
@@ -223,7 +224,11 @@ class Emulators:
         if name in self.pids:
             raise EmulatorError(f"{name} is already running (pid {self.pids[name]})")
         self._spawn(name)
-        self._wait_ready(name)
+        try:
+            self._wait_ready(name)
+        except BaseException:
+            self._kill(name)
+            raise
         self.save()
 
     def stop_one(self, name: str) -> None:
@@ -378,8 +383,8 @@ class Emulators:
         proc = self._procs[name]
         deadline = time.monotonic() + self.timeout
         while True:
-            if self._probe(name):
-                return
+            if self._probe(name) and proc.poll() is None:
+                return  # answered, and not some other server left on this port
             code = proc.poll()
             if code is not None or time.monotonic() > deadline:
                 why = f"exited with {code}" if code is not None else f"no answer in {self.timeout}s"

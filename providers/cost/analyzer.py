@@ -151,11 +151,14 @@ class CloudCostAnalyzer:
         rates: Mapping[str, Decimal] | None = None,
         currency: str | None = None,
         anomaly_threshold: float = 3.5,
+        anomaly_min_increase: float = 0.2,
     ) -> None:
         # rates: units of `currency` per unit of each other currency
         self.rates = {k.upper(): Decimal(v) for k, v in (rates or {}).items()}
         self.currency = currency.upper() if currency else None
         self.anomaly_threshold = anomaly_threshold
+        # a spike must also be material: this share of the series' median daily cost
+        self.anomaly_min_increase = anomaly_min_increase
 
     # ------------------------------------------------------------------ aggregation
     def aggregate(self, frame: FocusFrame, tag_key: str | None = None) -> list[dict[str, Any]]:
@@ -365,7 +368,7 @@ class CloudCostAnalyzer:
             mad = statistics.median(abs(d - med) for d in diffs)
             level = float(statistics.median(values)) or 1.0
             for i, d in enumerate(diffs, start=1):
-                if d <= 0 or d < 0.1 * level:
+                if d <= 0 or d < self.anomaly_min_increase * level:
                     continue
                 z = 0.6745 * (d - med) / mad if mad else float("inf")
                 if z > self.anomaly_threshold:

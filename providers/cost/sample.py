@@ -92,7 +92,8 @@ class SampleTruth:
 
     def by(self, column: str) -> dict[tuple[str, str], Decimal]:
         """(provider, value) -> total, for column in category/service/region/charge/team."""
-        grouped = self.rows.groupby(["provider", column])["amount"].sum()
+        keys = self.rows[column].fillna("")  # untagged lines (tax, credits) have no team
+        grouped = self.rows.groupby([self.rows["provider"], keys])["amount"].sum()
         return {(p, str(v)): Decimal(int(a)) * MICRO for (p, v), a in grouped.items()}
 
     def estimated(self, provider: str) -> Decimal:
@@ -147,7 +148,7 @@ def generate(
     rows = pd.concat(truths, ignore_index=True)
     rows["amount"] = rows["amount"] + rows["credit"]
     keep = ["provider", "category", "service", "region", "charge", "day", "amount", "qty", "unit"]
-    truth = rows[[*keep, "estimated", "team"]].copy()
+    truth = rows[[*keep, "credit", "estimated", "team"]].copy()
     currencies = {p: (azure_currency if p == "azure" else "USD") for p in providers}
     return SampleTruth(truth, files, currencies, ("aws", "Amazon Elastic Compute Cloud", spike_day))
 

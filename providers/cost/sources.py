@@ -314,7 +314,10 @@ def _select(fmt: str, exprs: dict[str, str], *, explicit_category: bool, scan: s
     for col, typ in focus.COLUMNS.items():
         if col in ("x_SourceFormat", "x_SourceFile", "x_SourceRow", "x_Raw", "ServiceCategory"):
             continue
-        inner.append(f"CAST({exprs.get(col, 'NULL')} AS {typ}) AS {col}")
+        expr = exprs.get(col, "NULL")
+        if col == "Tags":  # FOCUS: a JSON object, empty when the source has no tags
+            expr = f"COALESCE({expr}, '{{}}')"
+        inner.append(f"CAST({expr} AS {typ}) AS {col}")
     if explicit_category:
         inner.append(f"CAST({exprs['ServiceCategory']} AS VARCHAR) AS ServiceCategory")
     inner += ["__file AS x_SourceFile", "__row AS x_SourceRow"]
@@ -413,6 +416,13 @@ def locate(
         if row is not None:
             file, rownum, value, _ = row
             col = part.source_of.get(focus_col, focus_col)
+            if col in part.columns:  # show the value as the file has it
+                raw = con.execute(
+                    f"SELECT CAST({quote(col)} AS VARCHAR) FROM {part.scan_sql} "
+                    "WHERE __file = ? AND __row = ?",
+                    [file, rownum],
+                ).fetchone()
+                value = raw[0] if raw else value
             raise _error(
                 f"file {file}, row {rownum}, column '{col}': '{value}' {why}",
                 resource=f"{file}:{rownum}:{col}",

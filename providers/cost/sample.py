@@ -254,13 +254,13 @@ def _special_rows(provider: str, usage: pd.DataFrame, start: date, days: int) ->
             tax = round(int(total) * TAX_RATE[provider])
             add(str(source), "Tax", "Tax" if provider == "aws" else "tax", tax, start)
     if provider == "aws":
-        add("AmazonEC2", "Credit", "Credit", -50_000_000, start + timedelta(days=14))
-        add("AmazonS3", "Adjustment", "Refund", -12_340_000, start + timedelta(days=9))
+        add("AmazonEC2", "Credit", "Credit", -50_000_000, start + timedelta(days=min(14, days - 1)))
+        add("AmazonS3", "Adjustment", "Refund", -12_340_000, start + timedelta(days=min(9, days - 1)))
     if provider == "gcp":
-        add("Cloud Storage", "Adjustment", "adjustment", -3_210_000, start + timedelta(days=5))
+        add("Cloud Storage", "Adjustment", "adjustment", -3_210_000, start + timedelta(days=min(5, days - 1)))
     if provider == "azure":
         add("Virtual Machines", "Purchase", "Purchase", 120_000_000, start)
-        add("Virtual Machines", "Adjustment", "Refund", -20_500_000, start + timedelta(days=11))
+        add("Virtual Machines", "Adjustment", "Refund", -20_500_000, start + timedelta(days=min(11, days - 1)))
     del first
     extra = pd.DataFrame(rows)
     extra["day"] = extra["day"].astype("datetime64[s]")

@@ -20,6 +20,18 @@ from providers.base import CostRecord
 from providers.cost.analyzer import CloudCostAnalyzer, CostComparison, cents
 from providers.cost.focus import FocusFrame
 from providers.cost.sources import expand_paths, fetch_remote, tempdir
+from providers.errors import CloudError
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry what may pass next time; a malformed file or bad credentials will not."""
+    try:
+        state.result()
+    except CloudError as exc:
+        return exc.retryable
+    except Exception:
+        return True
+    return False
 
 
 def _opener() -> Any:
@@ -28,7 +40,12 @@ def _opener() -> Any:
     return open_location
 
 
-@task(retries=2, retry_delay_seconds=1, task_run_name="fetch-source-{spec}")
+@task(
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=_transient,
+    task_run_name="fetch-source-{spec}",
+)
 def fetch_source(spec: str) -> list[str]:
     """Local paths of the billing files of one source (downloaded if remote), checked."""
     if ("://" in spec and not spec.startswith("file://")) or spec.startswith("block:"):
@@ -44,7 +61,12 @@ def fetch_source(spec: str) -> list[str]:
     return [str(f) for f in files]
 
 
-@task(retries=2, retry_delay_seconds=1, task_run_name="fetch-provider-{name}")
+@task(
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=_transient,
+    task_run_name="fetch-provider-{name}",
+)
 def fetch_provider(name: str, start: date, end: date, block: bool = False) -> list[CostRecord]:
     """CostRecords from a provider's cost API: a registered provider or a saved block."""
     if block:
@@ -107,7 +129,9 @@ def publish_artifacts(c: CostComparison, group_by: str, written: dict[str, str])
             for k, v in breakdown.items()
             if p in v
         ]
-        rows.append({group_by: "TOTAL", "amount": f"{cents(c.totals[p]):.2f}", "currency": c.currency})
+        rows.append(
+            {group_by: "TOTAL", "amount": f"{cents(c.totals[p]):.2f}", "currency": c.currency}
+        )
         key = _key(f"cost-{p}")
         create_table_artifact(table=rows, key=key, description=f"{p} costs by {group_by}")
         keys.append(key)
@@ -116,7 +140,10 @@ def publish_artifacts(c: CostComparison, group_by: str, written: dict[str, str])
         "",
         "| provider | total | estimated |",
         "| --- | ---: | ---: |",
-        *(f"| {p} | {cents(c.totals[p]):,.2f} | {cents(c.estimated[p]):,.2f} |" for p in c.providers),
+        *(
+            f"| {p} | {cents(c.totals[p]):,.2f} | {cents(c.estimated[p]):,.2f} |"
+            for p in c.providers
+        ),
         "",
         "| category | cheapest | basis |",
         "| --- | --- | --- |",
@@ -125,7 +152,10 @@ def publish_artifacts(c: CostComparison, group_by: str, written: dict[str, str])
         f"**Cheapest overall:** {c.cheapest_overall.get('provider', '-')}",
         "",
         "## Recommendations",
-        *(f"- {cents(r.monthly_saving):,.2f}/month ({r.provider}): {r.title}" for r in c.recommendations),
+        *(
+            f"- {cents(r.monthly_saving):,.2f}/month ({r.provider}): {r.title}"
+            for r in c.recommendations
+        ),
         "",
         "## Anomalies",
         *(f"- {a['provider']} {a['service']} {a['day']}: {cents(a['cost'])}" for a in c.anomalies),

@@ -65,7 +65,9 @@ def test_bad_dates_exit_2_naming_the_option() -> None:
     assert result.exit_code == 2 and "--group-by" in result.stderr
 
 
-def test_malformed_source_exits_1_and_writes_nothing(sample_dir: tuple[sample.SampleTruth, Path], tmp_path: Path) -> None:
+def test_malformed_source_exits_1_and_writes_nothing(
+    sample_dir: tuple[sample.SampleTruth, Path], tmp_path: Path
+) -> None:
     truth, folder = sample_dir
     path = truth.files["aws"]
     text = path.read_text().splitlines()
@@ -74,16 +76,22 @@ def test_malformed_source_exits_1_and_writes_nothing(sample_dir: tuple[sample.Sa
     out = tmp_path / "report"
     result = runner.invoke(app, ["cloud", "cost", "--source", str(folder), "--report", str(out)])
     assert result.exit_code == 1
-    assert f"file {path}, row 3, column 'line_item_currency_code'" in " ".join(result.stderr.split())
+    assert f"file {path}, row 3, column 'line_item_currency_code'" in " ".join(
+        result.stderr.split()
+    )
     assert not out.exists()
 
 
-def test_unknown_provider_is_reported_missing_unless_strict(sample_dir: tuple[sample.SampleTruth, Path]) -> None:
+def test_unknown_provider_is_reported_missing_unless_strict(
+    sample_dir: tuple[sample.SampleTruth, Path],
+) -> None:
     truth, folder = sample_dir
     args = ["cloud", "cost", "--from", "2024-01-01", "--to", "2024-01-11", "--source", str(folder)]
     result = runner.invoke(app, [*args, "--provider", "nocloud", "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert "nocloud" in data["missing"] and data["totals"]["aws"] == float(cents(truth.total("aws")))
+    assert "nocloud" in data["missing"] and data["totals"]["aws"] == float(
+        cents(truth.total("aws"))
+    )
     result = runner.invoke(app, [*args, "--provider", "nocloud", "--strict"])
     assert result.exit_code == 1 and "nocloud" in result.stderr

@@ -28,15 +28,19 @@ def test_totals_per_provider_match_to_the_cent(generated: Generated) -> None:
     assert c.currency == "USD"
 
 
-@pytest.mark.parametrize(("attr", "column"), [("by_category", "category"), ("by_service", "service"), ("by_region", "region"), ("by_tag", "team")])
+@pytest.mark.parametrize(
+    ("attr", "column"),
+    [
+        ("by_category", "category"),
+        ("by_service", "service"),
+        ("by_region", "region"),
+        ("by_tag", "team"),
+    ],
+)
 def test_breakdowns_match(generated: Generated, attr: str, column: str) -> None:
     truth, c, _ = generated
     expected = truth.by(column)
-    got = {
-        (p, key): amount
-        for key, per in getattr(c, attr).items()
-        for p, amount in per.items()
-    }
+    got = {(p, key): amount for key, per in getattr(c, attr).items() for p, amount in per.items()}
     assert {k: cents(v) for k, v in got.items()} == {k: cents(v) for k, v in expected.items()}
 
 
@@ -52,7 +56,9 @@ def test_credits_refunds_tax_purchases_and_estimated(generated: Generated) -> No
     assert c.by_charge["aws"]["Tax"] > 0 and c.by_charge["gcp"]["Tax"] > 0
     # GCP usage is net of its credits: BilledCost = cost + SUM(credits.amount)
     rows = truth.rows
-    gcp_compute = rows[(rows.provider == "gcp") & (rows.category == "Compute") & (rows.charge == "Usage")]
+    gcp_compute = rows[
+        (rows.provider == "gcp") & (rows.category == "Compute") & (rows.charge == "Usage")
+    ]
     assert c.credits["gcp"] < 0
     net = Decimal(int(gcp_compute.amount.sum())) / 10**6  # the truth's amount is already net
     gross = Decimal(int(gcp_compute.amount.sum() - truth_credit(truth))) / 10**6
@@ -84,12 +90,18 @@ def test_cheapest_per_category_and_overall(generated: Generated) -> None:
 def test_the_injected_spike_is_the_only_anomaly(generated: Generated) -> None:
     truth, c, _ = generated
     provider, service, day = truth.spike
-    assert [(a["provider"], a["service"], a["day"]) for a in c.anomalies] == [(provider, service, day)]
+    assert [(a["provider"], a["service"], a["day"]) for a in c.anomalies] == [
+        (provider, service, day)
+    ]
 
 
 def test_recommendations_carry_savings_and_justifying_rows(generated: Generated) -> None:
     _, c, _ = generated
-    assert {r.rule for r in c.recommendations} == {"move_to_cheaper", "commit_steady_compute", "reduce_egress"}
+    assert {r.rule for r in c.recommendations} == {
+        "move_to_cheaper",
+        "commit_steady_compute",
+        "reduce_egress",
+    }
     for rec in c.recommendations:
         assert rec.monthly_saving > 0
         assert rec.rows and all(row["ProviderName"] == rec.provider for row in rec.rows)
@@ -114,7 +126,9 @@ def test_month_end_forecast(tmp_path: Path) -> None:
     window = rows[(rows.charge == "Usage") & (rows.day >= str(last - timedelta(days=6)))]
     for p in c.providers:
         f = c.forecast[p]
-        assert f["month"] == "2024-03" and f["remaining_days"] == calendar.monthrange(2024, 3)[1] - 20
+        assert (
+            f["month"] == "2024-03" and f["remaining_days"] == calendar.monthrange(2024, 3)[1] - 20
+        )
         daily = Decimal(int(window[window.provider == p].amount.sum())) / 10**6 / 7
         assert cents(f["actual"]) == cents(truth.total(p))
         assert cents(f["forecast"]) == cents(truth.total(p) + daily * 11)
@@ -143,11 +157,35 @@ def test_mixed_currencies_need_rates(tmp_path: Path) -> None:
 
 def test_cost_records_become_focus_rows() -> None:
     records = [
-        CostRecord("aws", "Amazon Elastic Compute Cloud - Compute", date(2024, 1, d), date(2024, 1, d + 1), Decimal("10.105"), "USD", region="us-east-1", raw={"Estimated": False})
+        CostRecord(
+            "aws",
+            "Amazon Elastic Compute Cloud - Compute",
+            date(2024, 1, d),
+            date(2024, 1, d + 1),
+            Decimal("10.105"),
+            "USD",
+            region="us-east-1",
+            raw={"Estimated": False},
+        )
         for d in range(1, 4)
     ] + [
-        CostRecord("azure", "Virtual Machines", date(2024, 1, 1), date(2024, 1, 2), Decimal("7.20"), "usd", estimated=True),
-        CostRecord("aws", "Amazon Elastic Compute Cloud - Compute", date(2024, 1, 2), date(2024, 1, 3), Decimal("-1.00"), "USD"),
+        CostRecord(
+            "azure",
+            "Virtual Machines",
+            date(2024, 1, 1),
+            date(2024, 1, 2),
+            Decimal("7.20"),
+            "usd",
+            estimated=True,
+        ),
+        CostRecord(
+            "aws",
+            "Amazon Elastic Compute Cloud - Compute",
+            date(2024, 1, 2),
+            date(2024, 1, 3),
+            Decimal("-1.00"),
+            "USD",
+        ),
     ]
     frame = FocusFrame.from_records(records)
     c = CloudCostAnalyzer().compare(frame)
@@ -172,5 +210,7 @@ def test_unknown_currency_in_records_names_the_row() -> None:
 def truth_credit(truth: sample.SampleTruth) -> int:
     """The GCP credits the generator netted in (a sustained-use share of Compute cost)."""
     rows = truth.rows
-    compute = rows[(rows.provider == "gcp") & (rows.category == "Compute") & (rows.charge == "Usage")]
+    compute = rows[
+        (rows.provider == "gcp") & (rows.category == "Compute") & (rows.charge == "Usage")
+    ]
     return int(compute.credit.sum())

@@ -16,7 +16,9 @@ from providers.cost.report import write_report
 from providers.local.storage import LocalStorage
 
 
-def test_rows_have_focus_columns_and_exact_money(sample_dir: tuple[sample.SampleTruth, Path]) -> None:
+def test_rows_have_focus_columns_and_exact_money(
+    sample_dir: tuple[sample.SampleTruth, Path],
+) -> None:
     truth, folder = sample_dir
     frame = FocusFrame.from_sources([folder])
     table = frame.to_arrow()
@@ -31,13 +33,17 @@ def test_rows_have_focus_columns_and_exact_money(sample_dir: tuple[sample.Sample
 
 
 def test_raw_source_columns_are_reachable(sample_dir: tuple[sample.SampleTruth, Path]) -> None:
-    truth, folder = sample_dir
+    _truth, folder = sample_dir
     rows = FocusFrame.from_sources([folder]).to_pandas()
     row = rows[rows.ProviderName == "azure"].iloc[4]
     raw = duckdb.sql(
-        f"SELECT * FROM read_csv('{row.x_SourceFile}', all_varchar=true) LIMIT 1 OFFSET {row.x_SourceRow - 1}"
+        f"SELECT * FROM read_csv('{row.x_SourceFile}', all_varchar=true) "
+        f"LIMIT 1 OFFSET {row.x_SourceRow - 1}"
     ).fetchall()[0]
-    cols = [c[0] for c in duckdb.sql(f"DESCRIBE SELECT * FROM read_csv('{row.x_SourceFile}')").fetchall()]
+    cols = [
+        c[0]
+        for c in duckdb.sql(f"DESCRIBE SELECT * FROM read_csv('{row.x_SourceFile}')").fetchall()
+    ]
     source = dict(zip(cols, raw, strict=True))
     assert Decimal(source["costInBillingCurrency"]) == row.BilledCost
     assert source["meterCategory"] == row.ServiceName or row.ServiceName == "Azure SQL Database"
@@ -65,7 +71,7 @@ def test_report_to_a_directory(sample_dir: tuple[sample.SampleTruth, Path], tmp_
 def test_report_to_provider_storage_and_source_from_storage(
     sample_dir: tuple[sample.SampleTruth, Path], tmp_path: Path
 ) -> None:
-    truth, folder = sample_dir
+    truth, _folder = sample_dir
     store = LocalStorage(tmp_path / "bucket")
     for f in truth.files.values():
         store.upload(f, f"exports/{f.parent.name}/{f.name}")

@@ -46,11 +46,41 @@ def _assert_nothing_written(out: Path) -> None:
     ("provider", "row", "column", "value", "message"),
     [
         ("azure", 7, "date", "13/45/2024", r"row 7, column 'date': '13/45/2024' is not a date"),
-        ("azure", 3, "costInBillingCurrency", "12,5x", r"row 3, column 'costInBillingCurrency': '12,5x' is not a number"),
-        ("aws", 11, "line_item_unblended_cost", "abc", r"row 11, column 'line_item_unblended_cost': 'abc' is not a number"),
-        ("aws", 4, "line_item_usage_start_date", "yesterday", r"row 4, column 'line_item_usage_start_date': 'yesterday' is not a date"),
-        ("aws", 9, "line_item_currency_code", "DOLLARS", r"row 9, column 'line_item_currency_code': 'DOLLARS' is not a known currency"),
-        ("azure", 5, "chargeType", "Freebie", r"row 5, column 'chargeType': 'Freebie' is not a known charge type"),
+        (
+            "azure",
+            3,
+            "costInBillingCurrency",
+            "12,5x",
+            r"row 3, column 'costInBillingCurrency': '12,5x' is not a number",
+        ),
+        (
+            "aws",
+            11,
+            "line_item_unblended_cost",
+            "abc",
+            r"row 11, column 'line_item_unblended_cost': 'abc' is not a number",
+        ),
+        (
+            "aws",
+            4,
+            "line_item_usage_start_date",
+            "yesterday",
+            r"row 4, column 'line_item_usage_start_date': 'yesterday' is not a date",
+        ),
+        (
+            "aws",
+            9,
+            "line_item_currency_code",
+            "DOLLARS",
+            r"row 9, column 'line_item_currency_code': 'DOLLARS' is not a known currency",
+        ),
+        (
+            "azure",
+            5,
+            "chargeType",
+            "Freebie",
+            r"row 5, column 'chargeType': 'Freebie' is not a known charge type",
+        ),
         ("azure", 2, "costInBillingCurrency", "", r"row 2, column 'costInBillingCurrency': empty"),
     ],
 )
@@ -73,7 +103,9 @@ def test_bad_value_names_file_row_and_column(
     _assert_nothing_written(out)
 
 
-def test_missing_column_names_file_and_column(sample_dir: tuple[sample.SampleTruth, Path], tmp_path: Path) -> None:
+def test_missing_column_names_file_and_column(
+    sample_dir: tuple[sample.SampleTruth, Path], tmp_path: Path
+) -> None:
     truth, folder = sample_dir
     _rewrite_csv(truth.files["azure"], 1, "billingCurrency", None)
     out = tmp_path / "report"
@@ -83,7 +115,9 @@ def test_missing_column_names_file_and_column(sample_dir: tuple[sample.SampleTru
     _assert_nothing_written(out)
 
 
-def test_unknown_currency_in_gcp_jsonl(sample_dir: tuple[sample.SampleTruth, Path], tmp_path: Path) -> None:
+def test_unknown_currency_in_gcp_jsonl(
+    sample_dir: tuple[sample.SampleTruth, Path], tmp_path: Path
+) -> None:
     truth, folder = sample_dir
     path = truth.files["gcp"]
     lines = path.read_text().splitlines()
@@ -97,13 +131,17 @@ def test_unknown_currency_in_gcp_jsonl(sample_dir: tuple[sample.SampleTruth, Pat
 
 
 def test_bad_parquet_value_is_found_after_aggregation(tmp_path: Path) -> None:
-    truth = sample.generate(tmp_path / "src", seed=1, days=8, providers=("azure",), azure_format="parquet")
+    truth = sample.generate(
+        tmp_path / "src", seed=1, days=8, providers=("azure",), azure_format="parquet"
+    )
     import pyarrow.parquet as pq
 
     table = pq.read_table(truth.files["azure"])
     cur = table.column("billingCurrency").to_pylist()
     cur[30] = "EURO"
-    table = table.set_column(table.schema.get_field_index("billingCurrency"), "billingCurrency", [cur])
+    table = table.set_column(
+        table.schema.get_field_index("billingCurrency"), "billingCurrency", [cur]
+    )
     pq.write_table(table, truth.files["azure"])
     with pytest.raises(CostAnalysisError, match=r"row 31, column 'billingCurrency': 'EURO'"):
         _compare_and_report(tmp_path / "src", tmp_path / "out")

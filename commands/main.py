@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import commands.cost  # noqa: F401  (registers `specify cloud cost`)
 from commands import providers_cmd  # noqa: F401  (registers `specify cloud providers`)
-from commands import cost  # noqa: F401  (registers `specify cloud cost`)
 from commands.app import app
 
 __all__ = ["app"]

@@ -22,6 +22,7 @@ from typing import Any
 
 from providers.cost import focus
 from providers.cost.focus import FocusFrame
+from providers.cost.sources import lookup_sql
 from providers.errors import CostAnalysisError
 
 CENT = Decimal("0.01")
@@ -175,14 +176,22 @@ class CloudCostAnalyzer:
             if tag_key
             else "''"
         )
-        sql = f"""
-            SELECT ProviderName AS p, BillingCurrency AS cur, ChargeCategory AS cc,
-                   ServiceCategory AS cat, ServiceName AS svc, COALESCE(RegionId, '') AS region,
+        # group the unmapped rows first, then look services and charge types up in the
+        # small result: the lookups cost nothing per row
+        grouped = f"""
+            SELECT x_SourceFormat, __explicit, ProviderName, BillingCurrency, ChargeCategory,
+                   ServiceName, ServiceCategory, COALESCE(RegionId, '') AS region,
                    CAST(ChargePeriodStart AS DATE) AS day, COALESCE(PricingUnit, '') AS unit,
                    COALESCE(x_Estimated, FALSE) AS est, {tag} AS tag,
                    SUM(BilledCost) AS billed, SUM(x_Credits) AS credits,
                    SUM(PricingQuantity) AS qty, COUNT(*) AS n
-            FROM ({frame.sql()}) GROUP BY ALL"""
+            FROM ({frame.unmapped_sql()}) GROUP BY ALL"""
+        sql = f"""
+            SELECT ProviderName AS p, BillingCurrency AS cur, ChargeCategory AS cc,
+                   ServiceCategory AS cat, ServiceName AS svc, region, day, unit, est, tag,
+                   SUM(billed) AS billed, SUM(credits) AS credits, SUM(qty) AS qty,
+                   CAST(SUM(n) AS BIGINT) AS n
+            FROM ({lookup_sql(grouped)}) GROUP BY ALL"""
         cur = frame.con.execute(sql)
         names = [d[0] for d in cur.description]
         agg = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

@@ -208,18 +208,27 @@ class FocusFrame:
         table = sources.records_table(records, name=name)
         view = f"__records_{len(self.parts)}"
         self.con.register(view, table)
-        part = sources.Part("api", [name], view, {}, select_sql=f"SELECT * FROM {view}")
+        inner = f"SELECT *, TRUE AS __explicit FROM {view}"
+        part = sources.Part("api", [name], view, {}, inner_sql=inner)
+        part.select_sql = sources._select(inner)
         part.text_typed = False
         self.parts.append(part)
 
     # ------------------------------------------------------------------ reading
     def sql(self) -> str:
         """The FOCUS rows (in the date range) as one SQL query."""
+        return self._union("select_sql")
+
+    def unmapped_sql(self) -> str:
+        """The rows before the service/charge lookups (see sources.lookup_sql)."""
+        return self._union("inner_sql")
+
+    def _union(self, attr: str) -> str:
         if not self.parts:
             raise CostAnalysisError(
                 "no cost data", operation="compare", hint="Give at least one source or provider"
             )
-        union = " UNION ALL ".join(f"({p.select_sql})" for p in self.parts)
+        union = " UNION ALL BY NAME ".join(f"({getattr(p, attr)})" for p in self.parts)
         conds = []
         if self.start:
             conds.append(f"ChargePeriodStart >= TIMESTAMP '{self.start.isoformat()}'")

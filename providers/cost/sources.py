@@ -214,6 +214,7 @@ class Part:
     files: list[str]
     scan_sql: str  # yields the source columns plus __file and __row
     columns: dict[str, str]  # source column name -> DuckDB type
+    inner_sql: str = ""  # FOCUS columns before lookups (see lookup_sql)
     select_sql: str = ""
     source_of: dict[str, str] = field(default_factory=dict)  # FOCUS column -> source column
     checks: list[tuple[str, str, str]] = field(default_factory=list)  # (sql bad, col, focus col)
@@ -270,18 +271,23 @@ def build_part(con: duckdb.DuckDBPyConnection, fmt: str, kind: str, files: Seque
             exprs[cm.focus_column] = cm.fallback
             continue
         part.source_of[cm.focus_column] = actual
-        exprs[cm.focus_column] = (cm.expression or _default_expr(cm.kind)).replace(
-            "{col}", quote(actual)
-        )
+        if cm.expression:
+            template = cm.expression
+        elif cm.kind == "timestamp" and _already_typed(cm.kind, columns[actual]):
+            template = "CAST({col} AS TIMESTAMP)"  # typed parquet: no parsing (much faster)
+        else:
+            template = _default_expr(cm.kind)
+        exprs[cm.focus_column] = template.replace("{col}", quote(actual))
         if cm.kind in ("decimal", "timestamp") and not _already_typed(cm.kind, columns[actual]):
             bad = f"({quote(actual)} IS NOT NULL AND ({exprs[cm.focus_column]}) IS NULL)"
             part.checks.append((bad, actual, cm.focus_column))
         if cm.required and cm.kind in ("decimal", "timestamp", "currency", "charge", "service"):
             part.checks.append((f"({quote(actual)} IS NULL)", actual, cm.focus_column))
-    resolved = {name: _resolve(name, exprs, ()) for name in exprs}
-    part.select_sql = _select(
-        fmt, resolved, explicit_category="ServiceCategory" in exprs, scan=scan
+    staged, computed = _stage(exprs, scan)
+    part.inner_sql = _inner(
+        fmt, computed, explicit_category="ServiceCategory" in exprs, scan=staged
     )
+    part.select_sql = _select(part.inner_sql)
     return part
 
 
@@ -301,82 +307,115 @@ def _already_typed(kind: str, duck_type: str) -> bool:
     return duck_type.upper().startswith(prefixes)
 
 
-def _resolve(name: str, exprs: dict[str, str], seen: tuple[str, ...]) -> str:
-    """Substitute @Column references (another FOCUS column's expression)."""
-    if name in seen:
-        raise ValueError(f"mapping cycle through {name}")
-    text = exprs[name]
-    for other in sorted(exprs, key=len, reverse=True):
-        token = "@" + other
-        if token in text:
-            text = text.replace(token, "(" + _resolve(other, exprs, (*seen, name)) + ")")
-    return text
+def _stage(exprs: dict[str, str], scan: str) -> tuple[str, dict[str, str]]:
+    """Compute each expression once, in nested projections ordered by @Column references.
+
+    `@BilledCost` in a mapping means "the value of the FOCUS column BilledCost"; the column
+    is computed in a lower projection and referenced by name, so an expensive expression
+    (GCP's credits sum) is evaluated once per row however often it is used.
+    """
+    names = sorted(exprs, key=len, reverse=True)
+
+    def refs(name: str) -> list[str]:
+        text, found = exprs[name], []
+        for other in names:
+            if "@" + other in text:
+                found.append(other)
+                text = text.replace("@" + other, "")
+        return found
+
+    depth: dict[str, int] = {}
+
+    def level(name: str, seen: tuple[str, ...] = ()) -> int:
+        if name in seen:
+            raise ValueError(f"mapping cycle through {name}")
+        if name not in depth:
+            depth[name] = 1 + max((level(r, (*seen, name)) for r in refs(name)), default=-1)
+        return depth[name]
+
+    for name in exprs:
+        level(name)
+    sql = scan
+    for d in range(max(depth.values(), default=0) + 1):
+        cols = []
+        for name in exprs:
+            if depth[name] != d:
+                continue
+            text = exprs[name]
+            for other in names:
+                text = text.replace("@" + other, quote(f"__f_{other}"))
+            cols.append(f"{text} AS {quote(f'__f_{name}')}")
+        sql = f"(SELECT *, {', '.join(cols)} FROM {sql})"
+    return sql, {name: quote(f"__f_{name}") for name in exprs}
 
 
-def _select(fmt: str, exprs: dict[str, str], *, explicit_category: bool, scan: str) -> str:
-    inner = []
+def _inner(fmt: str, exprs: dict[str, str], *, explicit_category: bool, scan: str) -> str:
+    """FOCUS columns before the lookups: ChargeCategory and ServiceName hold source values."""
+    cols = []
     for col, typ in focus.COLUMNS.items():
-        if col in ("x_SourceFormat", "x_SourceFile", "x_SourceRow", "x_Raw", "ServiceCategory"):
+        if col in ("x_SourceFile", "x_SourceRow"):
             continue
-        expr = exprs.get(col, "NULL")
+        if col == "x_SourceFormat":
+            expr = sql_str(fmt)
+        elif col == "ServiceCategory" and not explicit_category:
+            expr = "NULL"
+        else:
+            expr = exprs.get(col, "NULL")
         if col == "Tags":  # FOCUS: a JSON object, empty when the source has no tags
             expr = f"COALESCE({expr}, '{{}}')"
-        inner.append(f"CAST({expr} AS {typ}) AS {col}")
-    if explicit_category:
-        inner.append(f"CAST({exprs['ServiceCategory']} AS VARCHAR) AS ServiceCategory")
-    inner += ["__file AS x_SourceFile", "__row AS x_SourceRow"]
-    outer = []
-    for col in focus.COLUMNS:
-        if col == "ChargeCategory":
-            outer.append("c.ChargeCategory AS ChargeCategory")
-        elif col == "ServiceName" and not explicit_category:
-            outer.append("COALESCE(s.ServiceName, r.ServiceName) AS ServiceName")
-        elif col == "ServiceCategory":
-            outer.append(
-                "r.ServiceCategory AS ServiceCategory"
-                if explicit_category
-                else "COALESCE(s.ServiceCategory, 'Other') AS ServiceCategory"
-            )
-        elif col == "x_SourceFormat":
-            outer.append(f"{sql_str(fmt)} AS x_SourceFormat")
-        elif col == "x_Raw":
-            outer.append("CAST(NULL AS VARCHAR) AS x_Raw")
-        else:
-            outer.append(f"r.{col}")
-    join_service = (
-        ""
-        if explicit_category
-        else " LEFT JOIN __service_map s ON s.provider = r.ProviderName "
+        cols.append(f"CAST({expr} AS {typ}) AS {col}")
+    cols += [
+        "__file AS x_SourceFile",
+        "__row AS x_SourceRow",
+        f"{'TRUE' if explicit_category else 'FALSE'} AS __explicit",
+    ]
+    return f"SELECT {', '.join(cols)} FROM {scan}"
+
+
+def lookup_sql(relation: str) -> str:
+    """Apply the charge-type and service tables to pre-lookup rows (or their aggregate).
+
+    The lookups run after aggregation in the analyzer (a few thousand groups instead of
+    millions of rows); for row output they run on every row.
+    """
+    return (
+        "SELECT r.* REPLACE ("
+        "c.ChargeCategory AS ChargeCategory, "
+        "CASE WHEN r.__explicit THEN r.ServiceName "
+        "ELSE COALESCE(s.ServiceName, r.ServiceName) END AS ServiceName, "
+        "CASE WHEN r.__explicit THEN r.ServiceCategory "
+        "ELSE COALESCE(s.ServiceCategory, 'Other') END AS ServiceCategory) "
+        f"FROM ({relation}) r "
+        "LEFT JOIN __charge_map c ON c.source = r.x_SourceFormat "
+        "AND c.source_value = r.ChargeCategory "
+        "LEFT JOIN __service_map s ON NOT r.__explicit AND s.provider = r.ProviderName "
         "AND s.source_service = r.ServiceName"
     )
-    return (
-        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {scan}) r "
-        f"LEFT JOIN __charge_map c ON c.source = {sql_str(fmt)} "
-        f"AND c.source_value = r.ChargeCategory{join_service}"
-    )
+
+
+def _select(inner: str) -> str:
+    return f"SELECT {', '.join(focus.COLUMNS)} FROM ({lookup_sql(inner)})"
 
 
 def install_tables(con: duckdb.DuckDBPyConnection) -> None:
     """The lookup tables the compiled SELECTs join (from the mapping data)."""
-    import pyarrow as pa
-
-    def table(rows: list[dict[str, str]], cols: Sequence[str]) -> pa.Table:
-        return pa.table({c: [r[c] for r in rows] for c in cols})
-
-    charge = table(
-        focus.mapping_rows("charge_categories.csv"), ("source", "source_value", "ChargeCategory")
-    )
-    service = table(
-        focus.mapping_rows("services.csv"),
-        ("provider", "source_service", "ServiceName", "ServiceCategory"),
-    )
-    currencies = pa.table({"code": sorted(focus.currencies())})
-    con.register("__charge_map_arrow", charge)
-    con.register("__service_map_arrow", service)
-    con.register("__currency_arrow", currencies)
-    con.execute("CREATE OR REPLACE TEMP TABLE __charge_map AS SELECT * FROM __charge_map_arrow")
-    con.execute("CREATE OR REPLACE TEMP TABLE __service_map AS SELECT * FROM __service_map_arrow")
-    con.execute("CREATE OR REPLACE TEMP TABLE __currencies AS SELECT * FROM __currency_arrow")
+    tables = {
+        "__charge_map": (
+            focus.mapping_rows("charge_categories.csv"),
+            ("source", "source_value", "ChargeCategory"),
+        ),
+        "__service_map": (
+            focus.mapping_rows("services.csv"),
+            ("provider", "source_service", "ServiceName", "ServiceCategory"),
+        ),
+        "__currencies": ([{"code": c} for c in sorted(focus.currencies())], ("code",)),
+    }
+    for name, (rows, cols) in tables.items():
+        values = ", ".join("(" + ", ".join(sql_str(r[c]) for c in cols) + ")" for r in rows)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS "
+            f"SELECT * FROM (VALUES {values}) t({', '.join(cols)})"
+        )
 
 
 # --------------------------------------------------------------------------- checks

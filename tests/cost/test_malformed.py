@@ -159,3 +159,22 @@ def test_unrecognised_file_is_rejected(tmp_path: Path) -> None:
 def test_no_files_found(tmp_path: Path) -> None:
     with pytest.raises(CostAnalysisError, match="no billing files found"):
         FocusFrame.from_sources([tmp_path / "nothing"])
+
+
+def test_missing_value_in_parquet_found_through_footer_statistics(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    truth = sample.generate(tmp_path / "src", seed=1, days=8, providers=("aws",))
+    table = pq.read_table(truth.files["aws"])
+    values = table.column("line_item_unblended_cost").to_pylist()
+    values[12] = None
+    idx = table.schema.get_field_index("line_item_unblended_cost")
+    pq.write_table(
+        table.set_column(idx, "line_item_unblended_cost", pa.array(values)), truth.files["aws"]
+    )
+    with pytest.raises(
+        CostAnalysisError, match=r"row 13, column 'line_item_unblended_cost': empty"
+    ):
+        _compare_and_report(tmp_path / "src", tmp_path / "out")
+    _assert_nothing_written(tmp_path / "out")

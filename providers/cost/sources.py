@@ -498,7 +498,8 @@ def records_table(records: Sequence[CostRecord], *, name: str = "records") -> pa
     """CostRecords (from Cost Explorer, BigQuery, Cost Management) as FOCUS rows.
 
     Service names are looked up in mappings/services.csv; the charge category comes from
-    raw['ChargeCategory'] when the adapter set it, else Usage (credits: negative Credit).
+    the raw charge type the adapter kept (RECORD_CHARGE_KEYS, read with the provider's
+    charge table), else Usage (a negative amount: Credit).
     Bad values raise CostAnalysisError naming the record's position.
     """
     import pyarrow as pa
@@ -506,6 +507,10 @@ def records_table(records: Sequence[CostRecord], *, name: str = "records") -> pa
     service_map = {
         (r["provider"], r["source_service"]): (r["ServiceName"], r["ServiceCategory"])
         for r in focus.mapping_rows("services.csv")
+    }
+    charge_map = {
+        (r["source"], r["source_value"]): r["ChargeCategory"]
+        for r in focus.mapping_rows("charge_categories.csv")
     }
     cols: dict[str, list[Any]] = {c: [] for c in focus.COLUMNS}
     for i, rec in enumerate(records, start=1):
@@ -525,12 +530,7 @@ def records_table(records: Sequence[CostRecord], *, name: str = "records") -> pa
             ) from exc
         if not isinstance(rec.period_start, date) or not isinstance(rec.period_end, date):
             raise _error(f"{where}, column 'period_start': not a date", resource=f"{name}:{i}")
-        raw_charge = str(rec.raw.get("ChargeCategory") or "")
-        charge = (
-            raw_charge
-            if raw_charge in focus.CHARGE_CATEGORIES
-            else ("Credit" if amount < 0 else "Usage")
-        )
+        charge = _record_charge(rec, amount, charge_map)
         svc_name, category = service_map.get((rec.provider, rec.service), (rec.service, "Other"))
         row = {
             "ProviderName": rec.provider,
@@ -561,6 +561,26 @@ def records_table(records: Sequence[CostRecord], *, name: str = "records") -> pa
         for c in cols:
             cols[c].append(row[c])
     return pa.Table.from_pydict(cols, schema=focus.arrow_schema())
+
+
+#: raw keys where API adapters leave the source's charge type, and the table to read it with
+RECORD_CHARGE_KEYS = ("ChargeCategory", "RECORD_TYPE", "record_type", "cost_type", "ChargeType")
+RECORD_FORMATS = {"aws": "aws_cur2", "gcp": "gcp_billing_export", "azure": "azure_cost_export"}
+
+
+def _record_charge(rec: CostRecord, amount: Decimal, charge_map: dict[tuple[str, str], str]) -> str:
+    """The FOCUS ChargeCategory of an API record: its raw charge type, else by sign."""
+    for key in RECORD_CHARGE_KEYS:
+        value = rec.raw.get(key)
+        if value is None:
+            continue
+        text = str(value)
+        if text in focus.CHARGE_CATEGORIES:
+            return text
+        mapped = charge_map.get((RECORD_FORMATS.get(rec.provider, ""), text))
+        if mapped:
+            return mapped
+    return "Credit" if amount < 0 else "Usage"
 
 
 def _ts(value: date) -> datetime:

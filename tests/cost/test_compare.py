@@ -214,3 +214,36 @@ def truth_credit(truth: sample.SampleTruth) -> int:
         (rows.provider == "gcp") & (rows.category == "Compute") & (rows.charge == "Usage")
     ]
     return int(compute.credit.sum())
+
+
+def test_record_charge_types_come_from_raw_columns() -> None:
+    day, nxt = date(2024, 1, 1), date(2024, 1, 2)
+    records = [
+        CostRecord("aws", "Tax", day, nxt, Decimal("3.10"), "USD", raw={"RECORD_TYPE": "Tax"}),
+        CostRecord(
+            "aws", "AmazonS3", day, nxt, Decimal("-2.00"), "USD", raw={"RECORD_TYPE": "Refund"}
+        ),
+        CostRecord("gcp", "Cloud SQL", day, nxt, Decimal("0.40"), "USD", raw={"cost_type": "tax"}),
+        CostRecord(
+            "azure", "Storage", day, nxt, Decimal("99"), "USD", raw={"ChargeType": "Purchase"}
+        ),
+    ]
+    c = CloudCostAnalyzer().compare(FocusFrame.from_records(records))
+    assert c.by_charge == {
+        "aws": {"Tax": Decimal("3.1"), "Adjustment": Decimal("-2")},
+        "azure": {"Purchase": Decimal("99")},
+        "gcp": {"Tax": Decimal("0.4")},
+    }
+
+
+def test_focus_files_are_read_as_they_are(generated: Generated, tmp_path: Path) -> None:
+    truth, c, folder = generated
+    frame = FocusFrame.from_sources([folder])
+    frame.write_parquet(tmp_path / "focus" / "rows.parquet")
+    again = CloudCostAnalyzer().compare(
+        FocusFrame.from_sources([tmp_path / "focus"]), tag_key="team"
+    )
+    assert again.totals == c.totals
+    assert again.by_category == c.by_category and again.by_tag == c.by_tag
+    assert again.estimated == c.estimated and again.credits == c.credits
+    assert again.cheapest_overall["provider"] == c.cheapest_overall["provider"]

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from commands.app import cloud
 from commands.output import bad_input, cli_errors, console, emit_json
+from providers.base import CloudStorage
 
 GROUPS = ("category", "service", "region", "charge")
 FORMATS = ("table", "json", "csv")
@@ -45,6 +46,9 @@ def cost(
     rates: str = typer.Option(None, "--rates", help="Exchange rates CSV: CURRENCY,RATE"),
     currency: str = typer.Option(None, "--currency", help="Report currency (with --rates)"),
     strict: bool = typer.Option(False, "--strict", help="Fail if any provider fails"),
+    prefect: bool = typer.Option(
+        False, "--prefect", help="Run the cost-compare flow (recorded on the Prefect server)"
+    ),
 ) -> None:
     """Compare cloud costs: totals, breakdown, trend, cheapest, anomalies, recommendations."""
     start = _parse_date("--from", date_from)
@@ -58,6 +62,10 @@ def cost(
         bad_input("--group-by", f"'{group_by}' is not one of {', '.join(GROUPS)}, tag:KEY")
     if provider and (start is None or end is None):
         bad_input("--from" if start is None else "--to", "required with --provider")
+
+    if prefect:
+        _run_flow(start, end, list(source), list(provider), group_by, fmt, report, sample, strict)
+        return
 
     from providers.cost.analyzer import read_rates, run_comparison
 
@@ -82,12 +90,15 @@ def cost(
             rates=read_rates(rates) if rates else None,
             currency=currency,
             strict=strict,
+            opener=_open_location,
         )
         written = {}
         if report:
             from providers.cost.report import write_report
 
-            written = write_report(comparison, frame, report, group_by=group_by)
+            written = write_report(
+                comparison, frame, report, group_by=group_by, opener=_open_location
+            )
         frame.close()
     finally:
         if workdir is not None:
@@ -113,6 +124,54 @@ def cost(
     _print_tables(comparison, breakdown, group_by)
     for name, where in written.items():
         console.print(f"wrote {name}: {where}")
+
+
+def _run_flow(
+    start: date | None,
+    end: date | None,
+    sources: list[str],
+    providers: list[str],
+    group_by: str,
+    fmt: str,
+    report: str | None,
+    sample: bool,
+    strict: bool,
+) -> None:
+    """The same comparison as a Prefect flow run; prints its totals."""
+    from flows.cost_compare import cost_compare
+
+    data = cost_compare(
+        start=start.isoformat() if start else None,
+        end=end.isoformat() if end else None,
+        sources=sources,
+        providers=providers,
+        output=report,
+        group_by=group_by,
+        strict=strict,
+        sample=sample,
+    )
+    if fmt == "json":
+        emit_json(data)
+        return
+    table = Table(title=f"Totals ({data['currency']})")
+    table.add_column("provider")
+    table.add_column("total", justify="right")
+    for p, amount in data["totals"].items():
+        table.add_row(p, f"{amount:,.2f}")
+    console.print(table)
+    for p, why in data["missing"].items():
+        console.print(f"[red]missing[/] {p}: {why}")
+
+
+def _open_location(url: str) -> tuple[CloudStorage, str]:
+    """Storage for a URL; block:NAME needs Prefect, imported only then."""
+    if url.startswith("block:"):
+        from blocks import open_location
+
+        return open_location(url)
+    from providers.locations import open_location as open_url
+
+    return open_url(url)
 
 
 def _print_tables(comparison, breakdown, group_by: str) -> None:  # type: ignore[no-untyped-def]

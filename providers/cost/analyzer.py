@@ -13,13 +13,14 @@ import calendar
 import itertools
 import statistics
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import Any
 
+from providers.base import CloudStorage
 from providers.cost import focus
 from providers.cost.focus import FocusFrame
 from providers.cost.sources import lookup_sql
@@ -591,14 +592,18 @@ def run_comparison(
     rates: Mapping[str, Decimal] | None = None,
     currency: str | None = None,
     strict: bool = False,
+    opener: Callable[[str], tuple[CloudStorage, str]] | None = None,
 ) -> tuple[CostComparison, FocusFrame]:
-    """Read sources, fetch providers (a failing one is reported missing unless strict)."""
+    """Read sources, fetch providers (a failing one is reported missing unless strict).
+
+    opener resolves storage URLs of sources (blocks.open_location also knows block:NAME).
+    """
     from providers.errors import CloudError
 
     frame = FocusFrame(start=start, end=end)
     missing: dict[str, str] = {}
     for spec in sources:
-        frame.add_source(spec)
+        frame.add_source(spec, opener=opener)
     for name in providers:
         if start is None or end is None:
             raise CostAnalysisError(

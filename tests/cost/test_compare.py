@@ -237,7 +237,7 @@ def test_record_charge_types_come_from_raw_columns() -> None:
 
 
 def test_focus_files_are_read_as_they_are(generated: Generated, tmp_path: Path) -> None:
-    truth, c, folder = generated
+    _, c, folder = generated
     frame = FocusFrame.from_sources([folder])
     frame.write_parquet(tmp_path / "focus" / "rows.parquet")
     again = CloudCostAnalyzer().compare(

@@ -64,3 +64,50 @@ def test_flow_strict_fails_on_a_missing_source(
     _, folder = sample_dir
     with pytest.raises(Exception, match="no billing files found"):
         cost_compare(sources=[str(folder), str(tmp_path / "nope")], strict=True)
+
+
+def test_cli_reads_a_block_location_and_runs_the_flow(
+    prefect_harness: None, sample_dir: tuple[sample.SampleTruth, Path], tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from blocks import SpecifyLocal
+    from commands.main import app
+
+    truth, _ = sample_dir
+    SpecifyLocal(root=str(tmp_path / "cloud"), bucket="billing").save("cost-test", overwrite=True)
+    store = SpecifyLocal.load("cost-test").provider().get_storage("billing")
+    for f in truth.files.values():
+        store.upload(f, f"exports/{f.parent.name}/{f.name}")
+    runner = CliRunner()
+    result = runner.invoke(
+        app,
+        [
+            "cloud",
+            "cost",
+            "--source",
+            "block:cost-test/exports",
+            "--format",
+            "json",
+            "--report",
+            "block:cost-test/reports",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["totals"]["gcp"] == float(cents(truth.total("gcp")))
+    assert {o.key for o in store.list_objects("reports/")} == {
+        "reports/cost-report.html",
+        "reports/focus-rows.parquet",
+        "reports/comparison.json",
+    }
+    result = runner.invoke(
+        app,
+        ["cloud", "cost", "--prefect", "--source", "block:cost-test/exports", "--format", "json"],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["totals"]["azure"] == float(cents(truth.total("azure")))
+    assert "cost-comparison" in data["artifacts"]

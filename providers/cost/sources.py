@@ -217,7 +217,8 @@ class Part:
     inner_sql: str = ""  # FOCUS columns before lookups (see lookup_sql)
     select_sql: str = ""
     source_of: dict[str, str] = field(default_factory=dict)  # FOCUS column -> source column
-    checks: list[tuple[str, str, str]] = field(default_factory=list)  # (sql bad, col, focus col)
+    # (SQL true for a bad value, source column, what is wrong with it)
+    checks: list[tuple[str, str, str]] = field(default_factory=list)
     text_typed: bool = True
 
 
@@ -280,15 +281,19 @@ def build_part(con: duckdb.DuckDBPyConnection, fmt: str, kind: str, files: Seque
         exprs[cm.focus_column] = template.replace("{col}", quote(actual))
         if cm.kind in ("decimal", "timestamp") and not _already_typed(cm.kind, columns[actual]):
             bad = f"({quote(actual)} IS NOT NULL AND ({exprs[cm.focus_column]}) IS NULL)"
-            part.checks.append((bad, actual, cm.focus_column))
+            part.checks.append((bad, actual, _PROBLEM[cm.kind]))
         if cm.required and cm.kind in ("decimal", "timestamp", "currency", "charge", "service"):
-            part.checks.append((f"({quote(actual)} IS NULL)", actual, cm.focus_column))
+            part.checks.append((f"({quote(actual)} IS NULL)", actual, _REQUIRED))
     staged, computed = _stage(exprs, scan)
     part.inner_sql = _inner(
         fmt, computed, explicit_category="ServiceCategory" in exprs, scan=staged
     )
     part.select_sql = _select(part.inner_sql)
     return part
+
+
+_PROBLEM = {"decimal": "is not a number", "timestamp": "is not a date"}
+_REQUIRED = "empty: a value is required"
 
 
 def _default_expr(kind: str) -> str:
@@ -430,10 +435,10 @@ def check_part(con: duckdb.DuckDBPyConnection, part: Part) -> None:
             f"FROM parquet_metadata({listing}) GROUP BY 1"
         ).fetchall()
         clean = {r[0] for r in rows if r[1] == 0 and r[2] == 0}
-        checks = [c for c in checks if not (c[0].endswith(" IS NULL)") and c[1] in clean)]
+        checks = [c for c in checks if not (c[2] == _REQUIRED and c[1] in clean)]
     if not checks:
         return
-    case = " ".join(f"WHEN {bad} THEN {sql_str(col)}" for bad, col, _ in checks)
+    case = " ".join(f"WHEN {bad} THEN {i}" for i, (bad, _, _) in enumerate(checks))
     cond = " OR ".join(bad for bad, _, _ in checks)
     sql = (
         f"SELECT __file, __row, CASE {case} END FROM {part.scan_sql} WHERE {cond} "
@@ -442,20 +447,15 @@ def check_part(con: duckdb.DuckDBPyConnection, part: Part) -> None:
     row = con.execute(sql).fetchone()
     if row is None:
         return
-    file, rownum, col = row
+    file, rownum, index = row
+    _, col, problem = checks[index]
     value = con.execute(
         f"SELECT CAST({quote(col)} AS VARCHAR) FROM {part.scan_sql} WHERE __file = ? AND __row = ?",
         [file, rownum],
     ).fetchone()
-    shown = "empty" if value is None or value[0] is None else f"'{value[0]}'"
-    focus_col = next(f for _, c, f in checks if c == col)
-    what = (
-        "a date/time"
-        if focus_col.startswith(("Charge", "Billing")) and "Period" in focus_col
-        else ("a number" if focus_col in focus.MONEY_COLUMNS else "a value")
-    )
+    shown = "" if value is None or value[0] is None else f"'{value[0]}' "
     raise _error(
-        f"file {file}, row {rownum}, column '{col}': {shown} is not {what}",
+        f"file {file}, row {rownum}, column '{col}': {shown}{problem}",
         resource=f"{file}:{rownum}:{col}",
     )
 

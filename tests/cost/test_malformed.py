@@ -178,3 +178,21 @@ def test_missing_value_in_parquet_found_through_footer_statistics(tmp_path: Path
     ):
         _compare_and_report(tmp_path / "src", tmp_path / "out")
     _assert_nothing_written(tmp_path / "out")
+
+
+def test_bad_date_string_in_parquet(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    truth = sample.generate(
+        tmp_path / "src", seed=1, days=8, providers=("azure",), azure_format="parquet"
+    )
+    table = pq.read_table(truth.files["azure"])
+    dates = table.column("date").to_pylist()
+    dates[17] = "2024-13-45"
+    idx = table.schema.get_field_index("date")
+    pq.write_table(table.set_column(idx, "date", [dates]), truth.files["azure"])
+    with pytest.raises(
+        CostAnalysisError, match=r"row 18, column 'date': '2024-13-45' is not a date"
+    ):
+        _compare_and_report(tmp_path / "src", tmp_path / "out")
+    _assert_nothing_written(tmp_path / "out")

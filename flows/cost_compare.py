@@ -9,6 +9,7 @@ a table per provider (`cost-<provider>`) and a markdown comparison (`cost-compar
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -46,19 +47,26 @@ def _opener() -> Any:
     retry_condition_fn=_transient,
     task_run_name="fetch-source-{spec}",
 )
-def fetch_source(spec: str) -> list[str]:
-    """Local paths of the billing files of one source (downloaded if remote), checked."""
+def fetch_source(spec: str) -> tuple[list[str], str | None]:
+    """Local paths of one source's billing files, checked, and the download directory
+    (remote sources) that the flow removes when it is done."""
+    workdir = None
     if ("://" in spec and not spec.startswith("file://")) or spec.startswith("block:"):
-        files = expand_paths(fetch_remote(spec, tempdir(), _opener()))
+        workdir = tempdir()
+        files = expand_paths(fetch_remote(spec, workdir, _opener()))
     else:
         files = expand_paths(spec.removeprefix("file://"))
     frame = FocusFrame()
     try:
         frame.add_files(files)
         frame.check()
+    except Exception:
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
     finally:
         frame.close()
-    return [str(f) for f in files]
+    return [str(f) for f in files], str(workdir) if workdir else None
 
 
 @task(
@@ -113,6 +121,11 @@ def analyse(
         return comparison, written
     finally:
         frame.close()
+
+
+def _remove(folders: list[str]) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _key(text: str) -> str:
@@ -195,12 +208,14 @@ def cost_compare(
     d_start = date.fromisoformat(start) if start else None
     d_end = date.fromisoformat(end) if end else None
     sources = list(sources or [])
+    scratch: list[str] = []  # temporary directories removed at the end
     if sample or not (sources or providers or provider_blocks):
         from providers.cost import sample as sample_mod
 
         first = d_start or (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)
         last = d_end or (first + timedelta(days=32)).replace(day=1)
         folder = tempdir()
+        scratch.append(str(folder))
         sample_mod.generate(folder, start=first, days=max((last - first).days, 7))
         sources.append(str(folder))
     api_start = d_start or date.today() - timedelta(days=30)
@@ -215,9 +230,13 @@ def cost_compare(
     files: list[str] = []
     for spec, fut in source_futures.items():
         try:
-            files += fut.result()
+            found, workdir = fut.result()
+            files += found
+            if workdir:
+                scratch.append(workdir)
         except Exception as exc:
             if strict:
+                _remove(scratch)
                 raise
             missing[spec] = str(exc)
             logger.warning("source %s is missing: %s", spec, exc)
@@ -227,13 +246,17 @@ def cost_compare(
             records[name] = pfut.result()
         except Exception as exc:
             if strict:
+                _remove(scratch)
                 raise
             missing[name] = str(exc)
             logger.warning("provider %s is missing: %s", name, exc)
     tag_key = group_by[4:] if group_by.startswith("tag:") else None
-    comparison, written = analyse(
-        files, records, d_start, d_end, missing, tag_key, rates, currency, output, group_by
-    )
+    try:
+        comparison, written = analyse(
+            files, records, d_start, d_end, missing, tag_key, rates, currency, output, group_by
+        )
+    finally:
+        _remove(scratch)
     keys = publish_artifacts(comparison, group_by, written)
     data = comparison.to_dict()
     data["artifacts"] = keys

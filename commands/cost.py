@@ -93,13 +93,15 @@ def cost(
             opener=_open_location,
         )
         written = {}
-        if report:
-            from providers.cost.report import write_report
+        try:
+            if report:
+                from providers.cost.report import write_report
 
-            written = write_report(
-                comparison, frame, report, group_by=group_by, opener=_open_location
-            )
-        frame.close()
+                written = write_report(
+                    comparison, frame, report, group_by=group_by, opener=_open_location
+                )
+        finally:
+            frame.close()
     finally:
         if workdir is not None:
             import shutil

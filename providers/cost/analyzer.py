@@ -601,31 +601,35 @@ def run_comparison(
     from providers.errors import CloudError
 
     frame = FocusFrame(start=start, end=end)
-    missing: dict[str, str] = {}
-    for spec in sources:
-        frame.add_source(spec, opener=opener)
-    for name in providers:
-        if start is None or end is None:
+    try:
+        missing: dict[str, str] = {}
+        for spec in sources:
+            frame.add_source(spec, opener=opener)
+        for name in providers:
+            if start is None or end is None:
+                raise CostAnalysisError(
+                    "a provider's API needs a date range",
+                    operation="compare",
+                    hint="Give --from and --to",
+                )
+            try:
+                frame.add_records(provider_records(name, start, end), name=f"api:{name}")
+            except CloudError as exc:
+                if strict:
+                    raise
+                missing[name] = str(exc)
+        if not frame.parts:
             raise CostAnalysisError(
-                "a provider's API needs a date range",
+                "no cost data: " + "; ".join(f"{p}: {m}" for p, m in missing.items()),
                 operation="compare",
-                hint="Give --from and --to",
+                hint="Check the providers' credentials or give --source files",
             )
-        try:
-            frame.add_records(provider_records(name, start, end), name=f"api:{name}")
-        except CloudError as exc:
-            if strict:
-                raise
-            missing[name] = str(exc)
-    if not frame.parts:
-        raise CostAnalysisError(
-            "no cost data: " + "; ".join(f"{p}: {m}" for p, m in missing.items()),
-            operation="compare",
-            hint="Check the providers' credentials or give --source files",
+        comparison = CloudCostAnalyzer(rates=rates, currency=currency).compare(
+            frame, tag_key=tag_key, missing=missing
         )
-    comparison = CloudCostAnalyzer(rates=rates, currency=currency).compare(
-        frame, tag_key=tag_key, missing=missing
-    )
+    except BaseException:
+        frame.close()  # removes downloaded sources too
+        raise
     return comparison, frame
 
 

@@ -552,7 +552,7 @@ def records_table(records: Sequence[CostRecord], *, name: str = "records") -> pa
             "PricingUnit": None,
             "Tags": json.dumps(dict(rec.tags), sort_keys=True),
             "x_Estimated": rec.estimated,
-            "x_Credits": None,
+            "x_Credits": _credits(rec.raw.get("credits")),
             "x_SourceFormat": "api",
             "x_SourceFile": f"{name}:{rec.provider}",
             "x_SourceRow": i,
@@ -581,6 +581,16 @@ def _record_charge(rec: CostRecord, amount: Decimal, charge_map: dict[tuple[str,
         if mapped:
             return mapped
     return "Credit" if amount < 0 else "Usage"
+
+
+def _credits(value: object) -> Decimal | None:
+    """Credits an adapter already netted into the amount (GCP's SUM(credits.amount))."""
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value)).quantize(Decimal(1).scaleb(-focus.MONEY_SCALE))
+    except Exception:
+        return None
 
 
 def _ts(value: date) -> datetime:

@@ -133,3 +133,19 @@ def test_bigquery_billing_rows_keep_credits_and_currencies(bigquery: FakeBigQuer
         ),
         Decimal(0),
     )
+
+
+def test_local_provider_records_from_focus_files(
+    sample_dir: tuple[sample.SampleTruth, Path], tmp_path: Path
+) -> None:
+    from providers.local.provider import LocalProvider
+
+    truth, folder = sample_dir
+    root = tmp_path / "local-cloud"
+    FocusFrame.from_sources([folder]).write_parquet(root / "billing" / "focus.parquet")
+    records = LocalProvider(root).get_cost().get_costs(date(2024, 1, 1), date(2024, 1, 11))
+    c = CloudCostAnalyzer().compare(FocusFrame.from_records(records))
+    for p in ("aws", "azure", "gcp"):
+        assert cents(c.totals[p]) == cents(truth.total(p))
+    for (p, cat), amount in truth.by("category").items():
+        assert cents(c.by_category[cat][p]) == cents(amount)

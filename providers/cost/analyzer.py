@@ -170,8 +170,7 @@ class CloudCostAnalyzer:
 
     # ------------------------------------------------------------------ aggregation
     def aggregate(self, frame: FocusFrame, tag_key: str | None = None) -> list[dict[str, Any]]:
-        """The one pass over the data; also where malformed values are found."""
-        frame.check()
+        """The one pass over the data; it also counts malformed values (then located)."""
         tag = (
             f"COALESCE(json_extract_string(Tags, {focus.sql_quote('$.' + _json_key(tag_key))}), '')"
             if tag_key
@@ -179,23 +178,26 @@ class CloudCostAnalyzer:
         )
         # group the unmapped rows first, then look services and charge types up in the
         # small result: the lookups cost nothing per row
-        grouped = f"""
-            SELECT x_SourceFormat, __explicit, ProviderName, BillingCurrency, ChargeCategory,
-                   ServiceName, ServiceCategory, COALESCE(RegionId, '') AS region,
-                   CAST(ChargePeriodStart AS DATE) AS day, COALESCE(PricingUnit, '') AS unit,
-                   COALESCE(x_Estimated, FALSE) AS est, {tag} AS tag,
-                   SUM(BilledCost) AS billed, SUM(x_Credits) AS credits,
-                   SUM(PricingQuantity) AS qty, COUNT(*) AS n
-            FROM ({frame.unmapped_sql()}) GROUP BY ALL"""
+        grouped = frame.grouped_sql(
+            f"""ProviderName, BillingCurrency, ChargeCategory, ServiceName, ServiceCategory,
+                COALESCE(RegionId, '') AS region, CAST(ChargePeriodStart AS DATE) AS day,
+                COALESCE(PricingUnit, '') AS unit, COALESCE(x_Estimated, FALSE) AS est,
+                {tag} AS tag""",
+            """SUM(BilledCost) AS billed, SUM(x_Credits) AS credits,
+                SUM(PricingQuantity) AS qty, COUNT(*) AS n""",
+        )
         sql = f"""
             SELECT ProviderName AS p, BillingCurrency AS cur, ChargeCategory AS cc,
                    ServiceCategory AS cat, ServiceName AS svc, region, day, unit, est, tag,
                    SUM(billed) AS billed, SUM(credits) AS credits, SUM(qty) AS qty,
-                   CAST(SUM(n) AS BIGINT) AS n
+                   CAST(SUM(n) AS BIGINT) AS n, SUM(__bad_rows) AS bad
             FROM ({lookup_sql(grouped)}) GROUP BY ALL"""
         cur = frame.con.execute(sql)
         names = [d[0] for d in cur.description]
         agg = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        if any(a["bad"] for a in agg):
+            frame.check()  # finds the first malformed row and raises
+        frame.mark_checked()  # every row was counted, in the date range or not
         frame.check_values(
             {a["cur"] for a in agg}, any(a["cc"] is None for a in agg), {a["cat"] for a in agg}
         )

@@ -215,6 +215,7 @@ class Part:
     scan_sql: str  # yields the source columns plus __file and __row
     columns: dict[str, str]  # source column name -> DuckDB type
     inner_sql: str = ""  # FOCUS columns before lookups (see lookup_sql)
+    explicit: bool = False  # the source names its ServiceCategory (FOCUS files, API records)
     select_sql: str = ""
     source_of: dict[str, str] = field(default_factory=dict)  # FOCUS column -> source column
     # (SQL true for a bad value, source column, what is wrong with it)
@@ -284,9 +285,19 @@ def build_part(con: duckdb.DuckDBPyConnection, fmt: str, kind: str, files: Seque
             part.checks.append((bad, actual, _PROBLEM[cm.kind]))
         if cm.required and cm.kind in ("decimal", "timestamp", "currency", "charge", "service"):
             part.checks.append((f"({quote(actual)} IS NULL)", actual, _REQUIRED))
+    if kind == "parquet" and part.checks:
+        # parquet footers count nulls per column: check only columns that have some
+        listing = "[" + ", ".join(sql_str(f) for f in files) + "]"
+        rows = con.execute(
+            f"SELECT path_in_schema, SUM(stats_null_count), COUNT(*) - COUNT(stats_null_count) "
+            f"FROM parquet_metadata({listing}) GROUP BY 1"
+        ).fetchall()
+        clean = {r[0] for r in rows if r[1] == 0 and r[2] == 0}
+        part.checks = [c for c in part.checks if not (c[2] == _REQUIRED and c[1] in clean)]
     staged, computed = _stage(exprs, scan)
+    part.explicit = "ServiceCategory" in exprs
     part.inner_sql = _inner(
-        fmt, computed, explicit_category="ServiceCategory" in exprs, scan=staged
+        fmt, computed, explicit_category=part.explicit, scan=staged, checks=part.checks
     )
     part.select_sql = _select(part.inner_sql)
     return part
@@ -354,7 +365,14 @@ def _stage(exprs: dict[str, str], scan: str) -> tuple[str, dict[str, str]]:
     return sql, {name: quote(f"__f_{name}") for name in exprs}
 
 
-def _inner(fmt: str, exprs: dict[str, str], *, explicit_category: bool, scan: str) -> str:
+def _inner(
+    fmt: str,
+    exprs: dict[str, str],
+    *,
+    explicit_category: bool,
+    scan: str,
+    checks: Sequence[tuple[str, str, str]] = (),
+) -> str:
     """FOCUS columns before the lookups: ChargeCategory and ServiceName hold source values."""
     cols = []
     for col, typ in focus.COLUMNS.items():
@@ -373,6 +391,14 @@ def _inner(fmt: str, exprs: dict[str, str], *, explicit_category: bool, scan: st
         "__file AS x_SourceFile",
         "__row AS x_SourceRow",
         f"{'TRUE' if explicit_category else 'FALSE'} AS __explicit",
+        # which check a row fails (NULL: none), so one aggregation pass also validates
+        (
+            "CASE "
+            + " ".join(f"WHEN {bad} THEN {i}" for i, (bad, _, _) in enumerate(checks))
+            + " END AS __bad"
+            if checks
+            else "CAST(NULL AS INTEGER) AS __bad"
+        ),
     ]
     return f"SELECT {', '.join(cols)} FROM {scan}"
 
@@ -427,15 +453,6 @@ def install_tables(con: duckdb.DuckDBPyConnection) -> None:
 def check_part(con: duckdb.DuckDBPyConnection, part: Part) -> None:
     """Raise for the first malformed value (bad number/date, missing required value)."""
     checks = part.checks
-    if not part.text_typed and checks:
-        # parquet footers count nulls per column: scan only for columns that have some
-        listing = "[" + ", ".join(sql_str(f) for f in part.files) + "]"
-        rows = con.execute(
-            f"SELECT path_in_schema, SUM(stats_null_count), COUNT(*) - COUNT(stats_null_count) "
-            f"FROM parquet_metadata({listing}) GROUP BY 1"
-        ).fetchall()
-        clean = {r[0] for r in rows if r[1] == 0 and r[2] == 0}
-        checks = [c for c in checks if not (c[2] == _REQUIRED and c[1] in clean)]
     if not checks:
         return
     case = " ".join(f"WHEN {bad} THEN {i}" for i, (bad, _, _) in enumerate(checks))

@@ -196,3 +196,17 @@ def test_bad_date_string_in_parquet(tmp_path: Path) -> None:
     ):
         _compare_and_report(tmp_path / "src", tmp_path / "out")
     _assert_nothing_written(tmp_path / "out")
+
+
+def test_bad_date_is_found_even_when_a_date_range_is_asked(
+    sample_dir: tuple[sample.SampleTruth, Path],
+) -> None:
+    from datetime import date
+
+    truth, folder = sample_dir
+    _rewrite_csv(truth.files["azure"], 40, "date", "not-a-day")
+    frame = FocusFrame.from_sources([folder], start=date(2024, 1, 2), end=date(2024, 1, 3))
+    with pytest.raises(
+        CostAnalysisError, match=r"row 40, column 'date': 'not-a-day' is not a date"
+    ):
+        CloudCostAnalyzer().compare(frame)

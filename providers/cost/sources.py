@@ -214,6 +214,7 @@ class Part:
     files: list[str]
     scan_sql: str  # yields the source columns plus __file and __row
     columns: dict[str, str]  # source column name -> DuckDB type
+    staged_sql: str = ""  # the scan plus every mapped expression as __f_<FOCUS column>
     inner_sql: str = ""  # FOCUS columns before lookups (see lookup_sql)
     explicit: bool = False  # the source names its ServiceCategory (FOCUS files, API records)
     select_sql: str = ""
@@ -281,7 +282,8 @@ def build_part(con: duckdb.DuckDBPyConnection, fmt: str, kind: str, files: Seque
             template = _default_expr(cm.kind)
         exprs[cm.focus_column] = template.replace("{col}", quote(actual))
         if cm.kind in ("decimal", "timestamp") and not _already_typed(cm.kind, columns[actual]):
-            bad = f"({quote(actual)} IS NOT NULL AND ({exprs[cm.focus_column]}) IS NULL)"
+            # the parsed value is computed once (see _stage); the check reads it by name
+            bad = f"({quote(actual)} IS NOT NULL AND {quote('__f_' + cm.focus_column)} IS NULL)"
             part.checks.append((bad, actual, _PROBLEM[cm.kind]))
         if cm.required and cm.kind in ("decimal", "timestamp", "currency", "charge", "service"):
             part.checks.append((f"({quote(actual)} IS NULL)", actual, _REQUIRED))
@@ -295,6 +297,7 @@ def build_part(con: duckdb.DuckDBPyConnection, fmt: str, kind: str, files: Seque
         clean = {r[0] for r in rows if r[1] == 0 and r[2] == 0}
         part.checks = [c for c in part.checks if not (c[2] == _REQUIRED and c[1] in clean)]
     staged, computed = _stage(exprs, scan)
+    part.staged_sql = staged
     part.explicit = "ServiceCategory" in exprs
     part.inner_sql = _inner(
         fmt, computed, explicit_category=part.explicit, scan=staged, checks=part.checks
@@ -458,7 +461,7 @@ def check_part(con: duckdb.DuckDBPyConnection, part: Part) -> None:
     case = " ".join(f"WHEN {bad} THEN {i}" for i, (bad, _, _) in enumerate(checks))
     cond = " OR ".join(bad for bad, _, _ in checks)
     sql = (
-        f"SELECT __file, __row, CASE {case} END FROM {part.scan_sql} WHERE {cond} "
+        f"SELECT __file, __row, CASE {case} END FROM {part.staged_sql} WHERE {cond} "
         "ORDER BY __file, __row LIMIT 1"
     )
     row = con.execute(sql).fetchone()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import commands.cost  # noqa: F401, RUF100  (registers `specify cloud cost`)
 import commands.deploy  # noqa: F401  (registers `specify cloud deploy|destroy|status`)
 from commands import providers_cmd  # noqa: F401  (registers `specify cloud providers`)
 from commands import replicate as replicate_cmd  # noqa: F401  (replicate, download, verify)

@@ -19,7 +19,7 @@ import importlib
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -113,13 +113,15 @@ def build(spec: DeploymentSpec, flow: Flow[..., Any]) -> RunnerDeployment:
     from prefect.schedules import Cron
 
     schedules = [Cron(spec.cron, timezone=spec.timezone)] if spec.cron else None
-    return flow.to_deployment(
+    deployment = flow.to_deployment(
         name=spec.name,
         description=spec.description,
         schedules=schedules,
         parameters=accepted_parameters(flow, spec.parameters),
         tags=list(TAGS),
     )
+    # to_deployment is sync-compatible: called from sync code it returns the deployment.
+    return cast("RunnerDeployment", deployment)
 
 
 def runner_deployments(

@@ -1,0 +1,865 @@
+"""The replication engine: make one or more target prefixes hold what a source prefix holds.
+
+Works against the CloudStorage protocol only, so every provider pair works the same way:
+
+1. list the source once and each target once (providers paginate);
+2. plan per target by key, size and sha256 (from object metadata; from a hash cache, a
+   `head` or by streaming the bytes when the listing does not carry it);
+3. copy what differs with a thread pool. Each source object is read once and fed to every
+   target that needs it: small objects (<= multipart_threshold) from one in-memory buffer,
+   large ones straight through when one target needs them and their sha256 is known,
+   otherwise through a temp-file spool. Memory stays under transfers x threshold;
+4. verify each copy with `head` (size and sha256) and record it in the target's journal
+   (SQLite, committed per object) so that a killed run, run again, does not copy it again;
+5. optionally delete extraneous target objects, refused above max_delete.
+
+No Prefect here: flows/replicate.py and commands/replicate.py both call `replicate_prefix`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import io
+import os
+import re
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from providers.base import CloudStorage, StorageObject
+from providers.errors import CloudError, ConfigurationError, UploadError
+from providers.locations import check_key
+from providers.retry import RetryPolicy
+
+CHUNK = 1024 * 1024
+DEFAULT_THRESHOLD = 8 * 1024 * 1024
+
+Action = Literal["copy", "skip", "delete", "reject"]
+
+
+# --------------------------------------------------------------------------- values
+@dataclass(frozen=True)
+class ReplicationOptions:
+    """How to replicate. Plain values only, so flows can take it as parameters."""
+
+    include: tuple[str, ...] = ()  # globs on the key relative to the prefix ('*' spans '/')
+    exclude: tuple[str, ...] = ()
+    dry_run: bool = False
+    delete_extraneous: bool = False
+    max_delete: int | None = None  # refuse all deletes of a target when more are planned
+    transfers: int = 8  # objects in flight at once
+    bandwidth_limit: int | None = None  # bytes/s over all threads and targets
+    multipart_threshold: int = DEFAULT_THRESHOLD  # above: streamed/spooled, never in memory
+    journal_dir: str | None = None  # state dir; default $SPECIFY_STATE_DIR or ~/.specify-cloud
+    use_journal: bool = True
+    attempts: int = 4  # per object and target, for transient failures (re-reads the source)
+    spool_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.transfers < 1:
+            raise ConfigurationError("transfers must be at least 1", operation="replicate")
+        if self.max_delete is not None and self.max_delete < 0:
+            raise ConfigurationError("max_delete may not be negative", operation="replicate")
+        if self.bandwidth_limit is not None and self.bandwidth_limit <= 0:
+            raise ConfigurationError("bandwidth_limit must be positive", operation="replicate")
+        if self.multipart_threshold < 0:
+            raise ConfigurationError("multipart_threshold may not be negative")
+
+    def selects(self, rel_key: str) -> bool:
+        """Whether the include/exclude globs select a key (relative to the prefix)."""
+        if self.include and not any(fnmatch.fnmatchcase(rel_key, g) for g in self.include):
+            return False
+        return not any(fnmatch.fnmatchcase(rel_key, g) for g in self.exclude)
+
+    def state_dir(self) -> Path:
+        if self.journal_dir:
+            return Path(self.journal_dir).expanduser()
+        base = os.environ.get("SPECIFY_STATE_DIR")
+        return (Path(base).expanduser() if base else Path.home() / ".specify-cloud") / "replicate"
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """What to do with one key on one target, and why."""
+
+    key: str  # relative to the source/target prefix
+    action: Action
+    reason: str
+    size: int = 0
+    source_key: str = ""
+    target_key: str = ""
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The plan for one target."""
+
+    target: str  # the target's URI (with prefix)
+    items: tuple[PlanItem, ...] = ()
+    error: str | None = None  # the target could not be listed, or deletes were refused
+
+    def count(self, action: Action) -> int:
+        return sum(1 for i in self.items if i.action == action)
+
+    @property
+    def bytes_to_copy(self) -> int:
+        return sum(i.size for i in self.items if i.action == "copy")
+
+
+@dataclass(frozen=True)
+class TargetReport:
+    """The outcome for one target."""
+
+    target: str
+    copied: int = 0
+    skipped: int = 0
+    failed: int = 0
+    deleted: int = 0
+    bytes_copied: int = 0
+    errors: Mapping[str, str] = field(default_factory=dict)  # key -> error message
+    error: str | None = None  # target-level failure (listing, refused deletes)
+    dry_run: bool = False
+    to_copy: int = 0  # planned
+    to_delete: int = 0
+    copied_keys: tuple[str, ...] = ()
+    journal: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.error is None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "ok": self.ok,
+            "copied": self.copied,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "deleted": self.deleted,
+            "bytes_copied": self.bytes_copied,
+            "to_copy": self.to_copy,
+            "to_delete": self.to_delete,
+            "dry_run": self.dry_run,
+            "errors": dict(self.errors),
+            "error": self.error,
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Sent to the progress callback (from worker threads)."""
+
+    target: str
+    event: Literal["planned", "bytes", "copied", "skipped", "failed", "deleted", "done"]
+    key: str = ""
+    nbytes: int = 0
+    objects: int = 0  # with "planned": objects to copy
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+Target = tuple[CloudStorage, str]
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """`rclone check` for one target: what is missing, differs, matches, or is extra."""
+
+    target: str
+    missing: tuple[str, ...] = ()
+    differ: tuple[str, ...] = ()
+    match: int = 0
+    extra: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.differ and self.error is None
+
+
+# --------------------------------------------------------------------------- helpers
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str | int | None) -> int | None:
+    """'10M' -> 10 MiB, like rclone (binary units); plain numbers are bytes; None/'' -> None."""
+    if text is None or text == "" or text == "off":
+        return None
+    if isinstance(text, int):
+        return text
+    m = _SIZE.match(text)
+    if not m:
+        raise ConfigurationError(
+            f"'{text}' is not a size", operation="parse size", hint="Use e.g. 512K, 10M, 1G"
+        )
+    power = " kmgt".index(m.group(2).lower() or " ")
+    return int(float(m.group(1)) * 1024**power)
+
+
+def _norm_prefix(prefix: str) -> str:
+    prefix = prefix.lstrip("/")
+    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+
+def _uri(storage: CloudStorage, prefix: str) -> str:
+    try:
+        return storage.uri(prefix)
+    except Exception:  # a third-party storage with a picky uri(); a name still helps
+        return f"{storage.provider_name}:{prefix}"
+
+
+def _tag(obj: StorageObject) -> str | None:
+    """What identifies one version of an object well enough to reuse its hash."""
+    parts = (obj.etag, obj.version_id, obj.last_modified.isoformat() if obj.last_modified else None)
+    return "|".join(p or "" for p in parts) if any(parts) else None
+
+
+def sha256_stream(stream: BinaryIO) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    total = 0
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+        total += len(chunk)
+    return total, digest.hexdigest()
+
+
+class TokenBucket:
+    """A bandwidth limit shared by threads: rate bytes/s, bursts up to one second's worth."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = float(rate)
+        self.capacity = float(max(rate, 1))
+        self._tokens = self.capacity
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> None:
+        # reserve now, sleep off the debt outside the lock: threads queue fairly
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= n
+            debt = -self._tokens
+        if debt > 0:
+            time.sleep(debt / self.rate)
+
+
+class _Reader(io.RawIOBase):
+    """Wraps a source stream: counts, throttles and hashes the bytes that pass through."""
+
+    def __init__(
+        self,
+        raw: BinaryIO,
+        bucket: TokenBucket | None,
+        on_bytes: Callable[[int], None] | None,
+    ) -> None:
+        self._raw = raw
+        self._bucket = bucket
+        self._on_bytes = on_bytes
+        self.digest = hashlib.sha256()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:  # read-all, as some SDKs ask for small bodies
+            return b"".join(iter(lambda: self.read(CHUNK), b""))
+        data = self._raw.read(size)
+        if data:
+            if self._bucket:
+                self._bucket.take(len(data))
+            self.digest.update(data)
+            self.count += len(data)
+            if self._on_bytes:
+                self._on_bytes(len(data))
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._raw.close()
+        super().close()
+
+
+# --------------------------------------------------------------------------- journal
+def journal_path(source_uri: str, target_uri: str, state_dir: Path) -> Path:
+    """Where the journal of one source->target pair lives."""
+    digest = hashlib.sha256(f"{source_uri}\n{target_uri}".encode()).hexdigest()[:20]
+    return state_dir / f"journal-{digest}.sqlite"
+
+
+class Journal:
+    """Per source+target pair: which target keys a run finished (verified), and when.
+
+    SQLite in WAL mode, committed per object, so SIGKILL loses at most the objects in
+    flight. Also caches source hashes computed by streaming, keyed by size and version tag.
+    """
+
+    def __init__(self, path: Path, source_uri: str = "", target_uri: str = "") -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS pair (source TEXT, target TEXT);
+            CREATE TABLE IF NOT EXISTS done (
+                key TEXT PRIMARY KEY, size INTEGER, sha256 TEXT, etag TEXT,
+                run_id TEXT, finished REAL);
+            CREATE TABLE IF NOT EXISTS runs (
+                run_id TEXT PRIMARY KEY, started REAL, finished REAL, status TEXT);
+            CREATE TABLE IF NOT EXISTS hashes (
+                key TEXT PRIMARY KEY, size INTEGER, tag TEXT, sha256 TEXT);
+            """
+        )
+        if source_uri and not self._db.execute("SELECT 1 FROM pair").fetchone():
+            self._db.execute("INSERT INTO pair VALUES (?, ?)", (source_uri, target_uri))
+
+    @classmethod
+    def open_existing(cls, path: Path) -> Journal | None:
+        return cls(path) if path.is_file() else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def start_run(self, run_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, NULL, 'running')", (run_id, time.time())
+            )
+
+    def end_run(self, run_id: str, status: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE runs SET finished=?, status=? WHERE run_id=?", (time.time(), status, run_id)
+            )
+
+    def finished(self, key: str) -> tuple[int, str, str | None] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT size, sha256, etag FROM done WHERE key=?", (key,)
+            ).fetchone()
+        return (int(row[0]), str(row[1]), row[2]) if row else None
+
+    def record(self, key: str, size: int, sha256: str, etag: str | None, run_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO done VALUES (?, ?, ?, ?, ?, ?)",
+                (key, size, sha256, etag, run_id, time.time()),
+            )
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM done WHERE key=?", (key,))
+
+    def keys_by_run(self) -> dict[str, list[str]]:
+        """run_id -> target keys that run finished (for audits and the crash test)."""
+        with self._lock:
+            rows = self._db.execute("SELECT run_id, key FROM done ORDER BY finished").fetchall()
+        out: dict[str, list[str]] = {}
+        for run_id, key in rows:
+            out.setdefault(run_id, []).append(key)
+        return out
+
+    def runs(self) -> list[tuple[str, str]]:
+        with self._lock:
+            rows = self._db.execute("SELECT run_id, status FROM runs ORDER BY started").fetchall()
+        return [(str(r), str(s)) for r, s in rows]
+
+    def cached_hash(self, key: str, size: int, tag: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT sha256 FROM hashes WHERE key=? AND size=? AND tag=?", (key, size, tag)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def cache_hash(self, key: str, size: int, tag: str, sha256: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)", (key, size, tag, sha256)
+            )
+
+
+# --------------------------------------------------------------------------- engine
+@dataclass
+class _TargetState:
+    storage: CloudStorage
+    prefix: str
+    uri: str
+    listing: dict[str, StorageObject] = field(default_factory=dict)
+    plan: Plan | None = None
+    journal: Journal | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    copied: list[str] = field(default_factory=list)
+    bytes_copied: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+class Replicator:
+    """One replication run: a source prefix to several targets."""
+
+    def __init__(
+        self,
+        source: CloudStorage,
+        source_prefix: str,
+        targets: Sequence[Target],
+        options: ReplicationOptions | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.source = source
+        self.source_prefix = _norm_prefix(source_prefix)
+        self.options = options or ReplicationOptions()
+        self.progress = progress
+        self.source_uri = _uri(source, self.source_prefix)
+        self.targets = [
+            _TargetState(s, _norm_prefix(p), _uri(s, _norm_prefix(p))) for s, p in targets
+        ]
+        self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        limit = self.options.bandwidth_limit
+        self._bucket = TokenBucket(limit) if limit else None
+        self._retry = RetryPolicy(attempts=self.options.attempts, initial_wait=0.2, max_wait=4.0)
+        self._hash_journal: Journal | None = None
+        self._source_sha: dict[str, str] = {}
+        self._sha_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ events
+    def _emit(
+        self, target: str, event: str, key: str = "", nbytes: int = 0, objects: int = 0
+    ) -> None:
+        if self.progress is not None:
+            self.progress(ProgressEvent(target, event, key, nbytes, objects))  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ journals
+    def _open_journals(self, trust_journal: bool) -> None:
+        if not (self.options.use_journal and trust_journal):
+            return
+        state = self.options.state_dir()
+        for t in self.targets:
+            path = journal_path(self.source_uri, t.uri, state)
+            if self.options.dry_run:
+                t.journal = Journal.open_existing(path)
+            else:
+                t.journal = Journal(path, self.source_uri, t.uri)
+        self._hash_journal = next((t.journal for t in self.targets if t.journal), None)
+
+    def _close_journals(self, status: str) -> None:
+        for t in self.targets:
+            if t.journal is not None:
+                if not self.options.dry_run:
+                    t.journal.end_run(self.run_id, status)
+                t.journal.close()
+
+    # ------------------------------------------------------------------ listing
+    def _list_source(self) -> dict[str, StorageObject]:
+        out: dict[str, StorageObject] = {}
+        for obj in self.source.list_objects(self.source_prefix):
+            rel = obj.key[len(self.source_prefix) :]
+            if rel and not rel.endswith("/") and self.options.selects(rel):
+                out[rel] = obj
+        return out
+
+    def _list_target(self, t: _TargetState) -> None:
+        try:
+            for obj in t.storage.list_objects(t.prefix):
+                rel = obj.key[len(t.prefix) :]
+                if rel and not rel.endswith("/"):
+                    t.listing[rel] = obj
+        except CloudError as exc:
+            t.error = f"listing failed: {exc}"
+
+    # ------------------------------------------------------------------ hashes
+    def source_sha256(self, rel: str, obj: StorageObject) -> str:
+        """The source object's sha256: listing, cache, head, or streaming its bytes."""
+        with self._sha_lock:
+            known = self._source_sha.get(rel) or obj.sha256
+        if known:
+            return known
+        tag = _tag(obj)
+        journal = self._hash_journal
+        sha = journal.cached_hash(rel, obj.size, tag) if journal and tag else None
+        if sha is None:
+            sha = self._head_sha(self.source, obj)
+        if sha is None:
+            with contextlib.closing(self.source.open_read(obj.key)) as fh:
+                _, sha = sha256_stream(fh)
+            if journal and tag and not self.options.dry_run:
+                journal.cache_hash(rel, obj.size, tag, sha)
+        with self._sha_lock:
+            self._source_sha[rel] = sha
+        return sha
+
+    @staticmethod
+    def _head_sha(storage: CloudStorage, obj: StorageObject) -> str | None:
+        head = storage.head(obj.key)
+        return head.sha256 if head.size == obj.size else None
+
+    def _target_sha256(self, t: _TargetState, obj: StorageObject) -> str:
+        sha = self._head_sha(t.storage, obj)
+        if sha is None:
+            with contextlib.closing(t.storage.open_read(obj.key)) as fh:
+                _, sha = sha256_stream(fh)
+        return sha
+
+    # ------------------------------------------------------------------ planning
+    def _decide(
+        self, t: _TargetState, rel: str, src: StorageObject, trust_journal: bool
+    ) -> PlanItem:
+        base = PlanItem(rel, "copy", "", src.size, src.key, t.prefix + rel, src.sha256)
+        try:
+            check_key(rel)
+            check_key(t.prefix + rel)
+        except ConfigurationError as exc:
+            return replace(base, action="reject", reason=str(exc))
+        dst = t.listing.get(rel)
+        if dst is None:
+            return replace(base, reason="missing on target")
+        if dst.size != src.size:
+            return replace(base, reason=f"size differs ({src.size} != {dst.size})")
+        # same size: compare checksums, cheapest evidence first
+        if trust_journal and t.journal is not None and dst.sha256 is None:
+            done = t.journal.finished(t.prefix + rel)
+            if done and done[0] == dst.size and (done[2] is None or done[2] == dst.etag):
+                src_sha = src.sha256 or self.source_sha256(rel, src)
+                if done[1] == src_sha:
+                    return replace(base, action="skip", reason="journal", sha256=src_sha)
+        src_sha = self.source_sha256(rel, src)
+        dst_sha = dst.sha256 or self._target_sha256(t, dst)
+        if src_sha == dst_sha:
+            return replace(base, action="skip", reason="same sha256", sha256=src_sha)
+        return replace(base, reason="sha256 differs", sha256=src_sha)
+
+    def plan(self, source_listing: dict[str, StorageObject], trust_journal: bool = True) -> None:
+        """Fill each target's plan (the hashing it needs runs on the thread pool)."""
+        keys = sorted(source_listing)
+        with ThreadPoolExecutor(self.options.transfers) as pool:
+            for t in self.targets:
+                if t.error:
+                    t.plan = Plan(t.uri, (), t.error)
+                    continue
+                futures = [
+                    pool.submit(self._decide, t, k, source_listing[k], trust_journal) for k in keys
+                ]
+                items: list[PlanItem] = []
+                for k, fut in zip(keys, futures, strict=True):
+                    try:
+                        items.append(fut.result())
+                    except CloudError as exc:
+                        src = source_listing[k]
+                        items.append(
+                            PlanItem(k, "reject", f"could not compare: {exc}", src.size, src.key)
+                        )
+                error = None
+                if self.options.delete_extraneous:
+                    extra = [
+                        PlanItem(rel, "delete", "not in source", o.size, "", o.key)
+                        for rel, o in sorted(t.listing.items())
+                        if rel not in source_listing and self.options.selects(rel)
+                    ]
+                    limit = self.options.max_delete
+                    if limit is not None and len(extra) > limit:
+                        error = (
+                            f"refusing to delete {len(extra)} objects (more than max_delete="
+                            f"{limit}); nothing was deleted. Raise --max-delete if intended"
+                        )
+                    else:
+                        items.extend(extra)
+                t.plan = Plan(t.uri, tuple(items), error)
+
+    # ------------------------------------------------------------------ copying
+    def _on_bytes(self, t: _TargetState, key: str) -> Callable[[int], None]:
+        def cb(n: int) -> None:
+            self._emit(t.uri, "bytes", key, n)
+
+        return cb
+
+    def _put(
+        self,
+        t: _TargetState,
+        item: PlanItem,
+        open_stream: Callable[[], BinaryIO],
+        size: int,
+        sha256: str,
+    ) -> None:
+        """Upload one object to one target from a fresh stream per attempt, then verify."""
+
+        def attempt() -> StorageObject:
+            reader = _Reader(open_stream(), self._bucket, self._on_bytes(t, item.key))
+            with contextlib.closing(reader):
+                t.storage.upload_stream(
+                    reader,  # type: ignore[arg-type]
+                    item.target_key,
+                    size=size,
+                    sha256=sha256,
+                    metadata={"sha256": sha256},
+                )
+                if reader.count != size or reader.digest.hexdigest() != sha256:
+                    raise UploadError(
+                        f"the source changed while copying ({reader.count} of {size} bytes "
+                        "matched the planned checksum)",
+                        provider=self.source.provider_name,
+                        operation="replicate",
+                        resource=item.source_key,
+                        hint="Run again once the source is stable",
+                    )
+            head = t.storage.head(item.target_key)
+            if head.size != size or (head.sha256 is not None and head.sha256 != sha256):
+                raise UploadError(
+                    f"verification failed: target has {head.size} bytes sha256 "
+                    f"{(head.sha256 or '?')[:12]}, expected {size} bytes sha256 {sha256[:12]}",
+                    provider=t.storage.provider_name,
+                    operation="verify",
+                    resource=item.target_key,
+                    retryable=True,
+                    hint="The copy was damaged in transit; it is retried",
+                )
+            return head
+
+        try:
+            head = self._retry.call(attempt)
+        except CloudError as exc:
+            self._fail(t, item, str(exc))
+            return
+        except OSError as exc:
+            self._fail(t, item, f"{type(exc).__name__}: {exc}")
+            return
+        if t.journal is not None:
+            t.journal.record(item.target_key, size, sha256, head.etag, self.run_id)
+        with t.lock:
+            t.copied.append(item.key)
+            t.bytes_copied += size
+        self._emit(t.uri, "copied", item.key, 0, 1)
+
+    def _fail(self, t: _TargetState, item: PlanItem, message: str) -> None:
+        with t.lock:
+            t.errors[item.key] = message
+        self._emit(t.uri, "failed", item.key)
+
+    def _copy_object(
+        self, rel: str, src: StorageObject, jobs: list[tuple[_TargetState, PlanItem]]
+    ) -> None:
+        """Read the source object once and feed every target in jobs."""
+        sha = src.sha256 or self._source_sha.get(rel)
+        size = src.size
+        try:
+            if size <= self.options.multipart_threshold:
+                data = self._retry.call(lambda: self._read_all(src.key))
+                if sha is None:
+                    sha = hashlib.sha256(data).hexdigest()
+                for t, item in jobs:
+                    self._put(t, item, lambda d=data: io.BytesIO(d), len(data), sha)  # type: ignore[misc]
+                return
+            if sha is not None and len(jobs) == 1:
+                t, item = jobs[0]
+                self._put(t, item, lambda: self.source.open_read(src.key), size, sha)
+                return
+            with self._spool(src) as (path, spooled_size, spooled_sha):
+                for t, item in jobs:
+                    self._put(t, item, lambda: path.open("rb"), spooled_size, spooled_sha)
+        except (CloudError, OSError) as exc:
+            for t, item in jobs:
+                self._fail(t, item, f"reading the source failed: {exc}")
+
+    def _read_all(self, key: str) -> bytes:
+        with contextlib.closing(self.source.open_read(key)) as fh:
+            return fh.read()
+
+    @contextlib.contextmanager
+    def _spool(self, src: StorageObject) -> Iterator[tuple[Path, int, str]]:
+        """Copy a large source object to a temp file once, hashing it on the way."""
+        fd, name = tempfile.mkstemp(prefix="specify-spool-", dir=self.options.spool_dir)
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+
+                def fill() -> tuple[int, str]:
+                    out.seek(0)
+                    out.truncate()
+                    digest = hashlib.sha256()
+                    total = 0
+                    with contextlib.closing(self.source.open_read(src.key)) as fh:
+                        while chunk := fh.read(CHUNK):
+                            out.write(chunk)
+                            digest.update(chunk)
+                            total += len(chunk)
+                    return total, digest.hexdigest()
+
+                total, sha = self._retry.call(fill)
+            yield path, total, sha
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _delete(self, t: _TargetState, item: PlanItem) -> None:
+        try:
+            t.storage.delete(item.target_key)
+        except CloudError as exc:
+            self._fail(t, item, f"delete failed: {exc}")
+            return
+        if t.journal is not None:
+            t.journal.forget(item.target_key)
+        with t.lock:
+            t.deleted += 1
+        self._emit(t.uri, "deleted", item.key)
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> list[TargetReport]:
+        started = time.perf_counter()
+        self._open_journals(trust_journal=True)
+        status = "failed"
+        try:
+            source_listing = self._list_source()
+            for t in self.targets:
+                self._list_target(t)
+            self.plan(source_listing)
+            for t in self.targets:
+                assert t.plan is not None
+                self._emit(
+                    t.uri, "planned", nbytes=t.plan.bytes_to_copy, objects=t.plan.count("copy")
+                )
+                if t.journal is not None and not self.options.dry_run:
+                    t.journal.start_run(self.run_id)
+            if not self.options.dry_run:
+                self._execute(source_listing)
+            reports = [self._report(t, time.perf_counter() - started) for t in self.targets]
+            status = "ok" if all(r.ok for r in reports) else "failed"
+            return reports
+        finally:
+            self._close_journals(status)
+
+    def _execute(self, source_listing: dict[str, StorageObject]) -> None:
+        by_key: dict[str, list[tuple[_TargetState, PlanItem]]] = {}
+        for t in self.targets:
+            assert t.plan is not None
+            for item in t.plan.items:
+                if item.action == "copy":
+                    by_key.setdefault(item.key, []).append((t, item))
+                elif item.action == "skip":
+                    t.skipped += 1
+                    self._emit(t.uri, "skipped", item.key)
+                elif item.action == "reject":
+                    self._fail(t, item, item.reason)
+        with ThreadPoolExecutor(self.options.transfers) as pool:
+            futures = [
+                pool.submit(self._copy_object, rel, source_listing[rel], jobs)
+                for rel, jobs in by_key.items()
+            ]
+            for fut in futures:
+                fut.result()
+            # deletes after copies, so a failed run never leaves a target emptier than before
+            deletes = [
+                pool.submit(self._delete, t, item)
+                for t in self.targets
+                for item in (t.plan.items if t.plan else ())
+                if item.action == "delete"
+            ]
+            for fut in deletes:
+                fut.result()
+        for t in self.targets:
+            self._emit(t.uri, "done")
+
+    def _report(self, t: _TargetState, duration: float) -> TargetReport:
+        plan = t.plan or Plan(t.uri)
+        dry = self.options.dry_run
+        return TargetReport(
+            target=t.uri,
+            copied=len(t.copied),
+            skipped=plan.count("skip") if dry else t.skipped,
+            failed=(plan.count("reject") if dry else len(t.errors)),
+            deleted=t.deleted,
+            bytes_copied=t.bytes_copied,
+            errors=(
+                {i.key: i.reason for i in plan.items if i.action == "reject"} if dry else t.errors
+            ),
+            error=t.error or plan.error,
+            dry_run=dry,
+            to_copy=plan.count("copy"),
+            to_delete=plan.count("delete"),
+            copied_keys=tuple(sorted(t.copied)),
+            journal=str(t.journal.path) if t.journal else None,
+            duration_s=duration,
+        )
+
+    def verify(self) -> list[VerifyReport]:
+        """Compare by checksum, trusting no journal: missing / differ / match / extra."""
+        source_listing = self._list_source()
+        for t in self.targets:
+            self._list_target(t)
+        self.plan(source_listing, trust_journal=False)
+        out = []
+        for t in self.targets:
+            assert t.plan is not None
+            missing = tuple(i.key for i in t.plan.items if i.reason == "missing on target")
+            differ = tuple(
+                i.key
+                for i in t.plan.items
+                if i.action in ("copy", "reject") and i.reason != "missing on target"
+            )
+            extra = tuple(sorted(k for k in t.listing if k not in source_listing))
+            out.append(
+                VerifyReport(t.uri, missing, differ, t.plan.count("skip"), extra, t.plan.error)
+            )
+        return out
+
+
+def replicate_prefix(
+    source: CloudStorage,
+    source_prefix: str,
+    targets: Sequence[Target],
+    options: ReplicationOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[TargetReport]:
+    """Make each (target, prefix) hold what source_prefix holds; one report per target."""
+    return Replicator(source, source_prefix, targets, options, progress).run()
+
+
+def plan_replication(
+    source: CloudStorage,
+    source_prefix: str,
+    targets: Sequence[Target],
+    options: ReplicationOptions | None = None,
+) -> list[Plan]:
+    """The plan alone (no journal writes, nothing copied)."""
+    opts = replace(options or ReplicationOptions(), dry_run=True)
+    rep = Replicator(source, source_prefix, targets, opts)
+    rep._open_journals(trust_journal=True)
+    try:
+        listing = rep._list_source()
+        for t in rep.targets:
+            rep._list_target(t)
+        rep.plan(listing)
+    finally:
+        rep._close_journals("planned")
+    return [t.plan or Plan(t.uri) for t in rep.targets]
+
+
+def verify_prefix(
+    source: CloudStorage,
+    source_prefix: str,
+    targets: Sequence[Target],
+    options: ReplicationOptions | None = None,
+) -> list[VerifyReport]:
+    """Like `rclone check`: per target, which keys are missing, differ, match, or are extra."""
+    opts = replace(options or ReplicationOptions(), dry_run=True, use_journal=False)
+    return Replicator(source, source_prefix, targets, opts).verify()

@@ -101,7 +101,18 @@ class LocalProvider(CloudProvider):
         port: int | None = None,
         timeout: float = 300.0,
     ) -> DeploymentResult:
-        raise NotImplementedError("local deploy is built in providers/local/compute.py")
+        """Run the artifact as a local process (see providers/local/deploy.py)."""
+        from providers.local.deploy import deploy_local
+
+        return deploy_local(
+            self,
+            artifact,
+            region,
+            deployment_id=deployment_id,
+            run_command=run_command,
+            port=port,
+            timeout=timeout,
+        )
 
     @classmethod
     def credentials_found(cls) -> bool | None:

@@ -147,7 +147,8 @@ def cloud_operation(
     op: the operation's name (last part of the span name); kind: the CloudError subclass
     for failures that are neither auth nor not-found; resource: the argument naming what
     is acted on; metric: 'upload' | 'download' | 'deploy' to record the seed's metrics.
-    Generator methods are traced and mapped but not retried (pages retry on their own).
+    Generator methods (listings) restart after a transient failure, skipping what they
+    already yielded, since listings come back in key order.
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -188,20 +189,33 @@ def cloud_operation(
                 started = time.perf_counter()
                 with tracer.start_as_current_span(name) as span:
                     span.set_attribute("cloud.provider", adapter.provider_name)
-                    iterator = call_mapped(
-                        adapter, res, lambda: iter(cast(Iterator[Any], fn(*args, **kwargs)))
-                    )
-                    try:
-                        while True:
-                            item = call_mapped(adapter, res, lambda: next(iterator))
-                            yield item
-                    except StopIteration:
-                        pass
-                    except CloudError as err:
-                        span.record_exception(err)
-                        span.set_status(Status(StatusCode.ERROR, str(err)))
-                        finish(adapter, name, res, started, err)
-                        raise
+                    yielded = 0
+                    failures = 0
+                    while True:
+                        # A listing is ordered, so after a transient failure it restarts and
+                        # skips what was already yielded instead of failing the whole walk.
+                        try:
+                            iterator = call_mapped(
+                                adapter, res, lambda: iter(cast(Iterator[Any], fn(*args, **kwargs)))
+                            )
+                            for _ in range(yielded):
+                                call_mapped(adapter, res, functools.partial(next, iterator))
+                            while True:
+                                item = call_mapped(adapter, res, functools.partial(next, iterator))
+                                yielded += 1
+                                yield item
+                        except StopIteration:
+                            break
+                        except CloudError as err:
+                            failures += 1
+                            policy = adapter.retry_policy
+                            if err.retryable and failures < policy.attempts:
+                                time.sleep(min(policy.max_wait, policy.initial_wait * 2**failures))
+                                continue
+                            span.record_exception(err)
+                            span.set_status(Status(StatusCode.ERROR, str(err)))
+                            finish(adapter, name, res, started, err)
+                            raise
                 finish(adapter, name, res, started, None)
 
             return cast(Callable[P, R], gen_wrapper)

@@ -1,0 +1,8 @@
+"""Amazon Web Services provider: one module per service, `AWSProvider` in provider.py.
+
+Importing this package does not import boto3.
+"""
+
+from providers.aws.provider import AWSProvider
+
+__all__ = ["AWSProvider"]

@@ -1,0 +1,284 @@
+"""AWSProvider: builds the AWS service objects and deploys artifacts to EC2.
+
+Importing this module is cheap: boto3 loads on the first service or client request, and
+a missing boto3 then raises ProviderNotAvailableError naming the `aws` extra.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from providers.base import CloudProvider, DeploymentResult
+from providers.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from providers.aws.compute import EC2Compute
+    from providers.aws.cost import CostExplorerCost
+    from providers.aws.database import RDSDatabase
+    from providers.aws.logs import CloudWatchLogs
+    from providers.aws.metrics import CloudWatchMetrics
+    from providers.aws.secrets import SecretsManagerSecrets
+    from providers.aws.session import AWSCredentials
+    from providers.aws.storage import S3Storage, TransferSettings
+
+#: files whose presence means credentials can be found without a network call
+_CREDENTIAL_FILES = (
+    ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+    ("AWS_CONFIG_FILE", "~/.aws/config"),
+)
+
+
+class AWSProvider(CloudProvider):
+    """Amazon Web Services: S3, CloudWatch, Logs, Secrets Manager, EC2, RDS, Cost Explorer.
+
+    Every argument may be left out: the region then comes from AWS_REGION /
+    AWS_DEFAULT_REGION / the profile, the endpoint from AWS_ENDPOINT_URL, credentials from
+    boto3's chain, exactly as the AWS CLI resolves them.
+    """
+
+    name: ClassVar[str] = "aws"
+    extra: ClassVar[str] = "aws"
+
+    def __init__(
+        self,
+        region: str | None = None,
+        *,
+        endpoint_url: str | None = None,
+        bucket: str | None = None,
+        credentials: AWSCredentials | None = None,
+        session: Any | None = None,
+        metric_namespace: str = "SpecifyCloud",
+        log_group: str = "/specify-cloud",
+        transfer: TransferSettings | None = None,
+        sse: str | None = None,
+        kms_key_id: str | None = None,
+        cost_metric: str = "UnblendedCost",
+        max_cost_pages: int = 10,
+        image: str | None = None,
+        default_instance_type: str = "t3.micro",
+    ) -> None:
+        self._region = region
+        self.endpoint_url = endpoint_url or None
+        self.bucket = bucket or None
+        self.credentials = credentials
+        self._session = session
+        self.metric_namespace = metric_namespace
+        self.log_group = log_group
+        self.transfer = transfer
+        self.sse = sse
+        self.kms_key_id = kms_key_id
+        self.cost_metric = cost_metric
+        self.max_cost_pages = max_cost_pages
+        self.image = image
+        self.default_instance_type = default_instance_type
+        self._lock = threading.RLock()
+        self._clients: Any = None
+        self._services: dict[tuple[str, str], Any] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"AWSProvider(region={self.region!r}, endpoint_url={self.endpoint_url!r}, "
+            f"bucket={self.bucket!r})"
+        )
+
+    # -- sessions and clients ----------------------------------------------------------
+    @property
+    def region(self) -> str:
+        if self._region:
+            return self._region
+        from providers.aws.session import DEFAULT_REGION, env_region
+
+        if self._session is not None and getattr(self._session, "region_name", None):
+            return str(self._session.region_name)
+        return env_region() or self._profile_region() or DEFAULT_REGION
+
+    def _profile_region(self) -> str | None:
+        profile = (self.credentials.profile_name if self.credentials else None) or os.environ.get(
+            "AWS_PROFILE"
+        )
+        if not profile:
+            return None
+        return str(self.session.region_name or "") or None
+
+    @property
+    def session(self) -> Any:
+        """The boto3 Session (built on first use)."""
+        with self._lock:
+            if self._session is None:
+                from providers.aws.session import build_session
+
+                self._session = build_session(self.credentials, self._region, self.endpoint_url)
+            return self._session
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A cached boto3 client for service in region (default: the provider's)."""
+        with self._lock:
+            if self._clients is None:
+                from providers.aws.session import ClientCache
+
+                self._clients = ClientCache(self.session, self.endpoint_url, pool=16)
+            clients = self._clients
+        return clients.get(service, region or self.region)
+
+    def _cached(self, key: tuple[str, str], build: Any) -> Any:
+        with self._lock:
+            if key not in self._services:
+                self._services[key] = build()
+            return self._services[key]
+
+    # -- services ----------------------------------------------------------------------
+    def get_storage(self, bucket: str | None = None) -> S3Storage:
+        name = bucket or self.bucket
+        if not name:
+            raise ConfigurationError(
+                "no bucket given",
+                provider="aws",
+                operation="get_storage",
+                hint="Pass a bucket (s3://bucket) or set the block's bucket",
+            )
+
+        def build() -> S3Storage:
+            from providers.aws.storage import S3Storage
+
+            return S3Storage(
+                self.client("s3"),
+                name,
+                region=self.region,
+                transfer=self.transfer,
+                sse=self.sse,
+                kms_key_id=self.kms_key_id,
+            )
+
+        return self._cached(("s3", name), build)  # type: ignore[no-any-return]
+
+    def get_metrics(self) -> CloudWatchMetrics:
+        from providers.aws.metrics import CloudWatchMetrics
+
+        return self._cached(  # type: ignore[no-any-return]
+            ("cloudwatch", ""),
+            lambda: CloudWatchMetrics(
+                self.client("cloudwatch"), self.metric_namespace, region=self.region
+            ),
+        )
+
+    def get_logging(self) -> CloudWatchLogs:
+        from providers.aws.logs import CloudWatchLogs
+
+        return self._cached(  # type: ignore[no-any-return]
+            ("logs", ""),
+            lambda: CloudWatchLogs(self.client("logs"), self.log_group, region=self.region),
+        )
+
+    def get_secrets(self) -> SecretsManagerSecrets:
+        from providers.aws.secrets import SecretsManagerSecrets
+
+        return self._cached(  # type: ignore[no-any-return]
+            ("secretsmanager", ""),
+            lambda: SecretsManagerSecrets(self.client("secretsmanager"), region=self.region),
+        )
+
+    def get_compute(self, region: str | None = None) -> EC2Compute:
+        from providers.aws.compute import EC2Compute
+
+        where = region or self.region
+        return self._cached(  # type: ignore[no-any-return]
+            ("ec2", where),
+            lambda: EC2Compute(
+                self.client("ec2", where),
+                self.client("ssm", where),
+                region=where,
+                default_image=self.image,
+                default_instance_type=self.default_instance_type,
+            ),
+        )
+
+    def get_database(self) -> RDSDatabase:
+        from providers.aws.database import RDSDatabase
+
+        return self._cached(  # type: ignore[no-any-return]
+            ("rds", ""), lambda: RDSDatabase(self.client("rds"), region=self.region)
+        )
+
+    def get_cost(self) -> CostExplorerCost:
+        from providers.aws.cost import CostExplorerCost
+
+        # Cost Explorer has a single endpoint, in us-east-1
+        return self._cached(  # type: ignore[no-any-return]
+            ("ce", ""),
+            lambda: CostExplorerCost(
+                self.client("ce", "us-east-1"),
+                metric=self.cost_metric,
+                max_pages=self.max_cost_pages,
+            ),
+        )
+
+    # -- deployment --------------------------------------------------------------------
+    def artifact_storage(self) -> S3Storage:
+        """The bucket deploy uploads artifacts to: the provider's, or one per account+region."""
+        if self.bucket:
+            return self.get_storage()
+        account = self.client("sts").get_caller_identity()["Account"]
+        storage = self.get_storage(f"specify-artifacts-{account}-{self.region}")
+        storage.create_bucket(exist_ok=True)
+        return storage
+
+    def deploy(
+        self,
+        artifact: Path | str,
+        region: str,
+        *,
+        instance_type: str | None = None,
+        deployment_id: str | None = None,
+        run_command: str | None = None,
+        port: int | None = None,
+        timeout: float = 300.0,
+    ) -> DeploymentResult:
+        """Upload artifact, launch an EC2 instance that fetches and runs it, wait for it.
+
+        Idempotent by deployment_id: a running instance tagged with it is reused.
+        """
+        from providers.aws.deploy import EC2Deployer
+
+        deployer = EC2Deployer(self.get_compute(region or self.region), self.artifact_storage)
+        return deployer.deploy(
+            artifact,
+            deployment_id=deployment_id,
+            instance_type=instance_type,
+            run_command=run_command,
+            port=port,
+            timeout=timeout,
+        )
+
+    def destroy(self, deployment_id: str, region: str | None = None) -> int:
+        """Terminate what deploy created for deployment_id; returns instances terminated."""
+        from providers.aws.deploy import EC2Deployer
+
+        deployer = EC2Deployer(self.get_compute(region or self.region), self.artifact_storage)
+        return deployer.destroy(deployment_id)
+
+    # -- detection ---------------------------------------------------------------------
+    @classmethod
+    def sdk_available(cls) -> bool:
+        import importlib.util
+
+        return importlib.util.find_spec("boto3") is not None
+
+    @classmethod
+    def credentials_found(cls) -> bool | None:
+        """Credentials in the environment or shared files (no network call is made)."""
+        env = os.environ
+        if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+            return True
+        if env.get("AWS_PROFILE") or env.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
+            return True
+        if env.get("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") or env.get(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+        ):
+            return True
+        for var, default in _CREDENTIAL_FILES:
+            if Path(env.get(var) or default).expanduser().is_file():
+                return True
+        return False

@@ -1,0 +1,124 @@
+"""Building boto3 sessions and clients the way the AWS CLI would.
+
+Explicit settings win; anything left empty falls back to boto3's own chain (environment,
+AWS_PROFILE, shared files, container and instance metadata). AWS_ENDPOINT_URL and the
+per-service AWS_ENDPOINT_URL_<SERVICE> variables are honoured by botocore itself.
+An assumed role gets refreshable credentials: botocore renews them shortly before expiry.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from providers.aws.adapter import client_config
+from providers.errors import sdk_missing
+
+try:
+    import boto3
+    from botocore.credentials import DeferredRefreshableCredentials
+    from botocore.session import Session as BotocoreSession
+except ImportError as exc:  # pragma: no cover
+    raise sdk_missing("aws", "boto3", "aws") from exc
+
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class AWSCredentials:
+    """Where AWS credentials come from. Empty fields fall back to boto3's chain."""
+
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+    profile_name: str | None = None
+    assume_role_arn: str | None = None
+    role_session_name: str = "specify-cloud"
+    external_id: str | None = field(default=None, repr=False)
+    role_duration_s: int = 3600
+
+
+def env_region() -> str | None:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+def env_endpoint(service: str = "") -> str | None:
+    """The endpoint the environment points a service at (as botocore will resolve it)."""
+    if service:
+        specific = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}")
+        if specific:
+            return specific
+    return os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def build_session(
+    credentials: AWSCredentials | None, region: str | None, endpoint_url: str | None = None
+) -> boto3.Session:
+    """A boto3 Session; with assume_role_arn, one whose credentials refresh themselves."""
+    creds = credentials or AWSCredentials()
+    base = boto3.Session(
+        aws_access_key_id=creds.aws_access_key_id or None,
+        aws_secret_access_key=creds.aws_secret_access_key or None,
+        aws_session_token=creds.aws_session_token or None,
+        profile_name=creds.profile_name or None,
+        region_name=region,
+    )
+    if not creds.assume_role_arn:
+        return base
+    sts = base.client(
+        "sts",
+        region_name=region or DEFAULT_REGION,
+        endpoint_url=endpoint_url or None,
+        config=client_config(custom_endpoint=bool(endpoint_url or env_endpoint("sts"))),
+    )
+
+    def refresh() -> dict[str, str]:
+        args: dict[str, Any] = {
+            "RoleArn": creds.assume_role_arn,
+            "RoleSessionName": creds.role_session_name,
+            "DurationSeconds": creds.role_duration_s,
+        }
+        if creds.external_id:
+            args["ExternalId"] = creds.external_id
+        got = sts.assume_role(**args)["Credentials"]
+        return {
+            "access_key": got["AccessKeyId"],
+            "secret_key": got["SecretAccessKey"],
+            "token": got["SessionToken"],
+            "expiry_time": got["Expiration"].isoformat(),
+        }
+
+    core = BotocoreSession()
+    # botocore refreshes these 15 minutes (advisory) / 10 minutes (mandatory) before expiry
+    core._credentials = DeferredRefreshableCredentials(
+        refresh_using=refresh, method="sts-assume-role"
+    )
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
+class ClientCache:
+    """One boto3 client per (service, region); boto3 sessions are not thread-safe."""
+
+    def __init__(self, session: boto3.Session, endpoint_url: str | None, pool: int = 10) -> None:
+        self.session = session
+        self.endpoint_url = endpoint_url
+        self.pool = pool
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, service: str, region: str) -> Any:
+        key = (service, region)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                endpoint = self.endpoint_url or env_endpoint(service)
+                client = self.session.client(
+                    service,
+                    region_name=region,
+                    endpoint_url=self.endpoint_url or None,
+                    config=client_config(service, custom_endpoint=bool(endpoint), pool=self.pool),
+                )
+                self._clients[key] = client
+            return client

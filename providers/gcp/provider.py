@@ -1,0 +1,508 @@
+"""GCPProvider: credentials, project and endpoints once; one service object per service.
+
+Importing this module imports no Google SDK: each service module imports its client when
+the provider first builds it. With no explicit settings the provider behaves like Google's
+own clients: GOOGLE_APPLICATION_CREDENTIALS / Application Default Credentials,
+GOOGLE_CLOUD_PROJECT, and STORAGE_EMULATOR_HOST for Cloud Storage.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from providers.base import (
+    CloudProvider,
+    DeploymentResult,
+    InstanceSpec,
+)
+from providers.errors import CloudError, ConfigurationError, CredentialsError, DeploymentError
+from providers.gcp.common import AUTH_HINT, EXTRA, PROVIDER, require
+
+if TYPE_CHECKING:
+    from providers.gcp.compute import ComputeEngine
+    from providers.gcp.cost import BigQueryBillingCost
+    from providers.gcp.database import CloudSQLDatabase
+    from providers.gcp.logs import CloudLoggingLogs
+    from providers.gcp.metrics import CloudMonitoringMetrics
+    from providers.gcp.secrets import SecretManagerSecrets
+    from providers.gcp.storage import GCSStorage
+
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+DEFAULT_ZONE = "us-central1-a"
+_ZONE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
+#: the services whose API endpoint can be overridden (private endpoints, fakes in tests)
+SERVICES = ("storage", "compute", "monitoring", "logging", "secretmanager", "sqladmin", "bigquery")
+
+
+def emulator_host() -> str | None:
+    """STORAGE_EMULATOR_HOST as a URL (Google's clients accept it with or without scheme)."""
+    host = os.environ.get("STORAGE_EMULATOR_HOST", "").strip()
+    if not host:
+        return None
+    return host if "://" in host else f"http://{host}"
+
+
+def zone_of(region: str | None, default_zone: str) -> str:
+    """A zone for a region ('us-east1' -> 'us-east1-b' style, keeping the default's letter)."""
+    if not region:
+        return default_zone
+    if _ZONE.match(region):
+        return region
+    return f"{region}-{default_zone.rsplit('-', 1)[-1]}"
+
+
+class GCPProvider(CloudProvider):
+    """Google Cloud: Cloud Storage, Monitoring, Logging, Secret Manager, Compute Engine,
+    Cloud SQL and the BigQuery billing export."""
+
+    name: ClassVar[str] = PROVIDER
+    extra: ClassVar[str] = EXTRA
+
+    def __init__(
+        self,
+        project: str | None = None,
+        *,
+        bucket: str | None = None,
+        zone: str | None = None,
+        credentials: Any = None,
+        service_account_info: Mapping[str, Any] | None = None,
+        service_account_file: str | Path | None = None,
+        impersonate_service_account: str | None = None,
+        billing_project: str | None = None,
+        billing_dataset: str | None = None,
+        billing_table: str | None = None,
+        endpoints: Mapping[str, str] | None = None,
+        kms_key_name: str | None = None,
+        chunk_size: int | None = None,
+        resumable_threshold: int | None = None,
+        machine_type: str = "e2-small",
+        image_project: str = "debian-cloud",
+        image_family: str = "debian-12",
+        network: str = "global/networks/default",
+    ) -> None:
+        unknown = set(endpoints or {}) - set(SERVICES)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown service(s) in endpoints: {', '.join(sorted(unknown))}",
+                provider=PROVIDER,
+                operation="configure",
+                hint=f"Known services: {', '.join(SERVICES)}",
+            )
+        self._project = project or None
+        self.bucket = bucket or None
+        self.zone = zone or os.environ.get("CLOUDSDK_COMPUTE_ZONE") or DEFAULT_ZONE
+        self._explicit_credentials = credentials
+        # kept private and out of repr: it holds a private key
+        self._service_account_info = dict(service_account_info) if service_account_info else None
+        self.service_account_file = str(service_account_file) if service_account_file else None
+        self.impersonate_service_account = impersonate_service_account or None
+        self.billing_project = billing_project or None
+        self.billing_dataset = billing_dataset or None
+        self.billing_table = billing_table or None
+        self.endpoints = dict(endpoints or {})
+        self.kms_key_name = kms_key_name
+        self.chunk_size = chunk_size
+        self.resumable_threshold = resumable_threshold
+        self.machine_type = machine_type
+        self.image_project = image_project
+        self.image_family = image_family
+        self.network = network
+        self._lock = threading.RLock()
+        self._credentials: Any = None
+        self._adc_project: str | None = None
+        self._services: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"GCPProvider(project={self._project!r}, bucket={self.bucket!r}, zone={self.zone!r}, "
+            f"credentials={self.credentials_source()!r})"
+        )
+
+    # ------------------------------------------------------------------ credentials
+    def credentials_source(self) -> str:
+        """Where credentials come from, for messages (never the credentials themselves)."""
+        if self._explicit_credentials is not None:
+            source = "explicit"
+        elif self._service_account_info:
+            source = "service account info"
+        elif self.service_account_file:
+            source = f"service account file {self.service_account_file}"
+        else:
+            source = "application default"
+        if self.impersonate_service_account:
+            source += f" impersonating {self.impersonate_service_account}"
+        return source
+
+    def _base_credentials(self) -> Any:
+        if self._explicit_credentials is not None:
+            return self._explicit_credentials
+        service_account = require("google.oauth2.service_account", "google-auth")
+        try:
+            if self._service_account_info:
+                return service_account.Credentials.from_service_account_info(
+                    self._service_account_info, scopes=SCOPES
+                )
+            if self.service_account_file:
+                return service_account.Credentials.from_service_account_file(
+                    self.service_account_file, scopes=SCOPES
+                )
+        except (ValueError, KeyError, OSError) as exc:
+            # the message names the problem, never the key material
+            raise CredentialsError(
+                f"the service account key could not be read ({type(exc).__name__})",
+                provider=PROVIDER,
+                operation="credentials",
+                hint="Give the JSON key file of a service account (type service_account)",
+            ) from exc
+        google_auth = require("google.auth", "google-auth")
+        try:
+            creds, project = google_auth.default(scopes=SCOPES)
+        except Exception as exc:
+            raise CredentialsError(
+                f"no Application Default Credentials ({type(exc).__name__})",
+                provider=PROVIDER,
+                operation="credentials",
+                hint="Set GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth application-default "
+                "login`, or save a GCP block with a service account",
+            ) from exc
+        self._adc_project = project
+        return creds
+
+    @property
+    def credentials(self) -> Any:
+        """google.auth credentials, resolved once (impersonated when configured)."""
+        with self._lock:
+            if self._credentials is None:
+                creds = self._base_credentials()
+                if self.impersonate_service_account:
+                    impersonated = require("google.auth.impersonated_credentials", "google-auth")
+                    creds = impersonated.Credentials(
+                        source_credentials=creds,
+                        target_principal=self.impersonate_service_account,
+                        target_scopes=list(SCOPES),
+                        lifetime=3600,
+                    )
+                self._credentials = creds
+            return self._credentials
+
+    @property
+    def project(self) -> str:
+        """The project: explicit, GOOGLE_CLOUD_PROJECT, the key's project, or ADC's."""
+        found = (
+            self._project
+            or os.environ.get("GOOGLE_CLOUD_PROJECT")
+            or os.environ.get("GCLOUD_PROJECT")
+            or (self._service_account_info or {}).get("project_id")
+        )
+        if not found and self.service_account_file:
+            try:
+                found = json.loads(Path(self.service_account_file).read_text()).get("project_id")
+            except (OSError, ValueError):
+                found = None
+        if not found and not emulator_host():
+            _ = self.credentials
+            found = self._adc_project or getattr(self._credentials, "project_id", None)
+        if not found:
+            raise ConfigurationError(
+                "no Google Cloud project is configured",
+                provider=PROVIDER,
+                operation="configure",
+                hint="Set GOOGLE_CLOUD_PROJECT or the block's project field",
+            )
+        return str(found)
+
+    @classmethod
+    def sdk_available(cls) -> bool:
+        return all(
+            importlib.util.find_spec(m) is not None
+            for m in ("google.cloud.storage", "google.cloud.bigquery")
+        )
+
+    @classmethod
+    def credentials_found(cls) -> bool | None:
+        """Whether credentials can be seen without a network call (files, env, GCE BIOS)."""
+        key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if key_file:
+            return Path(key_file).is_file()
+        if emulator_host():
+            return True
+        config = os.environ.get("CLOUDSDK_CONFIG") or str(Path.home() / ".config" / "gcloud")
+        if (Path(config) / "application_default_credentials.json").is_file():
+            return True
+        # On Compute Engine the metadata server provides tokens; its BIOS says so.
+        product = Path("/sys/class/dmi/id/product_name")
+        try:
+            if "Google" in product.read_text():
+                return True
+        except OSError:
+            pass
+        return False
+
+    def client_options(self, service: str) -> Any:
+        """ClientOptions with the endpoint override for service, or None."""
+        endpoint = self.endpoints.get(service)
+        if not endpoint:
+            return None
+        client_options = require("google.api_core.client_options", "google-api-core")
+        return client_options.ClientOptions(api_endpoint=endpoint)
+
+    def _cached(self, key: str, build: Any) -> Any:
+        with self._lock:
+            if key not in self._services:
+                self._services[key] = build()
+            return self._services[key]
+
+    # ------------------------------------------------------------------ services
+    def get_storage(self, bucket: str | None = None) -> GCSStorage:
+        name = bucket or self.bucket
+        if not name:
+            raise ConfigurationError(
+                "no bucket given",
+                provider=PROVIDER,
+                operation="get_storage",
+                hint="Pass gs://BUCKET, or set the block's bucket field",
+            )
+        return self._cached(f"storage:{name}", lambda: self._build_storage(name))
+
+    def _storage_client(self) -> Any:
+        def build() -> Any:
+            storage = require("google.cloud.storage", "google-cloud-storage")
+            if emulator_host() and not self.endpoints.get("storage"):
+                # The emulator takes no auth; the client reads the host from the env itself.
+                credentials = require("google.auth.credentials", "google-auth")
+                return storage.Client(
+                    project=self.project, credentials=credentials.AnonymousCredentials()
+                )
+            return storage.Client(
+                project=self.project,
+                credentials=self.credentials,
+                client_options=self.client_options("storage"),
+            )
+
+        return self._cached("storage-client", build)
+
+    def _build_storage(self, bucket: str) -> GCSStorage:
+        from providers.gcp.storage import (
+            DEFAULT_CHUNK_SIZE,
+            DEFAULT_RESUMABLE_THRESHOLD,
+            GCSStorage,
+        )
+
+        signing = None
+        if (
+            self._explicit_credentials is not None
+            or self._service_account_info
+            or (self.service_account_file)
+        ):
+            signing = self.credentials
+        return GCSStorage(
+            bucket,
+            client=self._storage_client(),
+            project=self.project,
+            signing_credentials=signing,
+            kms_key_name=self.kms_key_name,
+            chunk_size=self.chunk_size or DEFAULT_CHUNK_SIZE,
+            resumable_threshold=self.resumable_threshold or DEFAULT_RESUMABLE_THRESHOLD,
+            api_access_endpoint=self.endpoints.get("storage") or emulator_host(),
+        )
+
+    def get_metrics(self) -> CloudMonitoringMetrics:
+        from providers.gcp.metrics import CloudMonitoringMetrics
+
+        return self._cached(
+            "metrics",
+            lambda: CloudMonitoringMetrics(
+                self.project,
+                credentials=self.credentials,
+                client_options=self.client_options("monitoring"),
+            ),
+        )
+
+    def get_logging(self) -> CloudLoggingLogs:
+        from providers.gcp.logs import CloudLoggingLogs
+
+        return self._cached(
+            "logging",
+            lambda: CloudLoggingLogs(
+                self.project,
+                credentials=self.credentials,
+                client_options=self.client_options("logging"),
+            ),
+        )
+
+    def get_secrets(self) -> SecretManagerSecrets:
+        from providers.gcp.secrets import SecretManagerSecrets
+
+        return self._cached(
+            "secrets",
+            lambda: SecretManagerSecrets(
+                self.project,
+                credentials=self.credentials,
+                client_options=self.client_options("secretmanager"),
+            ),
+        )
+
+    def get_compute(self, zone: str | None = None) -> ComputeEngine:
+        from providers.gcp.compute import ComputeEngine
+
+        where = zone or self.zone
+        return self._cached(
+            f"compute:{where}",
+            lambda: ComputeEngine(
+                self.project,
+                zone=where,
+                credentials=self.credentials,
+                client_options=self.client_options("compute"),
+                machine_type=self.machine_type,
+                image_project=self.image_project,
+                image_family=self.image_family,
+                network=self.network,
+            ),
+        )
+
+    def get_database(self) -> CloudSQLDatabase:
+        from providers.gcp.database import CloudSQLDatabase
+
+        return self._cached(
+            "database",
+            lambda: CloudSQLDatabase(
+                self.project,
+                region=self.zone.rsplit("-", 1)[0],
+                credentials=self.credentials,
+                endpoint=self.endpoints.get("sqladmin"),
+            ),
+        )
+
+    def get_cost(self) -> BigQueryBillingCost:
+        from providers.gcp.cost import BigQueryBillingCost
+
+        if not (self.billing_dataset and self.billing_table):
+            raise ConfigurationError(
+                "the BigQuery billing export is not configured",
+                provider=PROVIDER,
+                operation="get_cost",
+                hint="Set billing_dataset and billing_table (gcp_billing_export_v1_<ACCOUNT>) "
+                "to the standard usage cost export",
+            )
+        dataset, table = self.billing_dataset, self.billing_table
+        return self._cached(
+            "cost",
+            lambda: BigQueryBillingCost(
+                self.project,
+                dataset=dataset,
+                table=table,
+                billing_project=self.billing_project,
+                credentials=self.credentials,
+                client_options=self.client_options("bigquery"),
+            ),
+        )
+
+    # ------------------------------------------------------------------ deploy
+    def deploy(
+        self,
+        artifact: Path | str,
+        region: str,
+        *,
+        instance_type: str | None = None,
+        deployment_id: str | None = None,
+        run_command: str | None = None,
+        port: int | None = None,
+        timeout: float = 300.0,
+    ) -> DeploymentResult:
+        """Upload the artifact, start an instance that fetches it by signed URL, wait.
+
+        Idempotent per deployment id: a running instance carrying the same id is reused.
+        """
+        started = time.perf_counter()
+        dep_id = deployment_id or f"dep-{uuid.uuid4().hex[:12]}"
+        zone = zone_of(region, self.zone)
+        try:
+            compute = self.get_compute(zone)
+            existing = compute.list_instances({"deployment-id": dep_id})
+            live = [i for i in existing if i.state in {"pending", "running"}]
+            if live:
+                instance = compute.wait_until_running(live[0].instance_id, timeout=timeout)
+                return self._result(zone, dep_id, instance, None, started)
+            path = Path(artifact)
+            storage = self.get_storage()
+            key = f"deployments/{dep_id}/{path.name}"
+            storage.upload(path, key, {"deployment-id": dep_id})
+            # the URL must outlive the boot; a day is plenty and well under the 7-day cap
+            url = storage.get_url(key, expires_in=24 * 3600)
+            spec = InstanceSpec(
+                name=f"specify-{dep_id}".lower().replace("_", "-")[:63],
+                instance_type=instance_type or self.machine_type,
+                user_data=startup_script(url, path.name, run_command),
+                tags={"deployment-id": dep_id, "managed-by": "specify-cloud"},
+                port=port,
+                region=zone,
+            )
+            created = compute.create_instance(spec)
+            instance = compute.wait_until_running(created.instance_id, timeout=timeout)
+            return self._result(zone, dep_id, instance, url, started)
+        except CloudError as err:
+            return DeploymentResult(
+                provider=PROVIDER,
+                region=zone,
+                deployment_id=dep_id,
+                state="failed",
+                duration_s=time.perf_counter() - started,
+                error=str(err),
+            )
+
+    def _result(
+        self, zone: str, dep_id: str, instance: Any, url: str | None, started: float
+    ) -> DeploymentResult:
+        return DeploymentResult(
+            provider=PROVIDER,
+            region=zone,
+            deployment_id=dep_id,
+            state="running" if instance.state == "running" else "failed",
+            instance_id=instance.instance_id,
+            address=instance.public_address or instance.private_address,
+            artifact_url=url,
+            duration_s=time.perf_counter() - started,
+            error=None if instance.state == "running" else f"instance is {instance.state}",
+        )
+
+    def destroy(self, deployment_id: str, region: str | None = None) -> int:
+        """Delete every instance labelled with deployment_id; return how many."""
+        compute = self.get_compute(zone_of(region, self.zone))
+        removed = 0
+        for instance in compute.list_instances({"deployment-id": deployment_id}):
+            if compute.terminate_instance(instance.instance_id):
+                removed += 1
+        return removed
+
+
+def startup_script(url: str, filename: str, run_command: str | None) -> str:
+    """A startup script that downloads the artifact from its signed URL and runs it."""
+    import shlex
+
+    run = run_command or f"chmod +x ./{shlex.quote(filename)} && ./{shlex.quote(filename)}"
+    return "\n".join(
+        [
+            "#!/bin/bash",
+            "set -euo pipefail",
+            "mkdir -p /opt/specify && cd /opt/specify",
+            f"curl -fsSL --retry 5 -o {shlex.quote(filename)} {shlex.quote(url)}",
+            f"nohup bash -c {shlex.quote(run)} > /var/log/specify-app.log 2>&1 &",
+            "",
+        ]
+    )
+
+
+def deployment_error(message: str, zone: str) -> DeploymentError:
+    return DeploymentError(message, provider=PROVIDER, operation="deploy", resource=zone)
+
+
+__all__ = ["AUTH_HINT", "GCPProvider", "startup_script", "zone_of"]

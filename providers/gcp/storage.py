@@ -1,0 +1,475 @@
+"""Google Cloud Storage through google-cloud-storage.
+
+Every upload records the content's sha256 in the object's custom metadata (what
+replication compares across clouds) and checks the md5/crc32c the service reports against
+the bytes sent. Files at or above `resumable_threshold` go through a resumable upload in
+`chunk_size` pieces. Downloads stream to a temporary file beside the target, are verified,
+then renamed into place. `get_url` signs a V4 URL with a service-account key, or through
+the IAM signBlob API when the credentials carry only an access token.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from providers.base import SHA256_METADATA_KEY, ObjectVersion, StorageObject
+from providers.errors import (
+    CloudError,
+    ConfigurationError,
+    DeleteError,
+    DownloadError,
+    NotFoundError,
+    UploadError,
+)
+from providers.gcp.common import GCPService, require, utc
+from providers.locations import check_key
+from providers.operation import cloud_operation
+
+#: GCS wants resumable chunks in multiples of 256 KiB
+CHUNK_QUANTUM = 256 * 1024
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+DEFAULT_RESUMABLE_THRESHOLD = 8 * 1024 * 1024
+#: V4 signed URLs may live at most seven days
+MAX_URL_EXPIRY = 7 * 24 * 3600
+_READ_BLOCK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Digests:
+    """The three checksums of one content: sha256 (hex), md5 and crc32c (GCS base64)."""
+
+    sha256: str
+    md5: str
+    crc32c: str
+
+
+class _Hasher:
+    """sha256 + md5 + crc32c over the same bytes in one pass."""
+
+    def __init__(self) -> None:
+        crc = require("google_crc32c", "google-crc32c")
+        self._sha = hashlib.sha256()
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._crc = crc.Checksum()
+        self.nbytes = 0
+
+    def update(self, data: bytes) -> None:
+        self._sha.update(data)
+        self._md5.update(data)
+        self._crc.update(data)
+        self.nbytes += len(data)
+
+    def digests(self) -> Digests:
+        return Digests(
+            sha256=self._sha.hexdigest(),
+            md5=base64.b64encode(self._md5.digest()).decode(),
+            crc32c=base64.b64encode(self._crc.digest()).decode(),
+        )
+
+
+def file_digests(path: Path) -> Digests:
+    hasher = _Hasher()
+    with path.open("rb") as fh:
+        while block := fh.read(_READ_BLOCK):
+            hasher.update(block)
+    return hasher.digests()
+
+
+class _HashingReader:
+    """A read-only stream that hashes what the SDK reads from it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.hasher = _Hasher()
+        self.rewound = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self.hasher.update(data)
+        return data
+
+    def tell(self) -> int:
+        return self.hasher.nbytes
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        # The SDK only seeks to where it already is; any other seek means re-sent bytes,
+        # which the running hash cannot follow.
+        target = offset if whence == os.SEEK_SET else self.hasher.nbytes + offset
+        if whence == os.SEEK_END or target != self.hasher.nbytes:
+            self.rewound = True
+            return self._raw.seek(offset, whence)
+        return target
+
+
+class _HashingWriter:
+    """A write-only stream that hashes what the SDK writes to the temp file."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.hasher = _Hasher()
+
+    def write(self, data: bytes) -> int:
+        self.hasher.update(data)
+        return self._raw.write(data)
+
+    def tell(self) -> int:
+        return self.hasher.nbytes
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+
+class GCSStorage(GCPService):
+    """One Cloud Storage bucket."""
+
+    service_name = "gcs"
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        client: Any,
+        project: str,
+        signing_credentials: Any = None,
+        kms_key_name: str | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        resumable_threshold: int = DEFAULT_RESUMABLE_THRESHOLD,
+        api_access_endpoint: str | None = None,
+    ) -> None:
+        super().__init__(project)
+        if chunk_size <= 0 or chunk_size % CHUNK_QUANTUM:
+            raise ConfigurationError(
+                f"chunk size {chunk_size} is not a positive multiple of 256 KiB",
+                provider=self.provider_name,
+                operation="configure",
+                hint="Use a multiple of 262144 bytes, e.g. 8388608 (8 MiB)",
+            )
+        self.bucket_name = bucket
+        self.client = client
+        self.signing_credentials = signing_credentials
+        self.kms_key_name = kms_key_name
+        self.chunk_size = chunk_size
+        self.resumable_threshold = resumable_threshold
+        # Signed URLs point at the emulator when one is in use, else at Google.
+        self.api_access_endpoint = api_access_endpoint
+        self._bucket = client.bucket(bucket)
+
+    def where(self) -> dict[str, Any]:
+        return {"project": self.project, "bucket": self.bucket_name}
+
+    def uri(self, remote_key: str = "") -> str:
+        return f"gs://{self.bucket_name}/{remote_key}" if remote_key else f"gs://{self.bucket_name}"
+
+    # ------------------------------------------------------------------ helpers
+    def _blob(self, key: str, generation: int | None = None) -> Any:
+        # Retries are the decorator's job: the SDK's own retry is switched off per call
+        # (retry=None) so a failure is tried again by one policy, not two nested ones.
+        return self._bucket.blob(check_key(key), generation=generation)
+
+    def _object(self, blob: Any) -> StorageObject:
+        metadata = dict(blob.metadata or {})
+        return StorageObject(
+            key=blob.name,
+            size=int(blob.size or 0),
+            last_modified=utc(blob.updated),
+            etag=blob.etag,
+            sha256=metadata.get(SHA256_METADATA_KEY),
+            metadata=metadata,
+            version_id=str(blob.generation) if blob.generation is not None else None,
+        )
+
+    def _check_reported(self, blob: Any, digests: Digests, key: str) -> None:
+        """Compare the checksums GCS computed with ours; delete the object on a mismatch."""
+        for name, ours, theirs in (
+            ("md5", digests.md5, blob.md5_hash),
+            ("crc32c", digests.crc32c, blob.crc32c),
+        ):
+            if theirs and theirs != ours:
+                with contextlib.suppress(Exception):
+                    blob.delete(retry=None)
+                raise UploadError(
+                    f"{name} reported by the service ({theirs}) differs from the bytes sent "
+                    f"({ours}); the object was deleted",
+                    provider=self.provider_name,
+                    operation="upload",
+                    resource=key,
+                    hint="Upload it again",
+                    retryable=True,
+                )
+
+    def _put(
+        self,
+        stream: Any,
+        key: str,
+        size: int,
+        metadata: Mapping[str, str],
+        *,
+        crc32c: str | None = None,
+    ) -> Any:
+        blob = self._blob(key)
+        blob.metadata = dict(metadata)
+        if self.kms_key_name:
+            blob.kms_key_name = self.kms_key_name
+        resumable = size >= self.resumable_threshold
+        if resumable:
+            blob.chunk_size = self.chunk_size
+        blob.upload_from_file(
+            stream,
+            # the SDK sends anything up to 8 MiB in one multipart request unless the size
+            # is left open, which forces a resumable session (chunked by chunk_size)
+            size=size if (not resumable or size > 8 * 1024 * 1024) else None,
+            content_type="application/octet-stream",
+            checksum="crc32c",
+            crc32c_checksum_value=crc32c if resumable else None,
+            retry=None,
+        )
+        return blob
+
+    # ------------------------------------------------------------------ protocol
+    @cloud_operation("upload", kind=UploadError, mutating=True, metric="upload")
+    def upload(
+        self, local_path: Path | str, remote_key: str, metadata: Mapping[str, str] | None = None
+    ) -> str:
+        """Upload a file with its sha256 in metadata; resumable at/above the threshold."""
+        path = Path(local_path)
+        digests = file_digests(path)
+        meta = {**(metadata or {}), SHA256_METADATA_KEY: digests.sha256}
+        with path.open("rb") as fh:
+            blob = self._put(fh, remote_key, path.stat().st_size, meta, crc32c=digests.crc32c)
+        self._check_reported(blob, digests, remote_key)
+        return self.uri(remote_key)
+
+    @cloud_operation("upload_stream", kind=UploadError, mutating=True, metric="upload")
+    def upload_stream(
+        self,
+        stream: BinaryIO,
+        remote_key: str,
+        *,
+        size: int,
+        sha256: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> StorageObject:
+        """Write from a stream whose size and sha256 are known; verify both on the way."""
+        reader = _HashingReader(stream)
+        meta = {**(metadata or {}), SHA256_METADATA_KEY: sha256}
+        blob = self._put(reader, remote_key, size, meta)
+        got = reader.hasher.digests()
+        if not reader.rewound and (got.sha256 != sha256 or reader.hasher.nbytes != size):
+            with contextlib.suppress(Exception):
+                blob.delete(retry=None)
+            raise UploadError(
+                f"the stream gave {reader.hasher.nbytes} bytes with sha256 {got.sha256}, "
+                f"expected {size} bytes with sha256 {sha256}; the object was deleted",
+                provider=self.provider_name,
+                operation="upload_stream",
+                resource=remote_key,
+                hint="The source changed while it was copied; copy it again",
+            )
+        if not reader.rewound:
+            self._check_reported(blob, got, remote_key)
+        return self._object(blob)
+
+    @cloud_operation("download", kind=DownloadError, metric="download")
+    def download(
+        self, remote_key: str, local_path: Path | str, version_id: str | None = None
+    ) -> Path:
+        """Stream to a temp file beside local_path, verify sha256 and size, then rename."""
+        target = Path(local_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        blob = self._bucket.get_blob(
+            check_key(remote_key),
+            generation=int(version_id) if version_id else None,
+            retry=None,
+        )
+        if blob is None:
+            raise self._missing(remote_key, "download")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as raw:
+                writer = _HashingWriter(raw)
+                # checksum="crc32c": the SDK also compares what arrived with the
+                # x-goog-hash header the service sends
+                blob.download_to_file(writer, checksum="crc32c", retry=None)
+            expected = (blob.metadata or {}).get(SHA256_METADATA_KEY)
+            got = writer.hasher.digests()
+            if blob.size is not None and writer.hasher.nbytes != int(blob.size):
+                raise DownloadError(
+                    f"got {writer.hasher.nbytes} bytes, the object has {blob.size}",
+                    provider=self.provider_name,
+                    operation="download",
+                    resource=remote_key,
+                    retryable=True,
+                )
+            if expected and expected != got.sha256:
+                raise DownloadError(
+                    f"sha256 of the bytes read ({got.sha256}) differs from the recorded {expected}",
+                    provider=self.provider_name,
+                    operation="download",
+                    resource=remote_key,
+                    hint="The object may be corrupt; upload it again",
+                )
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+
+    def list_objects(self, prefix: str = "") -> Iterator[StorageObject]:
+        """Every live object under prefix, one listing page (1000 objects) at a time."""
+        token: str | None = None
+        while True:
+            objects, token = self.list_page(prefix, token)
+            yield from objects
+            if not token:
+                return
+
+    @cloud_operation("list", kind=CloudError, resource="prefix")
+    def list_page(
+        self, prefix: str = "", page_token: str | None = None, page_size: int = 1000
+    ) -> tuple[list[StorageObject], str | None]:
+        """One page of the listing and the token of the next (None after the last).
+
+        A page is the unit that is retried, so a dropped connection deep in a long
+        listing does not restart it.
+        """
+        blobs = self.client.list_blobs(
+            self.bucket_name,
+            prefix=prefix or None,
+            page_size=page_size,
+            page_token=page_token,
+            retry=None,
+        )
+        page = next(blobs.pages, None)
+        objects = [self._object(b) for b in page] if page is not None else []
+        return objects, blobs.next_page_token
+
+    @cloud_operation("list_versions", kind=CloudError)
+    def list_versions(self, remote_key: str) -> list[ObjectVersion]:
+        """Every stored generation of one object, newest first."""
+        check_key(remote_key)
+        versions = [
+            blob
+            for blob in self.client.list_blobs(
+                self.bucket_name, prefix=remote_key, versions=True, retry=None
+            )
+            if blob.name == remote_key
+        ]
+        live = [b for b in versions if b.time_deleted is None]
+        latest = max((int(b.generation) for b in live), default=None)
+        versions.sort(key=lambda b: int(b.generation), reverse=True)
+        return [
+            ObjectVersion(
+                key=b.name,
+                version_id=str(b.generation),
+                size=int(b.size or 0),
+                last_modified=utc(b.updated),
+                is_latest=int(b.generation) == latest,
+                sha256=(b.metadata or {}).get(SHA256_METADATA_KEY),
+            )
+            for b in versions
+        ]
+
+    @cloud_operation("set_versioning", kind=CloudError, mutating=True, resource=None)
+    def set_versioning(self, enabled: bool = True) -> None:
+        """Keep noncurrent generations when objects are overwritten or deleted."""
+        self._bucket.versioning_enabled = enabled
+        self._bucket.patch(retry=None)
+
+    @cloud_operation("delete", kind=DeleteError, mutating=True)
+    def delete(self, remote_key: str) -> bool:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self._blob(remote_key).delete(retry=None)
+        except NotFound:
+            return False
+        return True
+
+    @cloud_operation("get_url", kind=CloudError)
+    def get_url(self, remote_key: str, expires_in: int = 3600) -> str:
+        """A V4 signed GET URL valid for expires_in seconds (1 s to 7 days)."""
+        if not 0 < expires_in <= MAX_URL_EXPIRY:
+            raise ConfigurationError(
+                f"expiry of {expires_in} s is outside 1..{MAX_URL_EXPIRY}",
+                provider=self.provider_name,
+                operation="get_url",
+                resource=remote_key,
+                hint="V4 signed URLs live at most seven days",
+            )
+        creds = self.signing_credentials or getattr(self.client, "_credentials", None)
+        extra: dict[str, Any] = {}
+        if creds is None or not hasattr(creds, "sign_bytes"):
+            # Tokens from the metadata server or user credentials cannot sign locally: ask
+            # IAM to sign for the service account (needs roles/iam.serviceAccountTokenCreator).
+            email = getattr(creds, "service_account_email", None)
+            if not email or email == "default":
+                raise ConfigurationError(
+                    "these credentials cannot sign URLs",
+                    provider=self.provider_name,
+                    operation="get_url",
+                    resource=remote_key,
+                    hint="Use a service-account key, or credentials of a service account "
+                    "that may call signBlob on itself",
+                )
+            from google.auth.transport.requests import Request
+
+            if not creds.valid:
+                creds.refresh(Request())
+            extra = {"service_account_email": email, "access_token": creds.token}
+            creds = None
+        return str(
+            self._blob(remote_key).generate_signed_url(
+                version="v4",
+                expiration=timedelta(seconds=expires_in),
+                method="GET",
+                credentials=creds,
+                api_access_endpoint=self.api_access_endpoint,
+                **extra,
+            )
+        )
+
+    @cloud_operation("head", kind=CloudError)
+    def head(self, remote_key: str) -> StorageObject:
+        blob = self._bucket.get_blob(check_key(remote_key), retry=None)
+        if blob is None:
+            raise self._missing(remote_key, "head")
+        return self._object(blob)
+
+    @cloud_operation("open_read", kind=DownloadError)
+    def open_read(self, remote_key: str) -> BinaryIO:
+        """A stream over the object, read in chunk_size ranged requests."""
+        blob = self._bucket.get_blob(check_key(remote_key), retry=None)
+        if blob is None:
+            raise self._missing(remote_key, "open_read")
+        reader: BinaryIO = blob.open("rb", chunk_size=self.chunk_size, retry=None)
+        return reader
+
+    @cloud_operation("create_bucket", kind=CloudError, mutating=True, resource=None)
+    def create_bucket(self, location: str | None = None, *, versioning: bool = False) -> None:
+        """Create the bucket (idempotent: an existing bucket of this project is kept)."""
+        from google.api_core.exceptions import Conflict
+
+        bucket = self.client.bucket(self.bucket_name)
+        bucket.versioning_enabled = versioning
+        if self.kms_key_name:
+            bucket.default_kms_key_name = self.kms_key_name
+        with contextlib.suppress(Conflict):
+            self.client.create_bucket(bucket, location=location, retry=None)
+
+    def _missing(self, key: str, operation: str) -> NotFoundError:
+        return NotFoundError(
+            f"no object '{key}' in bucket '{self.bucket_name}' (project {self.project})",
+            provider=self.provider_name,
+            operation=operation,
+            resource=key,
+            hint="Check the key with `specify cloud ls gs://BUCKET/PREFIX`",
+        )

@@ -1,0 +1,383 @@
+"""Azure Blob Storage (azure-storage-blob) as CloudStorage.
+
+One AzureBlobStorage works in one container. Uploads record the content's sha256 in blob
+metadata and its MD5 as the blob's Content-MD5; large files go up as parallel blocks whose
+size and concurrency are tunable. `get_url` signs a read-only SAS with a bounded expiry,
+with the account key when the client has one, else a user delegation key (Entra ID).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+from providers.azure.adapter import AzureAdapter, sdk_import_error
+from providers.base import SHA256_METADATA_KEY, ObjectVersion, StorageObject
+from providers.errors import (
+    CloudError,
+    ConfigurationError,
+    DeleteError,
+    DownloadError,
+    UploadError,
+)
+from providers.locations import check_key
+from providers.operation import cloud_operation
+
+try:
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    from azure.storage.blob import (
+        BlobSasPermissions,
+        BlobServiceClient,
+        ContainerClient,
+        ContentSettings,
+        generate_blob_sas,
+    )
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise sdk_import_error("azure-storage-blob") from exc
+
+MiB = 1024 * 1024
+#: the longest a SAS URL may live: a user delegation key is valid for at most 7 days
+MAX_URL_EXPIRY = 7 * 24 * 3600
+_HASH_CHUNK = 4 * MiB
+
+
+def service_client(
+    *,
+    connection_string: str | None = None,
+    account_url: str | None = None,
+    credential: Any = None,
+    max_block_size: int = 4 * MiB,
+    max_single_put_size: int = 8 * MiB,
+    sdk_retries: int = 3,
+) -> BlobServiceClient:
+    """A BlobServiceClient from a connection string, or an account URL and a credential."""
+    options: dict[str, Any] = {
+        "max_block_size": max_block_size,
+        "max_single_put_size": max_single_put_size,
+        "retry_total": sdk_retries,
+    }
+    if connection_string:
+        return BlobServiceClient.from_connection_string(connection_string, **options)
+    if not account_url:
+        raise ConfigurationError(
+            "no storage account configured",
+            provider="azure",
+            operation="connect",
+            hint="Set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_URL with "
+            "credentials DefaultAzureCredential can find",
+        )
+    if credential is None:
+        from providers.azure.provider import default_credential
+
+        credential = default_credential()
+    return BlobServiceClient(account_url, credential=credential, **options)
+
+
+def _clean_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    # blob metadata names must be C# identifiers: no '-' and case-insensitive
+    return {k.replace("-", "_").lower(): str(v) for k, v in (metadata or {}).items()}
+
+
+def _to_object(props: Any) -> StorageObject:
+    metadata = dict(props.metadata or {})
+    return StorageObject(
+        key=props.name,
+        size=int(props.size or 0),
+        last_modified=props.last_modified,
+        etag=(props.etag or "").strip('"') or None,
+        sha256=metadata.get(SHA256_METADATA_KEY),
+        metadata=metadata,
+        version_id=getattr(props, "version_id", None),
+    )
+
+
+def file_digests(path: Path) -> tuple[str, bytes, int]:
+    """sha256 hex, MD5 digest and size of a file, read once."""
+    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), md5.digest(), size
+
+
+class _DownloadStream(io.RawIOBase):
+    """A raw stream over a StorageStreamDownloader (fetched in chunks, never whole)."""
+
+    def __init__(self, downloader: Any) -> None:
+        self._downloader = downloader
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._downloader.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class AzureBlobStorage(AzureAdapter):
+    """Blob Storage in one container."""
+
+    service_name: ClassVar[str] = "blob"
+    not_found_hint: ClassVar[str] = (
+        "Check the container and blob names; create the container with ensure_container()"
+    )
+
+    def __init__(
+        self,
+        container: str,
+        *,
+        client: BlobServiceClient | None = None,
+        connection_string: str | None = None,
+        account_url: str | None = None,
+        credential: Any = None,
+        max_concurrency: int = 4,
+        max_block_size: int = 4 * MiB,
+        max_single_put_size: int = 8 * MiB,
+        encryption_scope: str | None = None,
+        max_url_expiry: int = MAX_URL_EXPIRY,
+        sdk_retries: int = 3,
+    ) -> None:
+        self.container = container
+        self.client = client or service_client(
+            connection_string=connection_string,
+            account_url=account_url,
+            credential=credential,
+            max_block_size=max_block_size,
+            max_single_put_size=max_single_put_size,
+            sdk_retries=sdk_retries,
+        )
+        self.max_concurrency = max(1, max_concurrency)
+        self.encryption_scope = encryption_scope
+        self.max_url_expiry = min(max_url_expiry, MAX_URL_EXPIRY)
+        self._container: ContainerClient = self.client.get_container_client(container)
+
+    def __repr__(self) -> str:  # the client's credential stays out of repr
+        return f"AzureBlobStorage(account={self.account!r}, container={self.container!r})"
+
+    @property
+    def account(self) -> str:
+        return str(self.client.account_name or "")
+
+    @property
+    def location(self) -> str:
+        return f"{self.account}/{self.container}"
+
+    def describe(self, resource: str | None) -> str:
+        return f"account {self.account}, container {self.container}"
+
+    def uri(self, remote_key: str = "") -> str:
+        return f"az://{self.container}/{remote_key}" if remote_key else f"az://{self.container}"
+
+    # ------------------------------------------------------------------ container
+    @cloud_operation("ensure_container", mutating=True, resource=None)
+    def ensure_container(self) -> bool:
+        """Create the container if it does not exist; True when it was created."""
+        try:
+            self._container.create_container()
+            return True
+        except ResourceExistsError:
+            return False
+
+    @cloud_operation("versioning_enabled", resource=None)
+    def versioning_enabled(self) -> bool:
+        """Whether the account keeps blob versions (checked by listing with versions)."""
+        for blob in self._container.list_blobs(include=["versions"], results_per_page=1):
+            return getattr(blob, "version_id", None) is not None
+        return False
+
+    # ------------------------------------------------------------------ write
+    @cloud_operation("upload", kind=UploadError, mutating=True, metric="upload")
+    def upload(
+        self,
+        local_path: Path | str,
+        remote_key: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        check_key(remote_key)
+        path = Path(local_path)
+        sha256, md5, size = file_digests(path)
+        with path.open("rb") as fh:
+            self._put(fh, remote_key, size=size, sha256=sha256, md5=md5, metadata=metadata)
+        return self.uri(remote_key)
+
+    @cloud_operation("upload_stream", kind=UploadError, mutating=True, metric="upload")
+    def upload_stream(
+        self,
+        stream: BinaryIO,
+        remote_key: str,
+        *,
+        size: int,
+        sha256: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> StorageObject:
+        check_key(remote_key)
+        props = self._put(stream, remote_key, size=size, sha256=sha256, md5=None, metadata=metadata)
+        return props
+
+    def _put(
+        self,
+        data: BinaryIO,
+        key: str,
+        *,
+        size: int,
+        sha256: str,
+        md5: bytes | None,
+        metadata: Mapping[str, str] | None,
+    ) -> StorageObject:
+        meta = _clean_metadata(metadata)
+        meta[SHA256_METADATA_KEY] = sha256
+        blob = self._container.get_blob_client(key)
+        options: dict[str, Any] = {}
+        if self.encryption_scope:
+            options["encryption_scope"] = self.encryption_scope
+        result = blob.upload_blob(
+            data,
+            length=size,
+            overwrite=True,
+            metadata=meta,
+            # stored as the blob's Content-MD5, so any Azure tool can verify the content
+            content_settings=ContentSettings(content_md5=bytearray(md5) if md5 else None),
+            max_concurrency=self.max_concurrency,
+            **options,
+        )
+        return StorageObject(
+            key=key,
+            size=size,
+            last_modified=result.get("last_modified"),
+            etag=str(result.get("etag") or "").strip('"') or None,
+            sha256=sha256,
+            metadata=meta,
+            version_id=result.get("version_id"),
+        )
+
+    # ------------------------------------------------------------------ read
+    @cloud_operation("head", kind=DownloadError)
+    def head(self, remote_key: str, version_id: str | None = None) -> StorageObject:
+        blob = self._container.get_blob_client(remote_key, version_id=version_id)
+        return _to_object(blob.get_blob_properties())
+
+    @cloud_operation("download", kind=DownloadError, metric="download")
+    def download(
+        self, remote_key: str, local_path: Path | str, version_id: str | None = None
+    ) -> Path:
+        target = Path(local_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        blob = self._container.get_blob_client(remote_key, version_id=version_id)
+        downloader = blob.download_blob(max_concurrency=self.max_concurrency)
+        props = downloader.properties
+        expected = (props.metadata or {}).get(SHA256_METADATA_KEY)
+        md5_expected = props.content_settings.content_md5
+        sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+        try:
+            with tmp.open("wb") as fh:
+                for chunk in downloader.chunks():
+                    sha.update(chunk)
+                    md5.update(chunk)
+                    fh.write(chunk)
+            if expected and sha.hexdigest() != expected:
+                raise self._corrupt(remote_key, "sha256", expected, sha.hexdigest())
+            if not expected and md5_expected and md5.digest() != bytes(md5_expected):
+                raise self._corrupt(
+                    remote_key, "Content-MD5", bytes(md5_expected).hex(), md5.hexdigest()
+                )
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+
+    def _corrupt(self, key: str, what: str, expected: str, got: str) -> CloudError:
+        return DownloadError(
+            f"in {self.location}: {what} mismatch (expected {expected}, got {got})",
+            provider=self.provider_name,
+            operation="download",
+            resource=key,
+            retryable=True,
+            hint="The download was damaged or the blob changed while reading; try again",
+        )
+
+    @cloud_operation("open_read", kind=DownloadError)
+    def open_read(self, remote_key: str, version_id: str | None = None) -> BinaryIO:
+        blob = self._container.get_blob_client(remote_key, version_id=version_id)
+        downloader = blob.download_blob(max_concurrency=1)
+        return io.BufferedReader(_DownloadStream(downloader), buffer_size=MiB)  # type: ignore[return-value]
+
+    @cloud_operation("list", kind=DownloadError, resource="prefix")
+    def list_objects(self, prefix: str = "", page_size: int = 1000) -> Iterator[StorageObject]:
+        pages = self._container.list_blobs(
+            name_starts_with=prefix or None, include=["metadata"], results_per_page=page_size
+        ).by_page()
+        for page in pages:
+            for props in page:
+                yield _to_object(props)
+
+    @cloud_operation("list_versions", kind=DownloadError)
+    def list_versions(self, remote_key: str) -> list[ObjectVersion]:
+        """Stored versions of one blob, oldest first (one entry when versioning is off)."""
+        out = []
+        for props in self._container.list_blobs(
+            name_starts_with=remote_key, include=["versions", "metadata"]
+        ):
+            if props.name != remote_key:
+                continue
+            out.append(
+                ObjectVersion(
+                    key=props.name,
+                    version_id=getattr(props, "version_id", None) or "",
+                    size=int(props.size or 0),
+                    last_modified=props.last_modified,
+                    is_latest=bool(getattr(props, "is_current_version", None) in (True, None)),
+                    sha256=(props.metadata or {}).get(SHA256_METADATA_KEY),
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ delete
+    @cloud_operation("delete", kind=DeleteError, mutating=True)
+    def delete(self, remote_key: str) -> bool:
+        try:
+            self._container.delete_blob(remote_key, delete_snapshots="include")
+            return True
+        except ResourceNotFoundError:
+            return False
+
+    # ------------------------------------------------------------------ SAS
+    @cloud_operation("get_url", kind=DownloadError)
+    def get_url(self, remote_key: str, expires_in: int = 3600) -> str:
+        """A read-only SAS URL valid for expires_in seconds (1 s to max_url_expiry)."""
+        if not 1 <= expires_in <= self.max_url_expiry:
+            raise ConfigurationError(
+                f"expires_in={expires_in} is outside 1..{self.max_url_expiry} seconds",
+                provider=self.provider_name,
+                operation="get_url",
+                resource=remote_key,
+                hint="Ask for a shorter-lived URL",
+            )
+        expiry = datetime.now(UTC) + timedelta(seconds=expires_in)
+        key = getattr(self.client.credential, "account_key", None)
+        signing: dict[str, Any] = {"account_key": key}
+        if not key:
+            # Entra ID credential: sign with a user delegation key, valid until the URL expires
+            signing = {
+                "user_delegation_key": self.client.get_user_delegation_key(
+                    datetime.now(UTC) - timedelta(minutes=5), expiry
+                )
+            }
+        sas = generate_blob_sas(
+            account_name=self.account,
+            container_name=self.container,
+            blob_name=remote_key,
+            permission=BlobSasPermissions(read=True),
+            expiry=expiry,
+            **signing,
+        )
+        blob_url = self._container.get_blob_client(remote_key).url
+        return f"{blob_url}?{sas}"

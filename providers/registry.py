@@ -48,7 +48,9 @@ class ProviderInfo:
 
 
 BUILTIN_PROVIDERS: tuple[ProviderInfo, ...] = (
-    ProviderInfo("local", "providers.local.provider:LocalProvider", "", ("cryptography",)),
+    ProviderInfo(
+        "local", "providers.local.provider:LocalProvider", "local", ("cryptography", "pyarrow")
+    ),
     ProviderInfo("aws", "providers.aws.provider:AWSProvider", "aws", ("boto3",)),
     ProviderInfo(
         "gcp",

@@ -11,12 +11,15 @@ is reported as None and computed by whoever needs it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 import uuid
@@ -43,6 +46,7 @@ META_DIR = ".specify"
 CHUNK = 1024 * 1024
 MIN_URL_EXPIRY, MAX_URL_EXPIRY = 1, 7 * 24 * 3600
 DEFAULT_URL_BASE = "http://127.0.0.1:8765"
+_VERSION_ID = re.compile(r"^[0-9a-z]{1,32}$")
 
 
 def sha256_file(path: Path) -> str:
@@ -111,12 +115,19 @@ class LocalStorage(ServiceAdapter):
 
     def _path(self, key: str) -> Path:
         check_key(key)
-        path = self.root / key
-        if META_DIR in Path(key).parts[:1]:
+        if "" in key.split("/"):
+            # 'a//b' and 'a/' would name the same file as 'a/b' and the directory 'a'
+            raise ConfigurationError(
+                f"object key {key!r} has an empty path segment",
+                operation="check key",
+                resource=key,
+                hint="Remove doubled and trailing '/'",
+            )
+        if key.split("/", 1)[0] == META_DIR:
             raise ConfigurationError(
                 f"keys under '{META_DIR}/' are reserved", resource=key, operation="check key"
             )
-        return path
+        return self.root / key
 
     def _meta_path(self, key: str) -> Path:
         return self._meta / "meta" / f"{key}.json"
@@ -134,6 +145,7 @@ class LocalStorage(ServiceAdapter):
         cfg = self._meta / "config.json"
         return cfg.is_file() and bool(json.loads(cfg.read_text()).get("versioning"))
 
+    @cloud_operation("set_versioning", mutating=True, resource=None)
     def set_versioning(self, enabled: bool) -> None:
         self._meta.mkdir(parents=True, exist_ok=True)
         (self._meta / "config.json").write_text(json.dumps({"versioning": enabled}))
@@ -151,6 +163,8 @@ class LocalStorage(ServiceAdapter):
 
     def _object(self, key: str, path: Path) -> StorageObject:
         st = path.stat()
+        if not stat.S_ISREG(st.st_mode):  # a directory is a prefix, not an object
+            raise FileNotFoundError(errno.ENOENT, "not an object", str(path))
         meta = self._read_meta(key, path) or {}
         user = meta.get("metadata") or {}
         return StorageObject(
@@ -206,7 +220,8 @@ class LocalStorage(ServiceAdapter):
             self._write(fh, remote_key, None, None, metadata)
         return self.uri(remote_key)
 
-    @cloud_operation("upload_stream", kind=UploadError, mutating=True, metric="upload")
+    # not retried here: a stream cannot be read twice (the caller reopens and retries)
+    @cloud_operation("upload_stream", kind=UploadError, mutating=True, metric="upload", retry=False)
     def upload_stream(
         self,
         stream: BinaryIO,
@@ -279,17 +294,26 @@ class LocalStorage(ServiceAdapter):
             if token is None:
                 return
 
+    @cloud_operation("list_page", resource="prefix")
     def list_page(
         self, prefix: str = "", page_token: str | None = None, page_size: int = 1000
     ) -> tuple[list[StorageObject], str | None]:
         """One page of objects (sorted by key) after page_token; the next token or None."""
+        if page_size < 1:
+            raise ConfigurationError(f"page_size={page_size} must be at least 1")
         keys = [k for k in self._keys(prefix) if page_token is None or k > page_token]
         keys.sort()
-        page = [self._object(k, self.root / k) for k in keys[:page_size]]
-        return page, (page[-1].key if len(keys) > page_size else None)
+        page = []
+        for k in keys[:page_size]:
+            try:
+                page.append(self._object(k, self.root / k))
+            except FileNotFoundError:
+                continue  # deleted since the directory was read
+        more = len(keys) > page_size
+        return page, (keys[page_size - 1] if more else None)
 
     def _keys(self, prefix: str) -> Iterator[str]:
-        if not self.root.is_dir():
+        if not self.root.is_dir() or prefix.split("/", 1)[0] == META_DIR:
             return
         # walk only the directory the prefix points into
         start_dir = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
@@ -323,7 +347,17 @@ class LocalStorage(ServiceAdapter):
         else:
             path.unlink()
         self._meta_path(remote_key).unlink(missing_ok=True)
+        self._prune(path.parent)
         return True
+
+    def _prune(self, directory: Path) -> None:
+        """Remove directories left empty by a delete, up to the root (like S3 'folders')."""
+        while directory != self.root and self.root in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:  # not empty, or already gone
+                return
+            directory = directory.parent
 
     @cloud_operation("head", kind=DownloadError)
     def head(self, remote_key: str) -> StorageObject:
@@ -333,9 +367,11 @@ class LocalStorage(ServiceAdapter):
     def open_read(self, remote_key: str) -> BinaryIO:
         return self._path(remote_key).open("rb")
 
+    @cloud_operation("list_versions", kind=DownloadError)
     def list_versions(self, remote_key: str) -> list[ObjectVersion]:
         """Earlier versions (oldest first) and the current one (is_latest)."""
         out: list[ObjectVersion] = []
+        self._path(remote_key)
         vdir = self._versions_dir(remote_key)
         if vdir.is_dir():
             for p in sorted(vdir.iterdir(), key=lambda p: p.name):
@@ -360,7 +396,13 @@ class LocalStorage(ServiceAdapter):
             )
         return out
 
+    @cloud_operation("read_version", kind=DownloadError)
     def read_version(self, remote_key: str, version_id: str) -> bytes:
+        self._path(remote_key)
+        if not _VERSION_ID.match(version_id):
+            raise ConfigurationError(
+                f"{version_id!r} is not a version id", operation="read_version", resource=remote_key
+            )
         path = self._versions_dir(remote_key) / version_id
         if not path.is_file():
             cur = self.head(remote_key)

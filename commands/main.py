@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import commands.deploy  # noqa: F401  (registers `specify cloud deploy|destroy|status`)
-import commands.replicate  # noqa: F401  (registers replicate, download, verify)
+import commands.blocks  # registers `specify cloud blocks init`
+import commands.deploy  # registers `specify cloud deploy|destroy|status`
+import commands.replicate  # registers replicate, download, verify
+import commands.ui  # noqa: F401  (registers `specify cloud ui`)
 from commands import providers_cmd  # noqa: F401  (registers `specify cloud providers`)
 from commands.app import app
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from blocks.aws import SpecifyAWS
 from blocks.base import ProviderBlock
 from blocks.local import SpecifyLocal
 from providers.base import CloudStorage
@@ -12,7 +13,7 @@ from providers.errors import ConfigurationError
 from providers.locations import Location, parse_location
 from providers.locations import open_location as open_url_location
 
-BLOCK_TYPES: list[type[ProviderBlock]] = [SpecifyLocal]
+BLOCK_TYPES: list[type[ProviderBlock]] = [SpecifyLocal, SpecifyAWS]
 
 
 def load_provider_block(name: str) -> ProviderBlock:
@@ -42,4 +43,11 @@ def open_location(location: Location | str) -> tuple[CloudStorage, str]:
     return block.provider().get_storage(block.default_bucket()), loc.prefix
 
 
-__all__ = ["BLOCK_TYPES", "ProviderBlock", "SpecifyLocal", "load_provider_block", "open_location"]
+__all__ = [
+    "BLOCK_TYPES",
+    "ProviderBlock",
+    "SpecifyAWS",
+    "SpecifyLocal",
+    "load_provider_block",
+    "open_location",
+]

@@ -38,7 +38,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 PROVIDER = "aws"
 
 #: one attempt in botocore; providers.retry owns retrying
-RETRIES: dict[str, Any] = {"max_attempts": 1, "mode": "standard"}
+RETRIES: Any = {"max_attempts": 1, "mode": "standard"}
 
 AUTH_CODES = frozenset(
     {

@@ -180,7 +180,7 @@ class EC2Compute(AWSAdapter):
         filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in (tags or {}).items()]
         if not include_terminated:
             filters.append({"Name": "instance-state-name", "Values": list(LIVE_STATES)})
-        out = []
+        out: list[Instance] = []
         for page in self.client.get_paginator("describe_instances").paginate(Filters=filters):
             for reservation in page.get("Reservations", []):
                 out.extend(self._instance(raw) for raw in reservation.get("Instances", []))
@@ -221,7 +221,9 @@ class EC2Compute(AWSAdapter):
         except ValueError:
             return str(raw)
 
-    @cloud_operation("terminate_instance", kind=DeploymentError, mutating=True, resource="instance_id")
+    @cloud_operation(
+        "terminate_instance", kind=DeploymentError, mutating=True, resource="instance_id"
+    )
     def terminate_instance(self, instance_id: str) -> bool:
         """Terminate; False when the instance does not exist or was already terminated."""
         try:

@@ -79,7 +79,7 @@ class RDSDatabase(AWSAdapter):
 
     @cloud_operation("list_databases", kind=CloudError, resource=None)
     def list_databases(self) -> list[DatabaseInstance]:
-        out = []
+        out: list[DatabaseInstance] = []
         for page in self.client.get_paginator("describe_db_instances").paginate():
             out.extend(self._database(raw) for raw in page.get("DBInstances", []))
         return out
@@ -110,9 +110,7 @@ class RDSDatabase(AWSAdapter):
             time.sleep(min(self.poll_interval, max(0.0, deadline - time.monotonic())))
 
     @cloud_operation("delete_database", kind=DeploymentError, mutating=True, resource="database_id")
-    def delete_database(
-        self, database_id: str, *, final_snapshot_id: str | None = None
-    ) -> bool:
+    def delete_database(self, database_id: str, *, final_snapshot_id: str | None = None) -> bool:
         """Delete; with final_snapshot_id a last snapshot is kept. False when missing."""
         args: dict[str, Any] = {"DBInstanceIdentifier": database_id}
         if final_snapshot_id:

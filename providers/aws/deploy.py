@@ -75,11 +75,7 @@ def user_data(
 ) -> str:
     """A cloud-init shell script: fetch the artifact by presigned URL, unpack, run it."""
     workdir = f"/opt/specify/{deployment_id}"
-    unpack = (
-        f"tar -xzf {shlex.quote(filename)}\n"
-        if filename.endswith((".tar.gz", ".tgz"))
-        else ""
-    )
+    unpack = f"tar -xzf {shlex.quote(filename)}\n" if filename.endswith((".tar.gz", ".tgz")) else ""
     port_line = f"export PORT={int(port)}\n" if port else ""
     return (
         "#!/bin/bash\n"

@@ -84,7 +84,9 @@ class CloudWatchMetrics(AWSAdapter):
         """Send many data points in as few requests as the API limits allow."""
         data = [self._datum(p) for p in points]
         for i in range(0, len(data), PUT_BATCH):
-            self.client.put_metric_data(Namespace=self.namespace, MetricData=data[i : i + PUT_BATCH])
+            self.client.put_metric_data(
+                Namespace=self.namespace, MetricData=data[i : i + PUT_BATCH]
+            )
         return len(data)
 
     @cloud_operation("get_metrics", kind=CloudError, resource="name")
@@ -120,7 +122,9 @@ class CloudWatchMetrics(AWSAdapter):
         out: list[MetricData] = []
         for page in self.client.get_paginator("get_metric_data").paginate(**request):
             for result in page.get("MetricDataResults", []):
-                for ts, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=False):
+                for ts, value in zip(
+                    result.get("Timestamps", []), result.get("Values", []), strict=False
+                ):
                     out.append(MetricData(name, float(value), ts, unit, dict(dimensions or {})))
         out.sort(key=lambda m: m.timestamp)
         return out

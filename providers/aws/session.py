@@ -92,7 +92,7 @@ def build_session(
 
     core = BotocoreSession()
     # botocore refreshes these 15 minutes (advisory) / 10 minutes (mandatory) before expiry
-    core._credentials = DeferredRefreshableCredentials(
+    core._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
         refresh_using=refresh, method="sts-assume-role"
     )
     return boto3.Session(botocore_session=core, region_name=region)
@@ -102,7 +102,7 @@ class ClientCache:
     """One boto3 client per (service, region); boto3 sessions are not thread-safe."""
 
     def __init__(self, session: boto3.Session, endpoint_url: str | None, pool: int = 10) -> None:
-        self.session = session
+        self.session: Any = session
         self.endpoint_url = endpoint_url
         self.pool = pool
         self._clients: dict[tuple[str, str], Any] = {}

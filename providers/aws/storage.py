@@ -153,6 +153,9 @@ class S3Storage(AWSAdapter):
     @cloud_operation("create_bucket", kind=StorageError, mutating=True, resource=None)
     def create_bucket(self, *, exist_ok: bool = True) -> bool:
         """Create the bucket in this region; False when it already exists and exist_ok."""
+        # us-east-1 answers 200 to re-creating a bucket you own, so ask first
+        if exist_ok and self._bucket_found():
+            return False
         args: dict[str, Any] = {"Bucket": self.bucket}
         if self.region and self.region != "us-east-1":
             args["CreateBucketConfiguration"] = {"LocationConstraint": self.region}

@@ -55,13 +55,18 @@ def test_instance_life_cycle(compute: EC2Compute) -> None:
     perm = sg["SecurityGroups"][0]["IpPermissions"][0]
     assert (perm["FromPort"], perm["ToPort"]) == (8080, 8080)
     # the same group is reused, its rule not duplicated
-    assert compute.ensure_security_group(f"{spec.name}-sg", 8080) == inst["SecurityGroups"][0]["GroupId"]
+    assert (
+        compute.ensure_security_group(f"{spec.name}-sg", 8080)
+        == inst["SecurityGroups"][0]["GroupId"]
+    )
 
     assert compute.terminate_instance(created.instance_id) is True
     assert compute.list_instances({"specify:test": group}) == []
     assert compute.terminate_instance(created.instance_id) is False
     with pytest.raises(DeploymentError, match="terminated"):
         compute.wait_until_running(created.instance_id, timeout=5)
+    assert compute.delete_security_groups({"specify:test": group}) == 1
+    assert compute.delete_security_groups({"specify:test": group}) == 0
 
 
 def test_image_aliases(compute: EC2Compute) -> None:
@@ -88,7 +93,9 @@ def test_database_life_cycle(aws: AWSProvider) -> None:
     assert isinstance(db, CloudDatabase)
     name = unique("db")
     created = db.create_database(
-        DatabaseSpec(name=name, engine="postgres", storage_gb=30, password="p4ssword-x", tags={"t": "1"})
+        DatabaseSpec(
+            name=name, engine="postgres", storage_gb=30, password="p4ssword-x", tags={"t": "1"}
+        )
     )
     assert created.engine == "postgres" and created.storage_gb == 30
     ready = db.wait_until_available(name, timeout=30)

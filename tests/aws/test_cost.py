@@ -36,7 +36,12 @@ def period(start: date, groups: list[tuple[list[str], str]], estimated: bool, me
 
 
 def queue(moto_url: str, *results: dict) -> None:
-    assert moto_post(moto_url, "/moto-api/static/ce/cost-and-usage-results", {"results": list(results)}) == 201
+    assert (
+        moto_post(
+            moto_url, "/moto-api/static/ce/cost-and-usage-results", {"results": list(results)}
+        )
+        == 201
+    )
 
 
 def test_two_pages_and_estimated(moto_url: str, aws: AWSProvider) -> None:
@@ -46,7 +51,12 @@ def test_two_pages_and_estimated(moto_url: str, aws: AWSProvider) -> None:
         moto_url,
         {
             "ResultsByTime": [
-                period(start, [(["Amazon S3"], "1.25"), (["AmazonEC2"], "10.0000000001")], False, "UnblendedCost")
+                period(
+                    start,
+                    [(["Amazon S3"], "1.25"), (["AmazonEC2"], "10.0000000001")],
+                    False,
+                    "UnblendedCost",
+                )
             ],
             "NextPageToken": "page-2",
         },

@@ -49,7 +49,7 @@ def test_wrong_credentials(moto_with_auth: str, tmp_path: Path) -> None:
     assert "AWS_ACCESS_KEY_ID" in text and "AWS_PROFILE" in text  # says how to fix it
     assert secret not in text and secret not in repr(aws)
 
-    with pytest.raises(CredentialsError, match="docs/iam/aws-policy.json"):
+    with pytest.raises(CredentialsError, match=r"docs/iam/aws-policy\.json"):
         aws.get_secrets().list_secrets()
 
 

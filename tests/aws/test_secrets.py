@@ -59,3 +59,14 @@ def test_values_never_leak(aws: AWSProvider) -> None:
         secrets.get_secret(unique("missing"))
     audit = Path(os.environ["SPECIFY_AUDIT_LOG"]).read_text()
     assert name in audit and value not in audit
+
+
+def test_restore_after_scheduled_delete(aws: AWSProvider) -> None:
+    secrets = aws.get_secrets()
+    name = unique("restore")
+    secrets.create_secret(name, "v")
+    assert secrets.delete_secret(name) is True
+    with pytest.raises(Exception, match=r"deleted|InvalidRequest"):
+        secrets.get_secret(name)
+    secrets.restore_secret(name)
+    assert secrets.get_secret(name).value == "v"

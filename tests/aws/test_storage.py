@@ -204,3 +204,14 @@ def test_bad_keys_are_refused(bucket: S3Storage, tmp_path: Path) -> None:
     for key in ("../escape", "/abs", "a/./b"):
         with pytest.raises(ConfigurationError):
             bucket.upload(write(tmp_path / "k", b"k"), key)
+
+
+def test_delete_bucket_with_versions(aws: AWSProvider, tmp_path: Path) -> None:
+    storage = aws.get_storage(unique("spec-del"))
+    assert storage.create_bucket() is True
+    assert storage.create_bucket() is False  # exists already, exist_ok
+    storage.set_versioning(True)
+    storage.upload(write(tmp_path / "a", b"1"), "a")
+    storage.upload(write(tmp_path / "a", b"2"), "a")
+    storage.delete_bucket(force=True)
+    assert storage.bucket_exists() is False

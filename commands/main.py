@@ -7,6 +7,7 @@ import commands.deploy  # registers `specify cloud deploy|destroy|status`
 import commands.replicate  # registers replicate, download, verify
 import commands.ui  # noqa: F401  (registers `specify cloud ui`)
 from commands import providers_cmd  # noqa: F401  (registers `specify cloud providers`)
+from commands import cost  # noqa: F401  (registers `specify cloud cost`)
 from commands.app import app
 
 __all__ = ["app"]

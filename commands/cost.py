@@ -125,17 +125,23 @@ def _print_tables(comparison, breakdown, group_by: str) -> None:  # type: ignore
     for p in providers:
         table.add_column(p, justify="right")
     for key, per in breakdown.items():
-        table.add_row(key or "(none)", *(f"{cents(per[p]):,.2f}" if p in per else "-" for p in providers))
+        table.add_row(
+            key or "(none)", *(f"{cents(per[p]):,.2f}" if p in per else "-" for p in providers)
+        )
     table.add_row(
         "[bold]total[/]", *(f"[bold]{cents(comparison.totals[p]):,.2f}[/]" for p in providers)
     )
-    table.add_row("of which estimated", *(f"{cents(comparison.estimated[p]):,.2f}" for p in providers))
+    table.add_row(
+        "of which estimated", *(f"{cents(comparison.estimated[p]):,.2f}" for p in providers)
+    )
     console.print(table)
     cheap = Table(title="Cheapest per comparable category")
     for col in ("category", "cheapest", "basis"):
         cheap.add_column(col)
     for cat, r in comparison.cheapest.items():
-        cheap.add_row(cat, r["provider"], r["basis"] + (f" per {r['unit']}" if r.get("unit") else ""))
+        cheap.add_row(
+            cat, r["provider"], r["basis"] + (f" per {r['unit']}" if r.get("unit") else "")
+        )
     overall = comparison.cheapest_overall
     if overall:
         cheap.add_row("[bold]overall[/]", f"[bold]{overall['provider']}[/]", overall["basis"])
@@ -148,6 +154,8 @@ def _print_tables(comparison, breakdown, group_by: str) -> None:  # type: ignore
     for f in comparison.forecast.items():
         console.print(f"forecast {f[0]} {f[1]['month']}: {cents(f[1]['forecast']):,.2f} {cur}")
     for rec in comparison.recommendations:
-        console.print(f"[green]save {cents(rec.monthly_saving):,.2f}/month[/] {rec.provider}: {rec.title}")
+        console.print(
+            f"[green]save {cents(rec.monthly_saving):,.2f}/month[/] {rec.provider}: {rec.title}"
+        )
     for p, why in comparison.missing.items():
         console.print(f"[red]missing[/] {p}: {why}")

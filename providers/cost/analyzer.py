@@ -10,6 +10,7 @@ never mixed: several currencies need an exchange-rate table, else CostAnalysisEr
 from __future__ import annotations
 
 import calendar
+import itertools
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping
@@ -45,7 +46,9 @@ def rules() -> dict[str, dict[str, Decimal]]:
 
 @cache
 def units() -> dict[str, tuple[str, float]]:
-    return {r["source_unit"]: (r["unit"], float(r["factor"])) for r in focus.mapping_rows("units.csv")}
+    return {
+        r["source_unit"]: (r["unit"], float(r["factor"])) for r in focus.mapping_rows("units.csv")
+    }
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,10 @@ class CostComparison:
             "category": self.by_category,
             "service": self.by_service,
             "region": self.by_region,
-            "charge": {c: {p: v.get(c, ZERO) for p, v in self.by_charge.items()} for c in focus.CHARGE_CATEGORIES},
+            "charge": {
+                c: {p: v.get(c, ZERO) for p, v in self.by_charge.items()}
+                for c in focus.CHARGE_CATEGORIES
+            },
         }[group_by]
 
     @property
@@ -151,11 +157,14 @@ class CloudCostAnalyzer:
         rates: Mapping[str, Decimal] | None = None,
         currency: str | None = None,
         anomaly_threshold: float = 3.5,
+        anomaly_min_increase: float = 0.2,
     ) -> None:
         # rates: units of `currency` per unit of each other currency
         self.rates = {k.upper(): Decimal(v) for k, v in (rates or {}).items()}
         self.currency = currency.upper() if currency else None
         self.anomaly_threshold = anomaly_threshold
+        # a spike must also be material: this share of the series' median daily cost
+        self.anomaly_min_increase = anomaly_min_increase
 
     # ------------------------------------------------------------------ aggregation
     def aggregate(self, frame: FocusFrame, tag_key: str | None = None) -> list[dict[str, Any]]:
@@ -217,7 +226,9 @@ class CloudCostAnalyzer:
         by_charge = {p: {} for p in providers}  # type: dict[str, dict[str, Decimal]]
         for a in agg:
             by_charge[a["p"]][a["cc"]] = by_charge[a["p"]].get(a["cc"], ZERO) + a["billed"]
-        estimated = {p: sum((a["billed"] for a in agg if a["p"] == p and a["est"]), ZERO) for p in providers}
+        estimated = {
+            p: sum((a["billed"] for a in agg if a["p"] == p and a["est"]), ZERO) for p in providers
+        }
         credits = {
             p: sum((a["credits"] for a in agg if a["p"] == p and a["credits"] is not None), ZERO)
             for p in providers
@@ -310,7 +321,10 @@ class CloudCostAnalyzer:
             )
             if unit_name and len(by_unit[unit_name]) >= 2:
                 ps = sorted(by_unit[unit_name])
-                rates = {p: cost[(cat, unit_name, p)] / Decimal(repr(qty[(cat, unit_name, p)])) for p in ps}
+                rates = {
+                    p: cost[(cat, unit_name, p)] / Decimal(repr(qty[(cat, unit_name, p)]))
+                    for p in ps
+                }
                 best = min(ps, key=lambda p: rates[p])
                 quantity = sum(qty[(cat, unit_name, p)] for p in ps)
                 result[cat] = {
@@ -328,7 +342,11 @@ class CloudCostAnalyzer:
                 best = min(costs, key=lambda p: costs[p])
                 result[cat] = {"provider": best, "basis": "total", "costs": costs}
         overall: dict[str, Any]
-        full = [p for p in providers if all(p in (r.get("equivalent") or r["costs"]) for r in result.values())]
+        full = [
+            p
+            for p in providers
+            if all(p in (r.get("equivalent") or r["costs"]) for r in result.values())
+        ]
         if result and len(full) >= 2:
             workload = {
                 p: sum(((r.get("equivalent") or r["costs"])[p] for r in result.values()), ZERO)
@@ -344,8 +362,12 @@ class CloudCostAnalyzer:
         return result, overall
 
     # ------------------------------------------------------------------ anomalies
-    def _series(self, agg: list[dict[str, Any]], key: str) -> dict[tuple[str, str], dict[date, Decimal]]:
-        series: dict[tuple[str, str], dict[date, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    def _series(
+        self, agg: list[dict[str, Any]], key: str
+    ) -> dict[tuple[str, str], dict[date, Decimal]]:
+        series: dict[tuple[str, str], dict[date, Decimal]] = defaultdict(
+            lambda: defaultdict(Decimal)
+        )
         for a in agg:
             if a["cc"] == "Usage":
                 series[(a["p"], a[key])][a["day"]] += a["billed"]
@@ -359,13 +381,15 @@ class CloudCostAnalyzer:
             if len(days) < 7:
                 continue
             first = days[0]
-            values = [by_day.get(first + timedelta(d), ZERO) for d in range((days[-1] - first).days + 1)]
-            diffs = [float(b - a) for a, b in zip(values, values[1:], strict=False)]
+            values = [
+                by_day.get(first + timedelta(d), ZERO) for d in range((days[-1] - first).days + 1)
+            ]
+            diffs = [float(b - a) for a, b in itertools.pairwise(values)]
             med = statistics.median(diffs)
             mad = statistics.median(abs(d - med) for d in diffs)
             level = float(statistics.median(values)) or 1.0
             for i, d in enumerate(diffs, start=1):
-                if d <= 0 or d < 0.1 * level:
+                if d <= 0 or d < self.anomaly_min_increase * level:
                     continue
                 z = 0.6745 * (d - med) / mad if mad else float("inf")
                 if z > self.anomaly_threshold:
@@ -383,7 +407,9 @@ class CloudCostAnalyzer:
         return found
 
     # ------------------------------------------------------------------ forecast
-    def _forecast(self, agg: list[dict[str, Any]], providers: list[str]) -> dict[str, dict[str, Any]]:
+    def _forecast(
+        self, agg: list[dict[str, Any]], providers: list[str]
+    ) -> dict[str, dict[str, Any]]:
         """Month-end: actual so far in the last month + mean daily usage of its last 7 days."""
         if not agg:
             return {}
@@ -393,10 +419,16 @@ class CloudCostAnalyzer:
         remaining = month_days - last.day
         out = {}
         for p in providers:
-            actual = sum((a["billed"] for a in agg if a["p"] == p and a["day"] >= month_start), ZERO)
+            actual = sum(
+                (a["billed"] for a in agg if a["p"] == p and a["day"] >= month_start), ZERO
+            )
             window = [last - timedelta(days=i) for i in range(min(7, last.day))]
             usage = sum(
-                (a["billed"] for a in agg if a["p"] == p and a["cc"] == "Usage" and a["day"] in window),
+                (
+                    a["billed"]
+                    for a in agg
+                    if a["p"] == p and a["cc"] == "Usage" and a["day"] in window
+                ),
                 ZERO,
             )
             daily = usage / len(window)
@@ -458,7 +490,9 @@ class CloudCostAnalyzer:
                 p_qty = sum(
                     float(a["qty"] or 0) * units()[a["unit"]][1]
                     for a in agg
-                    if a["p"] == p and a["cat"] == cat and a["cc"] == "Usage"
+                    if a["p"] == p
+                    and a["cat"] == cat
+                    and a["cc"] == "Usage"
                     and units().get(a["unit"], ("",))[0] == c["unit"]
                 )
                 saving = (rate - best_rate) * Decimal(repr(p_qty)) * per_month
@@ -503,7 +537,11 @@ class CloudCostAnalyzer:
         for p in providers:
             usage = sum((a["billed"] for a in agg if a["p"] == p and a["cc"] == "Usage"), ZERO)
             net = sum(
-                (a["billed"] for a in agg if a["p"] == p and a["cc"] == "Usage" and a["cat"] == "Networking"),
+                (
+                    a["billed"]
+                    for a in agg
+                    if a["p"] == p and a["cc"] == "Usage" and a["cat"] == "Networking"
+                ),
                 ZERO,
             )
             if usage <= 0 or net / usage <= rule["max_share"]:
@@ -555,7 +593,9 @@ def run_comparison(
     for name in providers:
         if start is None or end is None:
             raise CostAnalysisError(
-                "a provider's API needs a date range", operation="compare", hint="Give --from and --to"
+                "a provider's API needs a date range",
+                operation="compare",
+                hint="Give --from and --to",
             )
         try:
             frame.add_records(provider_records(name, start, end), name=f"api:{name}")

@@ -279,9 +279,7 @@ class FocusFrame:
             f"SELECT DISTINCT BillingCurrency, ChargeCategory IS NULL, ServiceCategory "
             f"FROM ({self.sql()})"
         ).fetchall()
-        self.check_values(
-            {r[0] for r in rows}, any(r[1] for r in rows), {r[2] for r in rows}
-        )
+        self.check_values({r[0] for r in rows}, any(r[1] for r in rows), {r[2] for r in rows})
 
     def to_arrow(self) -> pa.Table:
         self.validate()

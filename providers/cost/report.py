@@ -45,15 +45,18 @@ def trend_svg(comparison: CostComparison, width: int = 760, height: int = 260) -
     def y(v: float) -> float:
         return pad_t + h - (h * (v - bottom) / (top - bottom))
 
+    base = y(bottom)
+    right = pad_l + w
+    small = 'font-size="11"'
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'role="img" aria-label="daily cost trend">',
-        f'<line x1="{pad_l}" y1="{y(bottom):.1f}" x2="{pad_l + w}" y2="{y(bottom):.1f}" stroke="#999"/>',
+        f'<line x1="{pad_l}" y1="{base:.1f}" x2="{right}" y2="{base:.1f}" stroke="#999"/>',
         f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + h}" stroke="#999"/>',
-        f'<text x="{pad_l - 6}" y="{pad_t + 4}" text-anchor="end" font-size="11">{top:,.0f}</text>',
-        f'<text x="{pad_l - 6}" y="{y(bottom):.1f}" text-anchor="end" font-size="11">{bottom:,.0f}</text>',
-        f'<text x="{pad_l}" y="{height - 8}" font-size="11">{days[0]}</text>',
-        f'<text x="{pad_l + w}" y="{height - 8}" text-anchor="end" font-size="11">{days[-1]}</text>',
+        f'<text x="{pad_l - 6}" y="{pad_t + 4}" text-anchor="end" {small}>{top:,.0f}</text>',
+        f'<text x="{pad_l - 6}" y="{base:.1f}" text-anchor="end" {small}>{bottom:,.0f}</text>',
+        f'<text x="{pad_l}" y="{height - 8}" {small}>{days[0]}</text>',
+        f'<text x="{right}" y="{height - 8}" text-anchor="end" {small}>{days[-1]}</text>',
     ]
     for n, p in enumerate(providers):
         color = COLORS.get(p, _PALETTE[n % len(_PALETTE)])
@@ -80,9 +83,7 @@ def _table(title: str, data: dict[str, dict[str, Decimal]], providers: list[str]
             f"<td class=num>{_money(per[p], cur) if p in per else '-'}</td>" for p in providers
         )
         rows.append(f"<tr><th>{html.escape(key or '(none)')}</th>{cells}</tr>")
-    return (
-        f"<h2>{html.escape(title)}</h2><table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
-    )
+    return f"<h2>{html.escape(title)}</h2><table><tr><th></th>{head}</tr>{''.join(rows)}</table>"
 
 
 def render_html(c: CostComparison, *, group_by: str = "category") -> str:

@@ -46,19 +46,69 @@ class Service:
 # Prices make a different provider cheapest per category: Compute gcp, Storage azure,
 # Databases aws, Networking azure.
 CATALOG: tuple[Service, ...] = (
-    Service("aws", "AmazonEC2", "Amazon Elastic Compute Cloud", "Compute", "Hours", "Hrs", 1, 0.0416, 24),
-    Service("aws", "AmazonS3", "Amazon Simple Storage Service", "Storage", "GB-Months", "GB-Mo", 1, 0.023, 40),
-    Service("aws", "AmazonRDS", "Amazon Relational Database Service", "Databases", "Hours", "Hrs", 1, 0.171, 24),
+    Service(
+        "aws", "AmazonEC2", "Amazon Elastic Compute Cloud", "Compute", "Hours", "Hrs", 1, 0.0416, 24
+    ),
+    Service(
+        "aws",
+        "AmazonS3",
+        "Amazon Simple Storage Service",
+        "Storage",
+        "GB-Months",
+        "GB-Mo",
+        1,
+        0.023,
+        40,
+    ),
+    Service(
+        "aws",
+        "AmazonRDS",
+        "Amazon Relational Database Service",
+        "Databases",
+        "Hours",
+        "Hrs",
+        1,
+        0.171,
+        24,
+    ),
     Service("aws", "AWSDataTransfer", "AWS Data Transfer", "Networking", "GB", "GB", 1, 0.09, 30),
-    Service("aws", "AmazonCloudWatch", "Amazon CloudWatch", "Management and Governance", "Requests", "Requests", 1, 0.00001, 20000),
+    Service(
+        "aws",
+        "AmazonCloudWatch",
+        "Amazon CloudWatch",
+        "Management and Governance",
+        "Requests",
+        "Requests",
+        1,
+        0.00001,
+        20000,
+    ),
     Service("gcp", "Compute Engine", "Compute Engine", "Compute", "Hours", "hour", 1, 0.0380, 24),
-    Service("gcp", "Cloud Storage", "Cloud Storage", "Storage", "GB-Months", "gibibyte month", 1.073741824, 0.0215, 40),
+    Service(
+        "gcp",
+        "Cloud Storage",
+        "Cloud Storage",
+        "Storage",
+        "GB-Months",
+        "gibibyte month",
+        1.073741824,
+        0.0215,
+        40,
+    ),
     Service("gcp", "Cloud SQL", "Cloud SQL", "Databases", "Hours", "hour", 1, 0.185, 24),
-    Service("gcp", "Networking", "Networking", "Networking", "GB", "gibibyte", 1.073741824, 0.12, 10),
-    Service("gcp", "BigQuery", "BigQuery", "Analytics", "GB", "gibibyte", 1.073741824, 0.00625, 800),
-    Service("azure", "Virtual Machines", "Virtual Machines", "Compute", "Hours", "1 Hour", 1, 0.0440, 24),
+    Service(
+        "gcp", "Networking", "Networking", "Networking", "GB", "gibibyte", 1.073741824, 0.12, 10
+    ),
+    Service(
+        "gcp", "BigQuery", "BigQuery", "Analytics", "GB", "gibibyte", 1.073741824, 0.00625, 800
+    ),
+    Service(
+        "azure", "Virtual Machines", "Virtual Machines", "Compute", "Hours", "1 Hour", 1, 0.0440, 24
+    ),
     Service("azure", "Storage", "Storage", "Storage", "GB-Months", "1 GB/Month", 1, 0.0184, 40),
-    Service("azure", "SQL Database", "Azure SQL Database", "Databases", "Hours", "1 Hour", 1, 0.196, 24),
+    Service(
+        "azure", "SQL Database", "Azure SQL Database", "Databases", "Hours", "1 Hour", 1, 0.196, 24
+    ),
     Service("azure", "Bandwidth", "Bandwidth", "Networking", "GB", "1 GB", 1, 0.087, 25),
 )
 REGIONS = {
@@ -69,7 +119,11 @@ REGIONS = {
 TEAMS = ("web", "data", "ml")
 ENVS = ("prod", "dev")
 ACCOUNTS = {"aws": "111122223333", "gcp": "01A2B3-C4D5E6-F7A8B9", "azure": "8608480"}
-SUBACCOUNTS = {"aws": "444455556666", "gcp": "shop-prod", "azure": "0f1e2d3c-aaaa-bbbb-cccc-111122223333"}
+SUBACCOUNTS = {
+    "aws": "444455556666",
+    "gcp": "shop-prod",
+    "azure": "0f1e2d3c-aaaa-bbbb-cccc-111122223333",
+}
 GCP_CREDIT_SHARE = 0.2  # sustained use discount on Compute Engine
 TAX_RATE = {"aws": 0.08, "gcp": 0.05}
 
@@ -78,7 +132,9 @@ TAX_RATE = {"aws": 0.08, "gcp": 0.05}
 class SampleTruth:
     """What the generated files contain, in FOCUS terms (amounts in micro-units)."""
 
-    rows: pd.DataFrame  # provider, category, service, region, charge, day, amount, qty, unit, estimated, team
+    rows: (
+        pd.DataFrame
+    )  # provider, category, service, region, charge, day, amount, qty, unit, estimated, team
     files: dict[str, Path]
     currency: dict[str, str]
     spike: tuple[str, str, date]  # provider, ServiceName, day
@@ -92,7 +148,8 @@ class SampleTruth:
 
     def by(self, column: str) -> dict[tuple[str, str], Decimal]:
         """(provider, value) -> total, for column in category/service/region/charge/team."""
-        grouped = self.rows.groupby(["provider", column])["amount"].sum()
+        keys = self.rows[column].fillna("")  # untagged lines (tax, credits) have no team
+        grouped = self.rows.groupby([self.rows["provider"], keys])["amount"].sum()
         return {(p, str(v)): Decimal(int(a)) * MICRO for (p, v), a in grouped.items()}
 
     def estimated(self, provider: str) -> Decimal:
@@ -105,8 +162,8 @@ class SampleTruth:
         out: dict[str, dict[str, float]] = {}
         for (cat, unit, prov), g in usage.groupby(["category", "unit", "provider"]):
             if unit in ("Hours", "GB-Months", "GB") and cat != "Analytics":
-                out.setdefault(str(cat), {})[str(prov)] = float(g["amount"].sum()) / 1e6 / float(
-                    g["qty"].sum()
+                out.setdefault(str(cat), {})[str(prov)] = (
+                    float(g["amount"].sum()) / 1e6 / float(g["qty"].sum())
                 )
         return {c: r for c, r in out.items() if len(r) > 1}
 
@@ -147,7 +204,7 @@ def generate(
     rows = pd.concat(truths, ignore_index=True)
     rows["amount"] = rows["amount"] + rows["credit"]
     keep = ["provider", "category", "service", "region", "charge", "day", "amount", "qty", "unit"]
-    truth = rows[[*keep, "estimated", "team"]].copy()
+    truth = rows[[*keep, "credit", "estimated", "team"]].copy()
     currencies = {p: (azure_currency if p == "azure" else "USD") for p in providers}
     return SampleTruth(truth, files, currencies, ("aws", "Amazon Elastic Compute Cloud", spike_day))
 
@@ -201,7 +258,9 @@ def _usage(
             "unit": np.array([s.unit for s in services], dtype=object)[s_idx],
             "source_unit": np.array([s.source_unit for s in services], dtype=object)[s_idx],
             "region": np.array(regions, dtype=object)[r_idx],
-            "resource": [f"{provider}-res-{s}-{r}-{k}" for s, r, k in zip(s_idx, r_idx, k_idx, strict=True)],
+            "resource": [
+                f"{provider}-res-{s}-{r}-{k}" for s, r, k in zip(s_idx, r_idx, k_idx, strict=True)
+            ],
             "team": np.array(TEAMS, dtype=object)[k_idx % len(TEAMS)],
             "env": np.array(ENVS, dtype=object)[k_idx % len(ENVS)],
             "day": day,
@@ -226,11 +285,16 @@ def _special_rows(provider: str, usage: pd.DataFrame, start: date, days: int) ->
     first = usage.iloc[0]
     rows: list[dict[str, Any]] = []
 
-    def add(source: str, charge: str, source_charge: str, amount: int, day: date, **kw: Any) -> None:
+    def add(
+        source: str, charge: str, source_charge: str, amount: int, day: date, **kw: Any
+    ) -> None:
         svc = usage[usage.source == source].iloc[0]
         rows.append(
             {
-                **{k: svc[k] for k in ("provider", "source", "service", "category", "unit", "source_unit")},
+                **{
+                    k: svc[k]
+                    for k in ("provider", "source", "service", "category", "unit", "source_unit")
+                },
                 "region": kw.get("region", svc["region"]),
                 "resource": None,
                 "team": None,
@@ -253,13 +317,31 @@ def _special_rows(provider: str, usage: pd.DataFrame, start: date, days: int) ->
             tax = round(int(total) * TAX_RATE[provider])
             add(str(source), "Tax", "Tax" if provider == "aws" else "tax", tax, start)
     if provider == "aws":
-        add("AmazonEC2", "Credit", "Credit", -50_000_000, start + timedelta(days=14))
-        add("AmazonS3", "Adjustment", "Refund", -12_340_000, start + timedelta(days=9))
+        add("AmazonEC2", "Credit", "Credit", -50_000_000, start + timedelta(days=min(14, days - 1)))
+        add(
+            "AmazonS3",
+            "Adjustment",
+            "Refund",
+            -12_340_000,
+            start + timedelta(days=min(9, days - 1)),
+        )
     if provider == "gcp":
-        add("Cloud Storage", "Adjustment", "adjustment", -3_210_000, start + timedelta(days=5))
+        add(
+            "Cloud Storage",
+            "Adjustment",
+            "adjustment",
+            -3_210_000,
+            start + timedelta(days=min(5, days - 1)),
+        )
     if provider == "azure":
         add("Virtual Machines", "Purchase", "Purchase", 120_000_000, start)
-        add("Virtual Machines", "Adjustment", "Refund", -20_500_000, start + timedelta(days=11))
+        add(
+            "Virtual Machines",
+            "Adjustment",
+            "Refund",
+            -20_500_000,
+            start + timedelta(days=min(11, days - 1)),
+        )
     del first
     extra = pd.DataFrame(rows)
     extra["day"] = extra["day"].astype("datetime64[s]")
@@ -302,7 +384,9 @@ def _json_default(value: object) -> str:
     raise TypeError(type(value))
 
 
-def _write_aws(frame: pd.DataFrame, folder: Path, month: str, fmt: str, start: date, currency: str) -> Path:
+def _write_aws(
+    frame: pd.DataFrame, folder: Path, month: str, fmt: str, start: date, currency: str
+) -> Path:
     import pandas as pd
     import pyarrow as pa
 
@@ -336,18 +420,27 @@ def _write_aws(frame: pd.DataFrame, folder: Path, month: str, fmt: str, start: d
         "product_region_code": frame["region"],
     }
     text = pd.DataFrame(data)
-    for col in ("bill_billing_period_start_date", "line_item_usage_start_date", "line_item_usage_end_date"):
+    for col in (
+        "bill_billing_period_start_date",
+        "line_item_usage_start_date",
+        "line_item_usage_end_date",
+    ):
         text[col] = pd.to_datetime(text[col]).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     text["line_item_unblended_cost"] = [f"{Decimal(int(a)) * MICRO}" for a in frame["amount"]]
-    text["pricing_public_on_demand_cost"] = [f"{Decimal(int(a)) * MICRO}" for a in frame["list_amount"]]
+    text["pricing_public_on_demand_cost"] = [
+        f"{Decimal(int(a)) * MICRO}" for a in frame["list_amount"]
+    ]
     text["resource_tags"] = [json.dumps(t) for t in tags]
     table = pa.Table.from_pandas(pd.DataFrame(data), preserve_index=False).append_column(
-        "resource_tags", pa.array([list(t.items()) for t in tags], pa.map_(pa.string(), pa.string()))
+        "resource_tags",
+        pa.array([list(t.items()) for t in tags], pa.map_(pa.string(), pa.string())),
     )
     return _write_table(table, folder / f"cur2-{month}", fmt, text)
 
 
-def _write_gcp(frame: pd.DataFrame, folder: Path, month: str, fmt: str, start: date, currency: str) -> Path:
+def _write_gcp(
+    frame: pd.DataFrame, folder: Path, month: str, fmt: str, start: date, currency: str
+) -> Path:
     import pandas as pd
     import pyarrow as pa
 
@@ -394,7 +487,9 @@ def _write_gcp(frame: pd.DataFrame, folder: Path, month: str, fmt: str, start: d
     return _write_table(table, folder / f"billing-export-{month}", fmt, pd.DataFrame())
 
 
-def _write_azure(frame: pd.DataFrame, folder: Path, month: str, fmt: str, start: date, currency: str) -> Path:
+def _write_azure(
+    frame: pd.DataFrame, folder: Path, month: str, fmt: str, start: date, currency: str
+) -> Path:
     import pandas as pd
     import pyarrow as pa
 

@@ -134,7 +134,7 @@ def file_kind(path: Path) -> str:
 def _open_text(path: Path) -> io.TextIOBase:
     if path.name.lower().endswith(".gz"):
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
-    return open(path, encoding="utf-8-sig")  # noqa: SIM115  (closed by the caller)
+    return open(path, encoding="utf-8-sig")
 
 
 def file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
@@ -160,10 +160,12 @@ def expand_paths(spec: Path | str) -> list[Path]:
     path = Path(spec).expanduser()
     if path.is_dir():
         found = sorted(
-            p for p in path.rglob("*") if p.is_file() and _is_billing_name(p) and "." != p.name[0]
+            p for p in path.rglob("*") if p.is_file() and _is_billing_name(p) and p.name[0] != "."
         )
     elif any(ch in str(spec) for ch in "*?["):
-        found = sorted(p for p in Path(path.anchor or ".").glob(str(path).lstrip("/")) if p.is_file())
+        found = sorted(
+            p for p in Path(path.anchor or ".").glob(str(path).lstrip("/")) if p.is_file()
+        )
     else:
         found = [path] if path.is_file() else []
     if not found:
@@ -277,7 +279,9 @@ def build_part(con: duckdb.DuckDBPyConnection, fmt: str, kind: str, files: Seque
         if cm.required and cm.kind in ("decimal", "timestamp", "currency", "charge", "service"):
             part.checks.append((f"({quote(actual)} IS NULL)", actual, cm.focus_column))
     resolved = {name: _resolve(name, exprs, ()) for name in exprs}
-    part.select_sql = _select(fmt, resolved, explicit_category="ServiceCategory" in exprs, scan=scan)
+    part.select_sql = _select(
+        fmt, resolved, explicit_category="ServiceCategory" in exprs, scan=scan
+    )
     return part
 
 
@@ -314,7 +318,10 @@ def _select(fmt: str, exprs: dict[str, str], *, explicit_category: bool, scan: s
     for col, typ in focus.COLUMNS.items():
         if col in ("x_SourceFormat", "x_SourceFile", "x_SourceRow", "x_Raw", "ServiceCategory"):
             continue
-        inner.append(f"CAST({exprs.get(col, 'NULL')} AS {typ}) AS {col}")
+        expr = exprs.get(col, "NULL")
+        if col == "Tags":  # FOCUS: a JSON object, empty when the source has no tags
+            expr = f"COALESCE({expr}, '{{}}')"
+        inner.append(f"CAST({expr} AS {typ}) AS {col}")
     if explicit_category:
         inner.append(f"CAST({exprs['ServiceCategory']} AS VARCHAR) AS ServiceCategory")
     inner += ["__file AS x_SourceFile", "__row AS x_SourceRow"]
@@ -356,7 +363,9 @@ def install_tables(con: duckdb.DuckDBPyConnection) -> None:
     def table(rows: list[dict[str, str]], cols: Sequence[str]) -> pa.Table:
         return pa.table({c: [r[c] for r in rows] for c in cols})
 
-    charge = table(focus.mapping_rows("charge_categories.csv"), ("source", "source_value", "ChargeCategory"))
+    charge = table(
+        focus.mapping_rows("charge_categories.csv"), ("source", "source_value", "ChargeCategory")
+    )
     service = table(
         focus.mapping_rows("services.csv"),
         ("provider", "source_service", "ServiceName", "ServiceCategory"),
@@ -391,8 +400,10 @@ def check_part(con: duckdb.DuckDBPyConnection, part: Part) -> None:
     ).fetchone()
     shown = "empty" if value is None or value[0] is None else f"'{value[0]}'"
     focus_col = next(f for _, c, f in part.checks if c == col)
-    what = "a date/time" if focus_col.startswith(("Charge", "Billing")) and "Period" in focus_col else (
-        "a number" if focus_col in focus.MONEY_COLUMNS else "a value"
+    what = (
+        "a date/time"
+        if focus_col.startswith(("Charge", "Billing")) and "Period" in focus_col
+        else ("a number" if focus_col in focus.MONEY_COLUMNS else "a value")
     )
     raise _error(
         f"file {file}, row {rownum}, column '{col}': {shown} is not {what}",
@@ -413,6 +424,13 @@ def locate(
         if row is not None:
             file, rownum, value, _ = row
             col = part.source_of.get(focus_col, focus_col)
+            if col in part.columns:  # show the value as the file has it
+                raw = con.execute(
+                    f"SELECT CAST({quote(col)} AS VARCHAR) FROM {part.scan_sql} "
+                    "WHERE __file = ? AND __row = ?",
+                    [file, rownum],
+                ).fetchone()
+                value = raw[0] if raw else value
             raise _error(
                 f"file {file}, row {rownum}, column '{col}': '{value}' {why}",
                 resource=f"{file}:{rownum}:{col}",
@@ -459,8 +477,10 @@ def records_table(records: Sequence[CostRecord], *, name: str = "records") -> pa
         if not isinstance(rec.period_start, date) or not isinstance(rec.period_end, date):
             raise _error(f"{where}, column 'period_start': not a date", resource=f"{name}:{i}")
         raw_charge = str(rec.raw.get("ChargeCategory") or "")
-        charge = raw_charge if raw_charge in focus.CHARGE_CATEGORIES else (
-            "Credit" if amount < 0 else "Usage"
+        charge = (
+            raw_charge
+            if raw_charge in focus.CHARGE_CATEGORIES
+            else ("Credit" if amount < 0 else "Usage")
         )
         svc_name, category = service_map.get((rec.provider, rec.service), (rec.service, "Other"))
         row = {

@@ -1,0 +1,66 @@
+"""Flow `cost-compare` under prefect_test_harness: per-source tasks, missing sources,
+artifacts with keys, report written."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from providers.cost import sample
+from providers.cost.analyzer import cents
+
+
+def _artifacts(keys: list[str]) -> dict[str, list[object]]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read() -> dict[str, list[object]]:
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+            )
+        out: dict[str, list[object]] = {}
+        for a in found:
+            out.setdefault(a.key or "", []).append(a)
+        return out
+
+    return asyncio.run(read())
+
+
+def test_flow_compares_reports_missing_and_publishes(
+    prefect_harness: None, sample_dir: tuple[sample.SampleTruth, Path], tmp_path: Path
+) -> None:
+    from flows.cost_compare import cost_compare
+
+    truth, folder = sample_dir
+    missing = str(tmp_path / "no-such-export")
+    out = tmp_path / "out"
+    data = cost_compare(
+        start="2024-01-01",
+        end="2024-01-11",
+        sources=[str(folder / "aws"), str(folder / "gcp"), str(folder / "azure"), missing],
+        output=str(out),
+    )
+    for p in ("aws", "azure", "gcp"):
+        assert data["totals"][p] == float(cents(truth.total(p)))
+    assert list(data["missing"]) == [missing]
+    assert set(data["artifacts"]) == {"cost-aws", "cost-azure", "cost-gcp", "cost-comparison"}
+    found = _artifacts(data["artifacts"])
+    assert set(found) == set(data["artifacts"])
+    md = found["cost-comparison"][0].data  # type: ignore[attr-defined]
+    assert "Cheapest overall" in md and missing in md
+    table = found["cost-aws"][0].data  # type: ignore[attr-defined]
+    assert f"{cents(truth.total('aws')):.2f}" in str(table)
+    assert (out / "cost-report.html").is_file() and (out / "focus-rows.parquet").is_file()
+
+
+def test_flow_strict_fails_on_a_missing_source(
+    prefect_harness: None, sample_dir: tuple[sample.SampleTruth, Path], tmp_path: Path
+) -> None:
+    from flows.cost_compare import cost_compare
+
+    _, folder = sample_dir
+    with pytest.raises(Exception, match="no billing files found"):
+        cost_compare(sources=[str(folder), str(tmp_path / "nope")], strict=True)

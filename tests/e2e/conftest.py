@@ -98,9 +98,14 @@ def stack(
     blocks = json.loads(init.stdout)
 
     log = server.home / "serve.log"
-    served = Served(server, log, server.env(SPECIFY_LOCAL_ROOT=str(local_root)))
+    # One tenacity attempt per SDK call: Prefect's task retries (visible in the UI) and
+    # the SDKs' own retries are enough, and a run against a stopped emulator ends quickly.
+    env = server.env(
+        SPECIFY_LOCAL_ROOT=str(local_root), SPECIFY_RETRY_ATTEMPTS="1", SPECIFY_RETRY_WAIT="0.1"
+    )
+    served = Served(server, log, env)
     try:
-        served.wait_for(["replicate/by-hand", "deploy/by-hand"], timeout=120)
+        served.wait_for(["cost-compare/daily", "replicate/by-hand"], timeout=120)
         yield Stack(server, served, emulators, local_root, blocks, registered.stdout)
     finally:
         served.stop()

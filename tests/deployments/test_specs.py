@@ -64,8 +64,8 @@ def test_blocks_from_env_name_variables_never_values() -> None:
     assert aws.variables == sorted(
         ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ENDPOINT_URL"]
     )
-    assert getattr(aws.block, "region_name") == "eu-west-1"
-    assert getattr(aws.block, "bucket") == "bkt"
+    assert aws.block.region_name == "eu-west-1"
+    assert aws.block.bucket == "bkt"
     assert "very-secret-value" not in repr(aws.block)
     assert planned["gcp"].block is None and "GOOGLE_CLOUD_PROJECT" in planned["gcp"].reason
     assert planned["local"].block is not None and planned["local"].name == "specify-local"

@@ -1,11 +1,19 @@
-"""Entry point of the `specify` console script."""
+"""Entry point of the `specify` console script.
+
+Importing a command module registers its commands on the `cloud` app; each keeps its
+heavy imports (SDKs, pandas, Prefect) inside the command bodies.
+"""
 
 from __future__ import annotations
 
-import commands.cost  # noqa: F401, RUF100  (registers `specify cloud cost`)
-import commands.deploy  # noqa: F401  (registers `specify cloud deploy|destroy|status`)
-from commands import providers_cmd  # noqa: F401  (registers `specify cloud providers`)
-from commands import replicate as replicate_cmd  # noqa: F401  (replicate, download, verify)
+from commands import (  # noqa: F401
+    blocks,
+    cost,
+    deploy,
+    providers_cmd,
+    replicate,
+    ui,
+)
 from commands.app import app
 
 __all__ = ["app"]

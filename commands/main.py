@@ -9,6 +9,7 @@ from __future__ import annotations
 from commands import (  # noqa: F401
     blocks,
     cost,
+    demo,
     deploy,
     providers_cmd,
     replicate,

@@ -23,6 +23,7 @@ CALLS: dict[str, tuple[str, ...]] = {
     "s3.get_bucket_versioning": ("s3:GetBucketVersioning",),
     "s3.upload_file": ("s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"),
     "s3.upload_fileobj": ("s3:PutObject", "s3:AbortMultipartUpload"),
+    "s3.put_object": ("s3:PutObject",),
     "s3.download_file": ("s3:GetObject", "s3:GetObjectVersion"),
     "s3.head_object": ("s3:GetObject", "s3:GetObjectVersion"),
     "s3.get_object": ("s3:GetObject",),

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from providers.base import CloudProvider, DeploymentResult
+from providers.errors import ConfigurationError
 from providers.local.storage import LocalStorage
 
 if TYPE_CHECKING:
@@ -37,16 +38,26 @@ def default_root() -> Path:
 
 class LocalProvider(CloudProvider):
     name = "local"
-    extra = ""
+    extra = "local"
 
     def __init__(self, root: Path | str | None = None, bucket: str = "default") -> None:
         self.root = Path(root).expanduser().resolve() if root else default_root().resolve()
         self.bucket = bucket
 
     def get_storage(self, bucket: str | None = None) -> LocalStorage:
+        """The bucket storage/<bucket> under the root, or the directory an absolute path names."""
         name = bucket or self.bucket
-        path = Path(name)
-        return LocalStorage(path if path.is_absolute() else self.root / "storage" / name)
+        path = Path(name).expanduser()
+        if path.is_absolute():
+            return LocalStorage(path)
+        if "/" in name or "\\" in name or name in (".", "..") or name.startswith("~"):
+            raise ConfigurationError(
+                f"{name!r} is not a bucket name",
+                provider="local",
+                operation="get_storage",
+                hint="Use a plain name (a directory under the root) or an absolute path",
+            )
+        return LocalStorage(self.root / "storage" / name)
 
     @cached_property
     def _metrics(self) -> SQLiteMetrics:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +27,22 @@ def artifacts_of(flow_run_id: Any) -> dict[str, Any]:
     return {a.key: a for a in found}
 
 
-def task_runs_of(flow_run_id: Any) -> list[Any]:
+def task_runs_of(flow_run_id: Any, expect: int) -> list[Any]:
+    """The flow run's task runs once `expect` of them are final (they arrive as events)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    with get_client(sync_client=True) as client:
-        return client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
+    runs: list[Any] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+        if len(runs) >= expect and all(r.state and r.state.is_final() for r in runs):
+            break
+        time.sleep(0.5)
+    return runs
 
 
 def make_source(root: Path, n: int = 5) -> None:
@@ -56,7 +65,7 @@ def test_flow_replicates_per_target_with_artifacts(tmp_path: Path) -> None:
         (targets[1], 5, 0),
     ]
     run_id = state.state_details.flow_run_id
-    names = sorted(t.name for t in task_runs_of(run_id))
+    names = sorted(t.name for t in task_runs_of(run_id, expect=len(targets)))
     assert names == [f"replicate to {t}" for t in sorted(targets)]
     arts = artifacts_of(run_id)
     assert set(arts) == {TABLE_KEY, SUMMARY_KEY}
@@ -82,7 +91,7 @@ def test_flow_fails_only_for_the_failed_target_and_names_it(tmp_path: Path) -> N
     assert isinstance(exc, ReplicationFailed) and exc.failed == [str(blocker)]
     assert str(blocker) in str(exc) and str(tmp_path / "good") + "," not in str(exc)
     assert len(list((tmp_path / "good" / "d").iterdir())) == 2
-    runs = {t.name: t for t in task_runs_of(state.state_details.flow_run_id)}
+    runs = {t.name: t for t in task_runs_of(state.state_details.flow_run_id, expect=2)}
     bad = runs[f"replicate to {blocker}"]
     assert bad.state.is_failed() and bad.run_count == 3  # task retries, visible in Prefect
     assert runs[f"replicate to {tmp_path / 'good'}"].state.is_completed()

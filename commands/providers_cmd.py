@@ -15,30 +15,30 @@ def providers(json_output: bool = typer.Option(False, "--json", help="JSON outpu
     """List providers: whether each SDK is installed and credentials are found."""
     from providers.registry import default_registry
 
-    rows = []
-    for info in default_registry().infos():
-        installed = info.sdk_installed()
-        rows.append(
-            {
-                "name": info.name,
-                "source": info.source,
-                "sdk_installed": installed,
-                "extra": info.extra,
-                "credentials": info.credentials_found(),
-            }
-        )
+    infos = default_registry().infos()
     if json_output:
-        emit_json(rows)
+        emit_json(
+            [
+                {
+                    "name": i.name,
+                    "source": i.source,
+                    "sdk_installed": i.sdk_installed(),
+                    "extra": i.extra,
+                    "credentials": i.credentials_found(),
+                }
+                for i in infos
+            ]
+        )
         return
+    credentials = {True: "[green]found[/]", False: "[yellow]not found[/]", None: "-"}
     table = Table(title="Providers")
     for col in ("provider", "SDK", "credentials", "source"):
         table.add_column(col)
-    for r in rows:
+    for i in infos:
         sdk = (
             "[green]installed[/]"
-            if r["sdk_installed"]
-            else f"[red]missing[/] (pip install 'specify-cloud[{r['extra']}]')"
+            if i.sdk_installed()
+            else f"[red]missing[/] (pip install 'specify-cloud[{i.extra}]')"
         )
-        cred = {True: "[green]found[/]", False: "[yellow]not found[/]"}.get(r["credentials"], "-")  # type: ignore[call-overload]
-        table.add_row(str(r["name"]), sdk, cred, str(r["source"]))
+        table.add_row(i.name, sdk, credentials[i.credentials_found()], i.source)
     console.print(table)

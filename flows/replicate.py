@@ -204,8 +204,13 @@ def run_replicate(
     prefix: str = "",
     options: dict[str, Any] | None = None,
     task_runner: str = "thread",
+    dask_address: str | None = None,
 ) -> Any:
-    """Run the flow with the chosen task runner: "thread" (default) or "dask" (prefect-dask)."""
+    """Run the flow with the chosen task runner: "thread" (default) or "dask" (prefect-dask).
+
+    With "dask", tasks run on the Dask cluster at dask_address (e.g. tcp://scheduler:8786),
+    or on a temporary local cluster when none is given.
+    """
     if task_runner == "thread":
         chosen = replicate
     elif task_runner == "dask":
@@ -215,7 +220,8 @@ def run_replicate(
             raise RuntimeError(
                 "task_runner='dask' needs prefect-dask: pip install 'specify-cloud[dask]'"
             ) from exc
-        chosen = replicate.with_options(task_runner=DaskTaskRunner())  # type: ignore[arg-type]
+        runner = DaskTaskRunner(address=dask_address) if dask_address else DaskTaskRunner()
+        chosen = replicate.with_options(task_runner=runner)  # type: ignore[arg-type]
     else:
         raise ValueError(f"task_runner must be 'thread' or 'dask', not {task_runner!r}")
     return chosen(source=source, targets=targets, prefix=prefix, options=options, return_state=True)

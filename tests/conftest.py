@@ -39,3 +39,12 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slow end-to-end tests (real Prefect server, browser) after everything else.
+
+    In-process flow tests that ran after them saw no task-run events reach the session's
+    Prefect harness; keeping them last also gives quick failures first.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

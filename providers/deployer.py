@@ -55,7 +55,7 @@ from providers.registry import ProviderRegistry, default_registry
 Strategy = Literal["best-effort", "all-or-nothing"]
 STRATEGIES: tuple[str, ...] = ("best-effort", "all-or-nothing")
 #: tag recording the port the app listens on, so a reused instance reports its address
-PORT_TAG = "specify:port"
+PORT_TAG = "specify-port"  # label-safe, like artifact.DEPLOYMENT_TAG
 LIVE_STATES = frozenset({"pending", "running"})
 GONE_STATES = frozenset({"terminated", "shutting-down", "deleted"})
 

@@ -50,6 +50,14 @@ def test_single_files(tmp_path: Path) -> None:
     assert detect_run_command(tmp_path / "x.py") == "python3 x.py"
     (tmp_path / "data.bin").write_bytes(b"\0")
     assert detect_run_command(tmp_path / "data.bin") is None
+    (tmp_path / "run me.sh").write_text("echo hi\n")
+    assert detect_run_command(tmp_path / "run me.sh") == "sh 'run me.sh'"
+
+
+def test_startup_script_quotes_everything() -> None:
+    text = startup_script("http://h/x?a=1&b='2'", "echo $(id)", port=80, deployment_id="dep-1")
+    assert "'http://h/x?a=1&b='\"'\"'2'\"'\"''" in text
+    assert "'echo $(id)'" in text and "export PORT=80" in text
 
 
 def test_no_start_command_asks_for_run(tmp_path: Path) -> None:

@@ -48,11 +48,11 @@ def check_deployment_id(deployment_id: str) -> str:
     """Ids become tags, GCP label values and key prefixes: keep them to what all accept."""
     if not _DEPLOYMENT_ID.match(deployment_id):
         raise ConfigurationError(
-            f"deployment id (--id) {deployment_id!r} is not allowed",
+            f"deployment id {deployment_id!r} is not allowed",
             operation="deploy",
             resource="id",
-            hint="A deployment id is a GCP label value: 1-63 lowercase letters, digits and "
-            "'-', starting with a letter or digit (e.g. web-2024-05)",
+            hint="Pass --id as 1-63 lowercase letters, digits and '-', starting with a letter "
+            "or digit, e.g. web-2024-05 (it becomes a GCP label value on every instance)",
         )
     return deployment_id
 

@@ -126,14 +126,20 @@ def test_zone_of() -> None:
     assert zone_of(None, "europe-west1-b") == "europe-west1-b"
 
 
-@pytest.mark.emulators
-def test_deploy_uploads_signs_creates_waits_and_destroy_removes(
-    emulators: Emulators, fake: FakeCompute, sa_info: dict[str, Any], tmp_path: Path
-) -> None:
+@pytest.fixture
+def deploying(emulators: Emulators, fake: FakeCompute, sa_info: dict[str, Any]) -> GCPProvider:
+    """A provider with an artifact bucket in the wiped GCS emulator and the fake Compute API."""
     emulators.reset_gcs()
     provider = provider_for(fake, sa_info, bucket="deploy-artifacts")
     provider.get_storage().create_bucket()
     provider.get_compute(ZONE).poll_interval = 0.01
+    return provider
+
+
+def test_deploy_uploads_signs_creates_waits_and_destroy_removes(
+    deploying: GCPProvider, fake: FakeCompute, tmp_path: Path
+) -> None:
+    provider = deploying
     artifact = tmp_path / "app.sh"
     artifact.write_text("#!/bin/sh\necho serving\n")
 
@@ -169,13 +175,10 @@ def test_deploy_uploads_signs_creates_waits_and_destroy_removes(
     fake.assert_clean()
 
 
-@pytest.mark.emulators
 def test_failed_deploy_rolls_back_the_artifact(
-    emulators: Emulators, fake: FakeCompute, sa_info: dict[str, Any], tmp_path: Path
+    deploying: GCPProvider, fake: FakeCompute, tmp_path: Path
 ) -> None:
-    emulators.reset_gcs()
-    provider = provider_for(fake, sa_info, bucket="deploy-artifacts")
-    provider.get_storage().create_bucket()
+    provider = deploying
     fake.fail_next_insert = "Quota 'CPUS' exceeded"
     artifact = tmp_path / "app.sh"
     artifact.write_text("echo hi\n")
@@ -194,5 +197,5 @@ def test_deploy_without_a_bucket_is_a_configuration_error(
     with pytest.raises(ConfigurationError, match="no bucket"):
         provider.deploy(artifact, ZONE, deployment_id="x-1")
     assert fake.instances == {}
-    with pytest.raises(ConfigurationError, match=r"--id.*GCP label value"):
+    with pytest.raises(ConfigurationError, match=r"Rel_7.*--id.*GCP label value"):
         provider.deploy(artifact, ZONE, deployment_id="Rel_7")

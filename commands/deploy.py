@@ -107,7 +107,9 @@ def deploy(
     to: str = typer.Option(
         ..., "--to", help="Targets: aws:us-east-1,gcp:us-central1,azure:eastus,local"
     ),
-    deployment_id: str | None = typer.Option(None, "--id", help="Deployment id (generated)"),
+    deployment_id: str | None = typer.Option(
+        None, "--id", help="Deployment id: 1-63 of a-z, 0-9 and '-' (default: generated)"
+    ),
     run: str | None = typer.Option(None, "--run", help="Start command, run in the artifact"),
     port: int | None = typer.Option(None, "--port", help="Port to open; passed as PORT"),
     size: str | None = typer.Option(None, "--size", help="small|medium|large or a type"),

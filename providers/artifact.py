@@ -29,10 +29,13 @@ from types import TracebackType
 from providers.base import CloudStorage
 from providers.errors import ConfigurationError, NotFoundError
 
+# Tag keys and values must be valid GCP labels too (lowercase letters, digits, '_' and '-',
+# at most 63, keys starting with a letter): one spelling then works on every cloud.
 #: tag (label) carried by every resource a deployment creates; destroy and status find them by it
-DEPLOYMENT_TAG = "specify:deployment-id"
+DEPLOYMENT_TAG = "specify-deployment-id"
 #: tag naming the tool, so a person looking at the console knows where a resource came from
-MANAGED_BY_TAG = "specify:managed-by"
+MANAGED_BY_TAG = "specify-managed-by"
+MANAGED_BY = "specify-cloud"
 #: key prefix under which artifacts are uploaded: <ARTIFACT_PREFIX>/<deployment id>/<name>
 ARTIFACT_PREFIX = "deployments"  # the same prefix the cloud providers use
 ARCHIVE_NAME = "artifact.tar.gz"
@@ -42,20 +45,21 @@ _DEPLOYMENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 def check_deployment_id(deployment_id: str) -> str:
-    """Ids become tags, labels and key prefixes on every cloud: keep them to the safe subset."""
+    """Ids become tags, GCP label values and key prefixes: keep them to what all accept."""
     if not _DEPLOYMENT_ID.match(deployment_id):
         raise ConfigurationError(
             f"deployment id {deployment_id!r} is not allowed",
             operation="deploy",
             resource="id",
-            hint="Use 1-63 lowercase letters, digits and hyphens, starting with a letter or digit",
+            hint="Pass --id as 1-63 lowercase letters, digits and '-', starting with a letter "
+            "or digit, e.g. web-2024-05 (it becomes a GCP label value on every instance)",
         )
     return deployment_id
 
 
 def deployment_tags(deployment_id: str) -> dict[str, str]:
     """The tags every resource of a deployment carries."""
-    return {DEPLOYMENT_TAG: deployment_id, MANAGED_BY_TAG: "specify-cloud"}
+    return {DEPLOYMENT_TAG: deployment_id, MANAGED_BY_TAG: MANAGED_BY}
 
 
 def artifact_prefix(deployment_id: str) -> str:
@@ -117,6 +121,8 @@ def detect_run_command(artifact: Path) -> str | None:
         return f"python3 {shlex.quote(artifact.name)}"
     if os.access(artifact, os.X_OK):
         return f"./{shlex.quote(artifact.name)}"
+    if artifact.name.endswith(".sh"):  # a shell script needs no executable bit
+        return f"sh {shlex.quote(artifact.name)}"
     return None
 
 

@@ -51,11 +51,12 @@ from providers.base import (
 )
 from providers.errors import CloudError, ConfigurationError, DeploymentError, NotFoundError
 from providers.registry import ProviderRegistry, default_registry
+from providers.vm import VMProvider
 
 Strategy = Literal["best-effort", "all-or-nothing"]
 STRATEGIES: tuple[str, ...] = ("best-effort", "all-or-nothing")
 #: tag recording the port the app listens on, so a reused instance reports its address
-PORT_TAG = "specify:port"
+PORT_TAG = "specify-port"  # label-safe, like artifact.DEPLOYMENT_TAG
 LIVE_STATES = frozenset({"pending", "running"})
 GONE_STATES = frozenset({"terminated", "shutting-down", "deleted"})
 
@@ -392,7 +393,10 @@ def new_deployment_id() -> str:
 
 
 def _compute_for(provider: CloudProvider, region: str | None) -> CloudCompute:
-    """The provider's compute in region, when its get_compute takes one (AWS, GCP)."""
+    """The compute a deployment in region uses: where a VM provider's deploy puts it
+    (a GCP region means a zone of it), else get_compute(region) when it takes one."""
+    if isinstance(provider, VMProvider):
+        return provider.deploy_placement(region)[1]
     if region and inspect.signature(provider.get_compute).parameters:
         return provider.get_compute(region)  # type: ignore[call-arg]
     return provider.get_compute()

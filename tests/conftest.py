@@ -10,6 +10,9 @@ import pytest
 
 from tests.emulators import Emulators
 
+# fixtures of the fake cloud APIs, shared by the provider areas and tests/deploy
+pytest_plugins = ("tests.fakes.gcp_fixtures", "tests.fakes.azure_fixtures")
+
 
 @pytest.fixture(scope="session")
 def emulators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulators]:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from providers.base import CloudProvider, DeploymentResult
+from providers.base import CloudCompute
 from providers.errors import ConfigurationError
+from providers.vm import VMProvider
 
 if TYPE_CHECKING:
     from providers.aws.compute import EC2Compute
@@ -29,9 +31,11 @@ _CREDENTIAL_FILES = (
     ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
     ("AWS_CONFIG_FILE", "~/.aws/config"),
 )
+#: seconds destroy waits for instances to release their security group
+SG_RELEASE_TIMEOUT = 300.0
 
 
-class AWSProvider(CloudProvider):
+class AWSProvider(VMProvider):
     """Amazon Web Services: S3, CloudWatch, Logs, Secrets Manager, EC2, RDS, Cost Explorer.
 
     Every argument may be left out: the region then comes from AWS_REGION /
@@ -215,49 +219,35 @@ class AWSProvider(CloudProvider):
             ),
         )
 
-    # -- deployment --------------------------------------------------------------------
-    def artifact_storage(self) -> S3Storage:
-        """The bucket deploy uploads artifacts to: the provider's, or one per account+region."""
+    # -- deployment (the body is VMProvider's; these say where) ------------------------
+    def deploy_placement(self, region: str | None) -> tuple[str, EC2Compute]:
+        where = region or self.region
+        return where, self.get_compute(where)
+
+    def artifact_storage(self, *, create: bool = False) -> S3Storage:
+        """The provider's bucket, or one per account+region (created when create is set)."""
         if self.bucket:
             return self.get_storage()
         account = self.client("sts").get_caller_identity()["Account"]
         storage = self.get_storage(f"specify-artifacts-{account}-{self.region}")
-        storage.create_bucket(exist_ok=True)
+        if create:
+            storage.create_bucket(exist_ok=True)
         return storage
 
-    def deploy(
-        self,
-        artifact: Path | str,
-        region: str,
-        *,
-        instance_type: str | None = None,
-        deployment_id: str | None = None,
-        run_command: str | None = None,
-        port: int | None = None,
-        timeout: float = 300.0,
-    ) -> DeploymentResult:
-        """Upload artifact, launch an EC2 instance that fetches and runs it, wait for it.
+    def remove_leftovers(self, compute: CloudCompute, deployment_id: str) -> None:
+        """The security group opened for the app's port. EC2 refuses to delete it while an
+        instance still uses it, so wait until the deployment's instances are terminated."""
+        from providers.artifact import DEPLOYMENT_TAG
+        from providers.aws.compute import EC2Compute
 
-        Idempotent by deployment_id: a running instance tagged with it is reused.
-        """
-        from providers.aws.deploy import EC2Deployer
-
-        deployer = EC2Deployer(self.get_compute(region or self.region), self.artifact_storage)
-        return deployer.deploy(
-            artifact,
-            deployment_id=deployment_id,
-            instance_type=instance_type,
-            run_command=run_command,
-            port=port,
-            timeout=timeout,
-        )
-
-    def destroy(self, deployment_id: str, region: str | None = None) -> int:
-        """Terminate what deploy created for deployment_id; returns instances terminated."""
-        from providers.aws.deploy import EC2Deployer
-
-        deployer = EC2Deployer(self.get_compute(region or self.region), self.artifact_storage)
-        return deployer.destroy(deployment_id)
+        assert isinstance(compute, EC2Compute)
+        tags = {DEPLOYMENT_TAG: deployment_id}
+        deadline = time.monotonic() + SG_RELEASE_TIMEOUT
+        while time.monotonic() < deadline and any(
+            i.state != "terminated" for i in compute.list_instances(tags, include_terminated=True)
+        ):
+            time.sleep(compute.poll_interval)
+        compute.delete_security_groups(tags)
 
     # -- detection ---------------------------------------------------------------------
     @classmethod

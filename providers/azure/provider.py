@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import time
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from providers.base import CloudProvider, CloudStorage, DeploymentResult
-from providers.errors import CloudError, ConfigurationError, DeploymentError, sdk_missing
-from providers.telemetry import record_operation
+from providers.base import CloudCompute, CloudStorage
+from providers.errors import ConfigurationError, sdk_missing
+from providers.vm import VMProvider
 
 if TYPE_CHECKING:
     from providers.azure.compute import AzureVirtualMachines
@@ -117,7 +116,7 @@ def default_credential() -> Any:
     return DefaultAzureCredential()
 
 
-class AzureProvider(CloudProvider):
+class AzureProvider(VMProvider):
     """Azure: Blob Storage, Monitor, Key Vault, Virtual Machines, SQL, Cost Management."""
 
     name: ClassVar[str] = "azure"
@@ -345,91 +344,23 @@ class AzureProvider(CloudProvider):
         return logs
 
     # ------------------------------------------------------------------ deploy
-    def deploy(
-        self,
-        artifact: Path | str,
-        region: str,
-        *,
-        instance_type: str | None = None,
-        deployment_id: str | None = None,
-        run_command: str | None = None,
-        port: int | None = None,
-        timeout: float = 300.0,
-        rollback: bool = True,
-    ) -> DeploymentResult:
-        """Upload the artifact, start a VM whose custom data fetches it by SAS URL, wait.
+    # the body is VMProvider's; these say where
+    def deploy_placement(self, region: str | None) -> tuple[str, AzureVirtualMachines]:
+        """VMs go to the resource group's compute, in region or the settings' region."""
+        return region or self.settings.region, self.get_compute()
 
-        The shared find-or-create body (providers.deployer.deploy_instance) does the work:
-        a running VM tagged with the deployment id is reused. Failures come back as a
-        failed result, rolled back when this run created the VM and `rollback` is set;
-        bad settings raise ConfigurationError.
-        """
-        from providers.deployer import deploy_instance, find_instances, new_deployment_id
-
-        started = time.perf_counter()
-        dep_id = deployment_id or new_deployment_id()
-        region = region or self.settings.region
-        created = False
-        try:
-            storage = self.blob_storage()
+    def artifact_storage(self, *, create: bool = False) -> CloudStorage:
+        """The configured container (created when missing and create is set)."""
+        storage = self.blob_storage()
+        if create:
             storage.ensure_container()
-            compute = self.get_compute()
-            created = not find_instances(compute, dep_id, None)
-            return deploy_instance(
-                compute,
-                cast(CloudStorage, storage),
-                artifact,
-                provider=self.name,
-                region=region,
-                deployment_id=dep_id,
-                instance_type=instance_type or DEFAULT_VM_SIZE,
-                run_command=run_command,
-                port=port,
-                timeout=timeout,
-            )
-        except ConfigurationError:
-            raise
-        except CloudError as err:
-            state, error = "failed", err
-            if rollback and created:
-                # remove what this run created (a half-built VM and its network pieces)
-                try:
-                    self.destroy(dep_id)
-                    state = "rolled_back"
-                except CloudError as cleanup:
-                    error = DeploymentError(
-                        f"{err}; rollback also failed: {cleanup}",
-                        provider=self.name,
-                        operation="deploy",
-                        resource=dep_id,
-                        hint=f"Remove what is left with `specify cloud destroy {dep_id}`",
-                    )
-            duration = time.perf_counter() - started
-            record_operation("deploy", self.name, duration, None)
-            return DeploymentResult(
-                provider=self.name,
-                region=region,
-                deployment_id=dep_id,
-                state=state,
-                duration_s=duration,
-                error=str(error),
-            )
+        return cast(CloudStorage, storage)
 
-    def destroy(self, deployment_id: str, region: str | None = None) -> int:
-        """Delete the VMs tagged with deployment_id (with their network pieces) and the
-        staged artifact; return how many VMs were deleted. Also removes the network pieces
-        of a VM whose creation failed half-way."""
-        from providers.artifact import check_deployment_id
+    def remove_leftovers(self, compute: CloudCompute, deployment_id: str) -> None:
+        """The network pieces of a VM whose creation failed half-way (named after it)."""
         from providers.azure.compute import vm_name
-        from providers.deployer import destroy_instances
 
-        check_deployment_id(deployment_id)
-        compute = self.get_compute()
-        storage = cast(CloudStorage, self.blob_storage()) if self.settings.container else None
-        count = destroy_instances(compute, storage, deployment_id, None)
-        # a VM that was never created leaves its network pieces, named after the VM
         compute.terminate_instance(vm_name(f"specify-{deployment_id}"))
-        return count
 
 
 __all__ = ["AzureProvider", "AzureSettings", "default_credential"]

@@ -13,20 +13,14 @@ import json
 import os
 import re
 import threading
-import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from providers.base import (
-    CloudProvider,
-    CloudStorage,
-    DeploymentResult,
-    InstanceSpec,
-)
-from providers.errors import CloudError, ConfigurationError, CredentialsError
+from providers.base import CloudStorage
+from providers.errors import ConfigurationError, CredentialsError
 from providers.gcp.common import AUTH_HINT, EXTRA, PROVIDER, require
+from providers.vm import VMProvider
 
 if TYPE_CHECKING:
     from providers.gcp.compute import ComputeEngine
@@ -61,7 +55,7 @@ def zone_of(region: str | None, default_zone: str) -> str:
     return f"{region}-{default_zone.rsplit('-', 1)[-1]}"
 
 
-class GCPProvider(CloudProvider):
+class GCPProvider(VMProvider):
     """Google Cloud: Cloud Storage, Monitoring, Logging, Secret Manager, Compute Engine,
     Cloud SQL and the BigQuery billing export."""
 
@@ -414,98 +408,15 @@ class GCPProvider(CloudProvider):
         )
 
     # ------------------------------------------------------------------ deploy
-    def deploy(
-        self,
-        artifact: Path | str,
-        region: str,
-        *,
-        instance_type: str | None = None,
-        deployment_id: str | None = None,
-        run_command: str | None = None,
-        port: int | None = None,
-        timeout: float = 300.0,
-    ) -> DeploymentResult:
-        """Upload the artifact, start an instance that fetches it by signed URL, wait.
-
-        Idempotent per deployment id: a running instance carrying the same id is reused.
-        """
-        started = time.perf_counter()
-        dep_id = deployment_id or f"dep-{uuid.uuid4().hex[:12]}"
+    # the body is VMProvider's; these say where
+    def deploy_placement(self, region: str | None) -> tuple[str, ComputeEngine]:
+        """A deployment lands in a zone of the region (instances are zonal)."""
         zone = zone_of(region, self.zone)
-        try:
-            compute = self.get_compute(zone)
-            existing = compute.list_instances({"deployment-id": dep_id})
-            live = [i for i in existing if i.state in {"pending", "running"}]
-            if live:
-                instance = compute.wait_until_running(live[0].instance_id, timeout=timeout)
-                return self._result(zone, dep_id, instance, None, started)
-            path = Path(artifact)
-            storage = self.get_storage()
-            key = f"deployments/{dep_id}/{path.name}"
-            storage.upload(path, key, {"deployment-id": dep_id})
-            # the URL must outlive the boot; a day is plenty and well under the 7-day cap
-            url = storage.get_url(key, expires_in=24 * 3600)
-            spec = InstanceSpec(
-                name=f"specify-{dep_id}".lower().replace("_", "-")[:63],
-                instance_type=instance_type or self.machine_type,
-                user_data=startup_script(url, path.name, run_command),
-                tags={"deployment-id": dep_id, "managed-by": "specify-cloud"},
-                port=port,
-                region=zone,
-            )
-            created = compute.create_instance(spec)
-            instance = compute.wait_until_running(created.instance_id, timeout=timeout)
-            return self._result(zone, dep_id, instance, url, started)
-        except CloudError as err:
-            return DeploymentResult(
-                provider=PROVIDER,
-                region=zone,
-                deployment_id=dep_id,
-                state="failed",
-                duration_s=time.perf_counter() - started,
-                error=str(err),
-            )
+        return zone, self.get_compute(zone)
 
-    def _result(
-        self, zone: str, dep_id: str, instance: Any, url: str | None, started: float
-    ) -> DeploymentResult:
-        return DeploymentResult(
-            provider=PROVIDER,
-            region=zone,
-            deployment_id=dep_id,
-            state="running" if instance.state == "running" else "failed",
-            instance_id=instance.instance_id,
-            address=instance.public_address or instance.private_address,
-            artifact_url=url,
-            duration_s=time.perf_counter() - started,
-            error=None if instance.state == "running" else f"instance is {instance.state}",
-        )
-
-    def destroy(self, deployment_id: str, region: str | None = None) -> int:
-        """Delete every instance labelled with deployment_id; return how many."""
-        compute = self.get_compute(zone_of(region, self.zone))
-        removed = 0
-        for instance in compute.list_instances({"deployment-id": deployment_id}):
-            if compute.terminate_instance(instance.instance_id):
-                removed += 1
-        return removed
+    def artifact_storage(self, *, create: bool = False) -> CloudStorage:
+        """The provider's bucket (configured, so it is expected to exist already)."""
+        return self.get_storage()
 
 
-def startup_script(url: str, filename: str, run_command: str | None) -> str:
-    """A startup script that downloads the artifact from its signed URL and runs it."""
-    import shlex
-
-    run = run_command or f"chmod +x ./{shlex.quote(filename)} && ./{shlex.quote(filename)}"
-    return "\n".join(
-        [
-            "#!/bin/bash",
-            "set -euo pipefail",
-            "mkdir -p /opt/specify && cd /opt/specify",
-            f"curl -fsSL --retry 5 -o {shlex.quote(filename)} {shlex.quote(url)}",
-            f"nohup bash -c {shlex.quote(run)} > /var/log/specify-app.log 2>&1 &",
-            "",
-        ]
-    )
-
-
-__all__ = ["AUTH_HINT", "GCPProvider", "startup_script", "zone_of"]
+__all__ = ["AUTH_HINT", "GCPProvider", "zone_of"]

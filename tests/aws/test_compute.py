@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import base64
-import tarfile
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from providers.artifact import DEPLOYMENT_TAG
 from providers.aws import AWSProvider
 from providers.aws.compute import EC2Compute
-from providers.aws.deploy import DEPLOYMENT_TAG, user_data
 from providers.base import CloudCompute, CloudDatabase, DatabaseSpec, InstanceSpec
 from providers.errors import ConfigurationError, DeploymentError, NotFoundError
 from tests.aws.conftest import unique
-
-_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+from tests.helpers import archive_members, fetch, fetch_url
 
 
 @pytest.fixture()
@@ -119,36 +116,42 @@ def test_deploy_file_then_destroy(aws: AWSProvider, tmp_path: Path) -> None:
     script.write_text("#!/bin/sh\necho serving\n")
     dep_id = unique("dep")
     result = aws.deploy(script, "us-east-1", deployment_id=dep_id, port=8000, timeout=60)
-    assert result.ok and result.state == "running"
+    assert result.ok and result.state == "running", result.error
     assert result.provider == "aws" and result.deployment_id == dep_id
-    assert result.instance_id and result.address
+    assert result.instance_id and result.address and result.address.endswith(":8000")
+    key = f"deployments/{dep_id}/artifact.tar.gz"
+    assert result.artifact_url == f"s3://{aws.bucket}/{key}"  # the URI; the signed URL is secret
 
-    instance = aws.get_compute().get_instance(result.instance_id)
+    compute = aws.get_compute()
+    instance = compute.get_instance(result.instance_id)
     assert instance.state == "running" and instance.tags[DEPLOYMENT_TAG] == dep_id
+    assert instance.tags["specify-managed-by"] == "specify-cloud"
 
-    # user data fetches the artifact through the presigned URL it carries
+    # user data fetches the artifact through the presigned URL it carries, then runs it
     attr = aws.client("ec2").describe_instance_attribute(
         InstanceId=result.instance_id, Attribute="userData"
     )
     script_text = base64.b64decode(attr["UserData"]["Value"]).decode()
-    assert result.artifact_url and result.artifact_url in script_text
-    assert "export PORT=8000" in script_text and "sh app.sh" in script_text
-    with _HTTP.open(result.artifact_url, timeout=10) as resp:
-        assert resp.read() == script.read_bytes()
-    tagging = aws.client("s3").get_object_tagging(
-        Bucket=aws.bucket, Key=f"deployments/{dep_id}/app.sh"
-    )
-    assert {"Key": DEPLOYMENT_TAG, "Value": dep_id} in tagging["TagSet"]
+    assert "export PORT=8000" in script_text and "'sh app.sh'" in script_text
+    assert "tar -xzf artifact.tar.gz" in script_text
+    assert archive_members(fetch(fetch_url(script_text))) == {"app.sh": script.read_bytes()}
+    assert aws.get_storage().head(key).metadata[DEPLOYMENT_TAG] == dep_id
+    # the port was opened through a security group carrying the deployment's tag
+    groups = aws.client("ec2").describe_security_groups(
+        Filters=[{"Name": f"tag:{DEPLOYMENT_TAG}", "Values": [dep_id]}]
+    )["SecurityGroups"]
+    assert [g["GroupName"] for g in groups] == [f"specify-{dep_id}-sg"]
 
     # a second deploy with the same id finds the running instance
     again = aws.deploy(script, "us-east-1", deployment_id=dep_id, timeout=60)
-    assert again.instance_id == result.instance_id
+    assert again.instance_id == result.instance_id and again.address == result.address
 
     assert aws.destroy(dep_id) == 1
-    after = aws.get_compute().get_instance(result.instance_id)
+    after = compute.get_instance(result.instance_id)
     assert after.state in {"shutting-down", "terminated"}
-    assert aws.get_compute().list_instances({DEPLOYMENT_TAG: dep_id}) == []
+    assert compute.list_instances({DEPLOYMENT_TAG: dep_id}) == []
     assert list(aws.get_storage().list_objects(f"deployments/{dep_id}/")) == []
+    assert compute.delete_security_groups({DEPLOYMENT_TAG: dep_id}) == 0, "destroy removed it"
 
     # deploying the id again after destroy starts a new instance
     fresh = aws.deploy(script, "us-east-1", deployment_id=dep_id, timeout=60)
@@ -160,14 +163,33 @@ def test_deploy_directory_to_default_bucket(aws: AWSProvider, tmp_path: Path) ->
     app = tmp_path / "app"
     app.mkdir()
     (app / "start.sh").write_text("python3 -m http.server $PORT\n")
+    (app / "start.sh").chmod(0o755)
     result = aws.deploy(app, "eu-west-1", port=9000, timeout=60)
-    assert result.region == "eu-west-1" and result.state == "running"
+    assert result.region == "eu-west-1" and result.state == "running", result.error
     assert result.deployment_id.startswith("dep-")
-    with _HTTP.open(result.artifact_url or "", timeout=10) as resp:
-        (tmp_path / "got.tar.gz").write_bytes(resp.read())
-    with tarfile.open(tmp_path / "got.tar.gz") as tar:
-        assert "./start.sh" in tar.getnames()
+    # no bucket configured: one per account and region, made on first deploy
+    assert (result.artifact_url or "").startswith("s3://specify-artifacts-")
+    attr = aws.client("ec2", "eu-west-1").describe_instance_attribute(
+        InstanceId=result.instance_id or "", Attribute="userData"
+    )
+    script_text = base64.b64decode(attr["UserData"]["Value"]).decode()
+    assert "nohup bash -c ./start.sh" in script_text
+    assert list(archive_members(fetch(fetch_url(script_text)))) == ["start.sh"]
     assert aws.destroy(result.deployment_id, "eu-west-1") == 1
+    assert list(aws.artifact_storage().list_objects(f"deployments/{result.deployment_id}/")) == []
+
+
+def test_failed_deploy_rolls_back_what_it_created(aws: AWSProvider, tmp_path: Path) -> None:
+    aws.bucket = unique("spec-art")
+    aws.get_storage().create_bucket()
+    aws.image = "/specify/no-such-image"  # an SSM alias that does not resolve
+    script = tmp_path / "app.sh"
+    script.write_text("echo hi\n")
+    dep_id = unique("dep")
+    result = aws.deploy(script, "us-east-1", deployment_id=dep_id, timeout=60)
+    assert result.state == "rolled_back" and not result.ok
+    assert result.error and "no-such-image" in result.error
+    assert list(aws.get_storage().list_objects(f"deployments/{dep_id}/")) == []
 
 
 def test_deploy_refuses_bad_input(aws: AWSProvider, tmp_path: Path) -> None:
@@ -175,9 +197,3 @@ def test_deploy_refuses_bad_input(aws: AWSProvider, tmp_path: Path) -> None:
         aws.deploy(tmp_path, "us-east-1", deployment_id="bad id!")
     with pytest.raises(ConfigurationError, match="does not exist"):
         aws.deploy(tmp_path / "nope", "us-east-1", deployment_id=unique("d"))
-
-
-def test_user_data_quotes_everything() -> None:
-    text = user_data("http://h/x?a=1&b='2'", "a b.sh", "dep-1", "echo $(id)", 80)
-    assert "'http://h/x?a=1&b='\"'\"'2'\"'\"''" in text
-    assert "'a b.sh'" in text and "'echo $(id)'" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,11 +15,14 @@ from pathlib import Path
 import pytest
 
 from providers.artifact import (
+    check_deployment_id,
+    deployment_tags,
     detect_run_command,
     prepare_artifact,
     stage_artifact,
     startup_script,
 )
+from providers.deployer import new_deployment_id
 from providers.errors import ConfigurationError
 from providers.local.storage import LocalStorage
 
@@ -50,6 +54,30 @@ def test_single_files(tmp_path: Path) -> None:
     assert detect_run_command(tmp_path / "x.py") == "python3 x.py"
     (tmp_path / "data.bin").write_bytes(b"\0")
     assert detect_run_command(tmp_path / "data.bin") is None
+    (tmp_path / "run me.sh").write_text("echo hi\n")
+    assert detect_run_command(tmp_path / "run me.sh") == "sh 'run me.sh'"
+
+
+def test_deployment_ids_are_gcp_label_values() -> None:
+    for good in (new_deployment_id(), new_deployment_id(), "a", "7-up", "x" * 63):
+        assert check_deployment_id(good) == good
+    for bad in ("Web", "web_1", "web.1", "-web", "", "x" * 64, "wéb"):
+        with pytest.raises(ConfigurationError) as err:
+            check_deployment_id(bad)
+        assert err.value.resource == "id" and "--id" in str(err.value)
+        assert "lowercase letters, digits and '-'" in str(err.value)
+    assert deployment_tags("web-1") == {
+        "specify-deployment-id": "web-1",
+        "specify-managed-by": "specify-cloud",
+    }
+    label = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")  # GCP label keys
+    assert all(label.match(k) and label.match(v) for k, v in deployment_tags("web-1").items())
+
+
+def test_startup_script_quotes_everything() -> None:
+    text = startup_script("http://h/x?a=1&b='2'", "echo $(id)", port=80, deployment_id="dep-1")
+    assert "'http://h/x?a=1&b='\"'\"'2'\"'\"''" in text
+    assert "'echo $(id)'" in text and "export PORT=80" in text
 
 
 def test_no_start_command_asks_for_run(tmp_path: Path) -> None:

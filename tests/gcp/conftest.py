@@ -1,5 +1,5 @@
-"""Fixtures for the GCP provider tests: a throwaway service-account key, a wiped GCS
-emulator bucket, and the fake REST servers of tests/fakes/."""
+"""Fixtures for the GCP provider tests: a wiped GCS emulator bucket; the service-account
+key, fake OAuth and fake Compute API come from tests/fakes/gcp_fixtures.py."""
 
 from __future__ import annotations
 
@@ -10,14 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from providers.gcp import GCPProvider
 from providers.gcp.storage import GCSStorage
 from providers.retry import RetryPolicy
 from tests.emulators import Emulators
-from tests.fakes.gcp_oauth import FakeOAuth
 
 FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05)
 
@@ -27,36 +24,6 @@ def _audit_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "audit.jsonl"
     monkeypatch.setenv("SPECIFY_AUDIT_LOG", str(path))
     return path
-
-
-@pytest.fixture(scope="session")
-def oauth() -> Iterator[FakeOAuth]:
-    with FakeOAuth() as server:
-        yield server  # type: ignore[misc]
-
-
-@pytest.fixture(scope="session")
-def sa_info(oauth: FakeOAuth) -> dict[str, Any]:
-    """A service-account key made up for the tests (nothing at Google knows it)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    info = {
-        "type": "service_account",
-        "project_id": "specify-test",
-        "private_key_id": uuid.uuid4().hex,
-        "private_key": pem,
-        "client_email": "specify-tests@specify-test.iam.gserviceaccount.com",
-        "client_id": "1234567890",
-        # tokens come from the fake OAuth endpoint, as they would from Google's
-        "token_uri": f"{oauth.url}/token",
-    }
-    oauth.client_email = info["client_email"]
-    oauth.public_key = key.public_key()
-    return info
 
 
 @pytest.fixture

@@ -6,32 +6,29 @@ Service-account tokens come from the fake OAuth endpoint; the fake Compute API a
 
 from __future__ import annotations
 
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from providers.artifact import DEPLOYMENT_TAG
 from providers.base import CloudCompute, InstanceSpec
-from providers.errors import CredentialsError, DeploymentError, NotFoundError
+from providers.errors import ConfigurationError, CredentialsError, DeploymentError, NotFoundError
 from providers.gcp import GCPProvider
 from providers.gcp.compute import ComputeEngine
 from providers.gcp.provider import zone_of
 from tests.emulators import Emulators
 from tests.fakes.gcp_compute import FakeCompute
-from tests.fakes.gcp_oauth import FakeOAuth
+from tests.fakes.gcp_fixtures import PROJECT
 from tests.gcp.conftest import FAST_RETRY
+from tests.helpers import archive_members, fetch, fetch_url
 
-PROJECT = "specify-test"
 ZONE = "europe-west1-b"
 
 
 @pytest.fixture
-def fake(oauth: FakeOAuth) -> Iterator[FakeCompute]:
-    with FakeCompute(PROJECT) as server:
-        server.auth = oauth  # type: ignore[attr-defined]
-        yield server  # type: ignore[misc]
+def fake(fake_compute: FakeCompute) -> FakeCompute:
+    return fake_compute
 
 
 def provider_for(fake: FakeCompute, sa_info: dict[str, Any], **kw: Any) -> GCPProvider:
@@ -129,29 +126,41 @@ def test_zone_of() -> None:
     assert zone_of(None, "europe-west1-b") == "europe-west1-b"
 
 
-@pytest.mark.emulators
-def test_deploy_uploads_signs_creates_waits_and_destroy_removes(
-    emulators: Emulators, fake: FakeCompute, sa_info: dict[str, Any], tmp_path: Path
-) -> None:
+@pytest.fixture
+def deploying(emulators: Emulators, fake: FakeCompute, sa_info: dict[str, Any]) -> GCPProvider:
+    """A provider with an artifact bucket in the wiped GCS emulator and the fake Compute API."""
     emulators.reset_gcs()
     provider = provider_for(fake, sa_info, bucket="deploy-artifacts")
     provider.get_storage().create_bucket()
     provider.get_compute(ZONE).poll_interval = 0.01
+    return provider
+
+
+def test_deploy_uploads_signs_creates_waits_and_destroy_removes(
+    deploying: GCPProvider, fake: FakeCompute, tmp_path: Path
+) -> None:
+    provider = deploying
     artifact = tmp_path / "app.sh"
     artifact.write_text("#!/bin/sh\necho serving\n")
 
     result = provider.deploy(artifact, "europe-west1", deployment_id="rel-7", port=8080)
     assert result.ok and result.state == "running", result.error
     assert result.region == ZONE and result.instance_id == "specify-rel-7"
-    assert result.address and result.address.startswith("34.")
+    assert result.address and result.address.startswith("34.") and result.address.endswith(":8080")
+    key = "deployments/rel-7/artifact.tar.gz"
+    assert result.artifact_url == f"gs://deploy-artifacts/{key}"
 
     inst = fake.instances["specify-rel-7"]
-    assert inst["labels"]["deployment-id"] == "rel-7"
+    # the shared tags are valid labels as they are: nothing was rewritten on the way
+    assert inst["labels"] == {
+        DEPLOYMENT_TAG: "rel-7",
+        "specify-managed-by": "specify-cloud",
+        "specify-port": "8080",
+    }
     script = inst["metadata"]["items"][0]["value"]
-    assert result.artifact_url and result.artifact_url in script
-    # the startup script's URL really serves the artifact
-    with urllib.request.urlopen(result.artifact_url, timeout=10) as resp:
-        assert resp.read() == artifact.read_bytes()
+    assert "tar -xzf artifact.tar.gz -C app" in script and "'sh app.sh'" in script
+    # the startup script's signed URL really serves the packed artifact
+    assert archive_members(fetch(fetch_url(script))) == {"app.sh": artifact.read_bytes()}
     assert fake.calls("POST", r".*/zones/europe-west1-b/operations/.*/wait")
 
     # a re-run with the same id finds the instance instead of creating another
@@ -161,16 +170,32 @@ def test_deploy_uploads_signs_creates_waits_and_destroy_removes(
 
     assert provider.destroy("rel-7", "europe-west1") == 1
     assert fake.instances == {}
+    assert list(provider.get_storage().list_objects("deployments/rel-7/")) == []
     assert provider.destroy("rel-7", "europe-west1") == 0
     fake.assert_clean()
 
 
-def test_deploy_failure_is_reported_not_raised(
+def test_failed_deploy_rolls_back_the_artifact(
+    deploying: GCPProvider, fake: FakeCompute, tmp_path: Path
+) -> None:
+    provider = deploying
+    fake.fail_next_insert = "Quota 'CPUS' exceeded"
+    artifact = tmp_path / "app.sh"
+    artifact.write_text("echo hi\n")
+    result = provider.deploy(artifact, ZONE, deployment_id="rel-8")
+    assert result.state == "rolled_back" and not result.ok
+    assert result.error and "QUOTA_EXCEEDED" in result.error
+    assert list(provider.get_storage().list_objects("deployments/rel-8/")) == []
+
+
+def test_deploy_without_a_bucket_is_a_configuration_error(
     fake: FakeCompute, sa_info: dict[str, Any], tmp_path: Path
 ) -> None:
     provider = provider_for(fake, sa_info)  # no bucket configured
-    artifact = tmp_path / "a"
+    artifact = tmp_path / "a.sh"
     artifact.write_text("x")
-    result = provider.deploy(artifact, ZONE, deployment_id="x-1")
-    assert not result.ok and result.state == "failed"
-    assert result.error and "no bucket" in result.error
+    with pytest.raises(ConfigurationError, match="no bucket"):
+        provider.deploy(artifact, ZONE, deployment_id="x-1")
+    assert fake.instances == {}
+    with pytest.raises(ConfigurationError, match=r"Rel_7.*--id.*GCP label value"):
+        provider.deploy(artifact, ZONE, deployment_id="Rel_7")

@@ -45,9 +45,5 @@ def prefect_harness() -> Iterator[None]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the slow end-to-end tests (real Prefect server, browser) after everything else.
-
-    In-process flow tests that ran after them saw no task-run events reach the session's
-    Prefect harness; keeping them last also gives quick failures first.
-    """
+    """Run the slow end-to-end tests (real Prefect server, browser) after everything else."""
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

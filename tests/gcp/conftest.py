@@ -40,14 +40,3 @@ def gcs(gcs_provider: GCPProvider) -> GCSStorage:
     storage.retry_policy = FAST_RETRY
     storage.create_bucket()
     return storage
-
-
-@pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
-    """One temporary Prefect server for the session (about 11 s to start)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness():
-        yield

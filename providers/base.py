@@ -31,6 +31,10 @@ class StorageObject:
     sha256: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     version_id: str | None = None
+    # Set only by `upload_stream`: the service's answer to the write itself (an MD5 or
+    # CRC it computed over what it stored) matched the bytes this call read from the
+    # stream, so size and sha256 need no second request (`head`) to be trusted.
+    verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -234,7 +238,11 @@ class CloudStorage(Protocol):
         sha256: str,
         metadata: Mapping[str, str] | None = None,
     ) -> StorageObject:
-        """Write an object from a stream whose size and sha256 are already known."""
+        """Write an object from a stream whose size and sha256 are already known.
+
+        Returns `verified=True` only when the service's own response confirmed that it
+        stored exactly the bytes read from the stream; callers `head` the object otherwise.
+        """
         ...
 
     def uri(self, remote_key: str = "") -> str:

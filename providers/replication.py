@@ -9,7 +9,8 @@ Works against the CloudStorage protocol only, so every provider pair works the s
    target that needs it: small objects (<= multipart_threshold) from one in-memory buffer,
    large ones straight through when one target needs them and their sha256 is known,
    otherwise through a temp-file spool. Memory stays under transfers x threshold;
-4. verify each copy with `head` (size and sha256) and record it in the target's journal
+4. verify each copy (from the write's response when the provider confirmed it, else with
+   `head`: size and sha256) and record it in the target's journal
    (SQLite, committed per object) so that a killed run, run again, does not copy it again;
 5. optionally delete extraneous target objects, refused above max_delete.
 
@@ -641,7 +642,7 @@ class Replicator:
         def attempt() -> StorageObject:
             reader = _Reader(open_stream(), self._bucket, self._on_bytes(t, item.key))
             with contextlib.closing(reader):
-                t.storage.upload_stream(
+                written = t.storage.upload_stream(
                     reader,  # type: ignore[arg-type]
                     item.target_key,
                     size=size,
@@ -657,7 +658,9 @@ class Replicator:
                         resource=item.source_key,
                         hint="Run again once the source is stable",
                     )
-            head = t.storage.head(item.target_key)
+            # the write's own response is the verification when the provider says so
+            # (rclone does the same); otherwise ask the target what it stored
+            head = written if written.verified else t.storage.head(item.target_key)
             if head.size != size or (head.sha256 is not None and head.sha256 != sha256):
                 raise UploadError(
                     f"verification failed: target has {head.size} bytes sha256 "

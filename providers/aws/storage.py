@@ -3,6 +3,7 @@ versioning, server-side copy and server-side encryption."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import math
@@ -230,17 +231,37 @@ class S3Storage(AWSAdapter):
     ) -> StorageObject:
         check_key(remote_key)
         args = self._write_args(sha256, metadata, None)
-        if size < self.transfer.threshold:
-            # one PutObject: s3transfer's thread and future machinery costs more client CPU
-            # than the request itself for small objects (bounded: below the threshold)
-            self.client.put_object(
-                Bucket=self.bucket, Key=remote_key, Body=stream.read(size + 1), **args
-            )
-        else:
+        if size >= self.transfer.threshold:
             self.client.upload_fileobj(
                 stream, self.bucket, remote_key, ExtraArgs=args, Config=self.transfer.for_size(size)
             )
-        return StorageObject(key=remote_key, size=size, sha256=sha256, metadata=args["Metadata"])
+            # a multipart ETag is no MD5 of the content: the caller verifies with head
+            return StorageObject(
+                key=remote_key, size=size, sha256=sha256, metadata=args["Metadata"]
+            )
+        # one PutObject: s3transfer's thread and future machinery costs more client CPU
+        # than the request itself for small objects (bounded: below the threshold)
+        body = stream.read(size + 1)
+        md5 = hashlib.md5(body, usedforsecurity=False)
+        resp = self.client.put_object(
+            Bucket=self.bucket,
+            Key=remote_key,
+            Body=body,
+            # S3 rejects a body that does not match (BadDigest): no corrupted write lands
+            ContentMD5=base64.b64encode(md5.digest()).decode(),
+            **args,
+        )
+        etag = (resp.get("ETag") or "").strip('"') or None
+        return StorageObject(
+            key=remote_key,
+            size=len(body),
+            etag=etag,
+            sha256=sha256,
+            metadata=args["Metadata"],
+            version_id=resp.get("VersionId"),
+            # a single-part ETag is the MD5 of what S3 stored, except under SSE-KMS
+            verified=self.sse != "aws:kms" and etag == md5.hexdigest() and len(body) == size,
+        )
 
     @cloud_operation("download", kind=DownloadError, metric="download")
     def download(

@@ -161,6 +161,9 @@ class AzureBlobStorage(AzureAdapter):
             sdk_retries=sdk_retries,
         )
         self.max_concurrency = max(1, max_concurrency)
+        # up to this size the SDK sends one Put Blob (a given client may have a lower limit:
+        # then the answer carries no content MD5 and the copy is verified with head)
+        self.max_single_put_size = max_single_put_size
         self.encryption_scope = encryption_scope
         self.max_url_expiry = min(max_url_expiry, MAX_URL_EXPIRY)
         self._container: ContainerClient = self.client.get_container_client(container)
@@ -225,12 +228,20 @@ class AzureBlobStorage(AzureAdapter):
         metadata: Mapping[str, str] | None = None,
     ) -> StorageObject:
         check_key(remote_key)
-        props = self._put(stream, remote_key, size=size, sha256=sha256, md5=None, metadata=metadata)
-        return props
+        if size > self.max_single_put_size:  # staged blocks: the caller verifies with head
+            return self._put(
+                stream, remote_key, size=size, sha256=sha256, md5=None, metadata=metadata
+            )
+        # one Put Blob, its MD5 computed up front (bounded: at most max_single_put_size)
+        data = stream.read(size + 1)
+        md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        return self._put(
+            data, remote_key, size=len(data), sha256=sha256, md5=md5, metadata=metadata
+        )
 
     def _put(
         self,
-        data: BinaryIO,
+        data: BinaryIO | bytes,
         key: str,
         *,
         size: int,
@@ -254,6 +265,9 @@ class AzureBlobStorage(AzureAdapter):
             max_concurrency=self.max_concurrency,
             **options,
         )
+        # Put Blob answers with the MD5 the service computed over what it stored (a block
+        # list commit answers with the list's MD5 instead, which never matches the content)
+        reported = result.get("content_md5")
         return StorageObject(
             key=key,
             size=size,
@@ -262,6 +276,7 @@ class AzureBlobStorage(AzureAdapter):
             sha256=sha256,
             metadata=meta,
             version_id=result.get("version_id"),
+            verified=md5 is not None and reported is not None and bytes(reported) == md5,
         )
 
     # ------------------------------------------------------------------ read

@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -231,7 +232,8 @@ class LocalStorage(ServiceAdapter):
         sha256: str,
         metadata: Mapping[str, str] | None = None,
     ) -> StorageObject:
-        return self._write(stream, remote_key, size, sha256, metadata)
+        # _write hashed the bytes as they went to disk and refused any mismatch
+        return replace(self._write(stream, remote_key, size, sha256, metadata), verified=True)
 
     def _write(
         self,

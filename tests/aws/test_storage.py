@@ -74,10 +74,15 @@ def test_upload_stream(bucket: S3Storage, tmp_path: Path) -> None:
     with src.open("rb") as stream:
         obj = bucket.upload_stream(stream, "s/obj", size=len(data), sha256=digest)
     assert obj.sha256 == digest
-    assert bucket.head("s/obj").sha256 == digest
+    head = bucket.head("s/obj")
+    assert head.sha256 == digest
+    # one PutObject: its ETag is the MD5 of what S3 stored, so the write verified itself
+    assert obj.verified and obj.etag == head.etag == hashlib.md5(data).hexdigest()
 
 
-def test_multipart_20mb_round_trip(aws: AWSProvider, tmp_path: Path) -> None:
+@pytest.fixture
+def multipart_bucket(aws: AWSProvider) -> S3Storage:
+    """A bucket whose uploads go multipart from 5 MiB, in 5 MiB parts."""
     storage = S3Storage(
         aws.client("s3"),
         unique("spec-mp"),
@@ -85,6 +90,25 @@ def test_multipart_20mb_round_trip(aws: AWSProvider, tmp_path: Path) -> None:
         transfer=TransferSettings(threshold=5 * MiB, chunk_size=5 * MiB, concurrency=4),
     )
     storage.create_bucket()
+    return storage
+
+
+def test_multipart_upload_stream_is_not_self_verified(
+    multipart_bucket: S3Storage, tmp_path: Path
+) -> None:
+    storage = multipart_bucket
+    data = os.urandom(5 * MiB + 1)
+    digest = hashlib.sha256(data).hexdigest()
+    with write(tmp_path / "m", data).open("rb") as stream:
+        obj = storage.upload_stream(stream, "m", size=len(data), sha256=digest)
+    # a multipart ETag is no MD5 of the content: the caller has to head the object
+    assert not obj.verified
+    head = storage.head("m")
+    assert (head.size, head.sha256) == (len(data), digest) and head.etag.endswith("-2")
+
+
+def test_multipart_20mb_round_trip(multipart_bucket: S3Storage, tmp_path: Path) -> None:
+    storage = multipart_bucket
     data = os.urandom(20 * MiB + 123)
     src = write(tmp_path / "big.bin", data)
     storage.upload(src, "big/big.bin")

@@ -112,7 +112,8 @@ def test_upload_stream_open_read_and_list(blob_storage: AzureBlobStorage) -> Non
         obj = blob_storage.upload_stream(
             io.BytesIO(data), key, size=len(data), sha256=hashlib.sha256(data).hexdigest()
         )
-        assert obj.size == len(data)
+        # one Put Blob: the service answered with the MD5 of what it stored
+        assert obj.size == len(data) and obj.verified
     blob_storage.upload_stream(io.BytesIO(b"x"), "q/other", size=1, sha256="00")
     listed = list(blob_storage.list_objects("p/", page_size=3))  # three pages
     assert [o.key for o in listed] == sorted(payloads)
@@ -262,3 +263,21 @@ def test_versions_and_encryption_scope_on_a_versioned_account(
     old = storage.download("report.txt", tmp_path / "old.txt", version_id=versions[0].version_id)
     assert old.read_bytes() == b"first"
     assert storage.head("report.txt").version_id == versions[1].version_id
+
+
+def test_upload_stream_in_blocks_is_not_self_verified(
+    blob_storage: AzureBlobStorage, container_name: str
+) -> None:
+    small_puts = AzureBlobStorage(
+        container_name,
+        connection_string=os.environ["AZURE_STORAGE_CONNECTION_STRING"],
+        max_single_put_size=4096,
+        max_block_size=4096,
+    )
+    data = os.urandom(10_000)
+    digest = hashlib.sha256(data).hexdigest()
+    obj = small_puts.upload_stream(io.BytesIO(data), "blocks", size=len(data), sha256=digest)
+    # a block list commit answers with no MD5 of the content: the caller heads the blob
+    assert not obj.verified
+    head = small_puts.head("blocks")
+    assert (head.size, head.sha256) == (len(data), digest)

@@ -121,6 +121,7 @@ def test_upload_stream_checks_size_and_sha256(gcs: GCSStorage, tmp_path: Path) -
     with src.open("rb") as fh:
         obj = gcs.upload_stream(fh, "s", size=len(data), sha256=hashlib.sha256(data).hexdigest())
     assert obj.size == len(data) and obj.sha256 == hashlib.sha256(data).hexdigest()
+    assert obj.verified  # the md5 the service computed matched the bytes read
     with src.open("rb") as fh, pytest.raises(UploadError, match="deleted"):
         gcs.upload_stream(fh, "wrong", size=len(data), sha256="f" * 64)
     with pytest.raises(NotFoundError):

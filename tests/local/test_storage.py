@@ -82,6 +82,7 @@ def test_upload_stream_checks_size_and_sha(store: CloudStorage) -> None:
     data = b"streamed bytes"
     obj = store.upload_stream(io.BytesIO(data), "s/one", size=len(data), sha256=sha(data))
     assert (obj.key, obj.size, obj.sha256) == ("s/one", len(data), sha(data))
+    assert obj.verified  # hashed on its way to disk
     with pytest.raises(UploadError, match="content check failed"):
         store.upload_stream(io.BytesIO(data), "s/two", size=len(data), sha256=sha(b"other"))
     assert [o.key for o in store.list_objects("s/")] == ["s/one"]

@@ -26,6 +26,7 @@ class CountingStorage:
         self.provider_name = inner.provider_name
         self.reads: Counter[str] = Counter()
         self.writes: Counter[str] = Counter()
+        self.heads: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
@@ -45,6 +46,8 @@ class CountingStorage:
         return self.inner.list_objects(prefix)
 
     def head(self, remote_key: str) -> StorageObject:
+        with self._lock:
+            self.heads[remote_key] += 1
         return self.inner.head(remote_key)
 
     def uri(self, remote_key: str = "") -> str:

@@ -190,6 +190,15 @@ def test_verification_failure_is_reported(source, files, state_dir) -> None:
     assert [k for keys in journal.keys_by_run().values() for k in keys] == ["empty"]
 
 
+def test_head_only_when_the_write_did_not_verify_itself(source, files, state_dir) -> None:
+    verified = CountingStorage(LocalStorage(state_dir.parent / "verified"))
+    unverified = CountingStorage(MemoryStorage())  # returns verified=False: needs a head
+    reports = replicate_prefix(source, "", [(verified, ""), (unverified, "")], opts(state_dir))
+    assert [r.copied for r in reports] == [len(files)] * 2
+    assert sum(verified.heads.values()) == 0
+    assert unverified.heads == {k: 1 for k in files}
+
+
 def test_journal_records_each_verified_copy(source, files, make_store, state_dir) -> None:
     a = make_store("a")
     (report,) = replicate_prefix(source, "", [(a, "")], opts(state_dir))

@@ -6,6 +6,8 @@ Prefect are imported inside command bodies so `specify --help` stays fast.
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 app = typer.Typer(
@@ -20,3 +22,12 @@ cloud = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(cloud, name="cloud")
+
+
+@app.callback()
+def _telemetry() -> None:
+    """Export traces and metrics over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from providers.telemetry import configure_telemetry
+
+        configure_telemetry()

@@ -13,6 +13,7 @@ region by tag, so a lost record still leaves nothing behind there.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -51,6 +52,7 @@ from providers.base import (
 )
 from providers.errors import CloudError, ConfigurationError, DeploymentError, NotFoundError
 from providers.registry import ProviderRegistry, default_registry
+from providers.telemetry import record_operation
 from providers.vm import VMProvider
 
 Strategy = Literal["best-effort", "all-or-nothing"]
@@ -203,6 +205,21 @@ def parse_targets(
 
 
 # --------------------------------------------------------------------------- one target
+def _records_deploy_metrics(fn: Callable[..., DeploymentResult]) -> Callable[..., DeploymentResult]:
+    """Record the seed's cloud.deploy.count / .duration for every provider's deploy."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> DeploymentResult:
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            record_operation("deploy", kwargs["provider"], time.perf_counter() - started, None)
+
+    return wrapper
+
+
+@_records_deploy_metrics
 def deploy_instance(
     compute: CloudCompute,
     storage: CloudStorage,

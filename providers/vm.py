@@ -60,7 +60,6 @@ class VMProvider(CloudProvider):
         """
         from providers.artifact import check_deployment_id
         from providers.deployer import deploy_instance, find_instances, new_deployment_id
-        from providers.telemetry import record_operation
 
         started = time.perf_counter()
         dep_id = check_deployment_id(deployment_id or new_deployment_id())
@@ -105,7 +104,6 @@ class VMProvider(CloudProvider):
                 duration_s=time.perf_counter() - started,
                 error=str(error),
             )
-        record_operation("deploy", self.name, time.perf_counter() - started, None)
         return result
 
     def destroy(self, deployment_id: str, region: str | None = None) -> int:

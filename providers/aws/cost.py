@@ -14,7 +14,6 @@ from providers.aws.adapter import AWSAdapter
 from providers.base import CostRecord
 from providers.errors import ConfigurationError, CostAnalysisError
 from providers.operation import cloud_operation
-from providers.telemetry import record_cost_total
 
 GRANULARITIES = ("DAILY", "MONTHLY")
 COST_METRICS = ("UnblendedCost", "AmortizedCost", "NetUnblendedCost")
@@ -132,9 +131,6 @@ class CostExplorerCost(AWSAdapter):
             token = page.get("NextPageToken") or None
             if not token:
                 break
-        if records:
-            total = sum((r.amount for r in records), Decimal(0))
-            record_cost_total("aws", float(total), records[0].currency)
         return records
 
     def _parse(self, page: dict[str, Any], group_by: tuple[str, ...]) -> list[CostRecord]:

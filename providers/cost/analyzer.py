@@ -25,6 +25,7 @@ from providers.cost import focus
 from providers.cost.focus import FocusFrame
 from providers.cost.sources import lookup_sql
 from providers.errors import CostAnalysisError
+from providers.telemetry import record_cost_total
 
 CENT = Decimal("0.01")
 DAYS_PER_MONTH = Decimal("30.4375")
@@ -632,6 +633,8 @@ def run_comparison(
     except BaseException:
         frame.close()  # removes downloaded sources too
         raise
+    for name, total in comparison.totals.items():
+        record_cost_total(name, float(total), comparison.currency)
     return comparison, frame
 
 

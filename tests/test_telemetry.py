@@ -1,0 +1,53 @@
+"""OpenTelemetry: exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, silent otherwise."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fakes.otlp import otlp_collector
+
+
+def _replicate(tmp_path: Path, extra_env: dict[str, str]) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"f{i}.txt").write_text(f"payload {i}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(extra_env, SPECIFY_AUDIT_LOG=str(tmp_path / "audit.jsonl"))
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "commands",
+            "cloud",
+            "replicate",
+            str(src),
+            "--to",
+            str(tmp_path / "dst"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+
+
+def test_spans_and_the_seed_metrics_reach_the_collector(tmp_path: Path) -> None:
+    with otlp_collector() as (collector, endpoint):
+        _replicate(tmp_path, {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})
+    assert "local.storage.upload_stream" in collector.span_names
+    assert "local.storage.list_objects" in collector.span_names
+    assert {"cloud.upload.count", "cloud.upload.bytes", "cloud.upload.duration"} <= set(
+        collector.metric_names
+    )
+
+
+def test_nothing_is_exported_without_an_endpoint(tmp_path: Path) -> None:
+    with otlp_collector() as (collector, _endpoint):
+        _replicate(tmp_path, {})
+    assert collector.requests == 0

@@ -251,8 +251,9 @@ class CloudCostAnalyzer:
         anomalies = self._anomalies(agg)
         return CostComparison(
             currency=currency,
-            start=start,
-            end=end,
+            # with no range asked for, the range the data covers: [first day, last day + 1)
+            start=start or (days[0] if days else None),
+            end=end or (days[-1] + timedelta(days=1) if days else None),
             days=n_days,
             providers=providers,
             totals=totals,

@@ -12,9 +12,10 @@ import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 from providers.errors import CloudError, CredentialsError, NotFoundError
-from providers.operation import map_generic_error
+from providers.operation import ServiceAdapter, map_generic_error
 
 BUSY_TIMEOUT_S = 30.0
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -96,3 +97,24 @@ def map_sqlite_error(
     return map_generic_error(
         exc, provider="local", operation=operation, resource=resource, kind=kind
     )
+
+
+class SQLiteService(ServiceAdapter):
+    """A local service whose data lives in one SQLite file with the subclass's SCHEMA."""
+
+    provider_name = "local"
+    SCHEMA: ClassVar[str] = ""
+
+    def __init__(self, db_path: Path | str) -> None:
+        self._store = SQLiteStore(db_path, self.SCHEMA)
+
+    @property
+    def location(self) -> str:
+        return str(self._store.db_path)
+
+    def map_error(
+        self, exc: Exception, *, operation: str, resource: str | None, kind: type[CloudError]
+    ) -> CloudError:
+        return map_sqlite_error(
+            exc, db_path=self._store.db_path, operation=operation, resource=resource, kind=kind
+        )

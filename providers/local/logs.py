@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 
 from providers.base import LogEntry
-from providers.errors import CloudError, ConfigurationError
-from providers.local._sqlite import SQLiteStore, from_micros, map_sqlite_error, to_micros
-from providers.operation import ServiceAdapter, cloud_operation
+from providers.errors import ConfigurationError
+from providers.local._sqlite import (
+    SQLiteService,
+    from_micros,
+    to_micros,
+)
+from providers.operation import cloud_operation
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS logs (
@@ -42,25 +45,11 @@ def _row(entry: LogEntry) -> tuple[int, str, str, str, str]:
     return (to_micros(entry.timestamp), level, entry.log_name, entry.message, attrs)
 
 
-class SQLiteLogging(ServiceAdapter):
+class SQLiteLogging(SQLiteService):
     """Log records in db_path. Queries return [start_time, end_time), oldest first."""
 
-    provider_name = "local"
     service_name = "logging"
-
-    def __init__(self, db_path: Path | str) -> None:
-        self._store = SQLiteStore(db_path, SCHEMA)
-
-    @property
-    def location(self) -> str:
-        return str(self._store.db_path)
-
-    def map_error(
-        self, exc: Exception, *, operation: str, resource: str | None, kind: type[CloudError]
-    ) -> CloudError:
-        return map_sqlite_error(
-            exc, db_path=self._store.db_path, operation=operation, resource=resource, kind=kind
-        )
+    SCHEMA = SCHEMA
 
     # Log writes are telemetry, not resource changes, so they are not audited.
     @cloud_operation("write", resource="log_name")

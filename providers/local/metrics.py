@@ -6,12 +6,15 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 
 from providers.base import MetricData
-from providers.errors import CloudError, ConfigurationError
-from providers.local._sqlite import SQLiteStore, from_micros, map_sqlite_error, to_micros
-from providers.operation import ServiceAdapter, cloud_operation
+from providers.errors import ConfigurationError
+from providers.local._sqlite import (
+    SQLiteService,
+    from_micros,
+    to_micros,
+)
+from providers.operation import cloud_operation
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS metrics (
@@ -26,25 +29,11 @@ CREATE INDEX IF NOT EXISTS metrics_name_ts ON metrics (name, ts_us);
 """
 
 
-class SQLiteMetrics(ServiceAdapter):
+class SQLiteMetrics(SQLiteService):
     """Metrics stored in db_path. Time ranges are [start_time, end_time)."""
 
-    provider_name = "local"
     service_name = "metrics"
-
-    def __init__(self, db_path: Path | str) -> None:
-        self._store = SQLiteStore(db_path, SCHEMA)
-
-    @property
-    def location(self) -> str:
-        return str(self._store.db_path)
-
-    def map_error(
-        self, exc: Exception, *, operation: str, resource: str | None, kind: type[CloudError]
-    ) -> CloudError:
-        return map_sqlite_error(
-            exc, db_path=self._store.db_path, operation=operation, resource=resource, kind=kind
-        )
+    SCHEMA = SCHEMA
 
     # Writing a data point is telemetry, not a change to a resource, so it is not audited
     # (auditing it would double every write).

@@ -39,7 +39,7 @@ class FakeLogging(FakeGoogleAPI):
     @route("POST", r"/v2/entries:write")
     def write(self, req: Request) -> tuple[int, Any]:
         entries = req.json["entries"]
-        assert 1 <= len(entries) <= 1000, len(entries)
+        assert 0 < len(entries) <= 1000, len(entries)
         for e in entries:
             assert e["logName"].startswith(f"projects/{self.project}/logs/"), e["logName"]
             assert "/" not in e["logName"].split("/logs/", 1)[1], "log id must be URL-encoded"

@@ -30,7 +30,7 @@ class FakeMonitoring(FakeGoogleAPI):
     def create(self, req: Request) -> tuple[int, Any]:
         assert req.params["project"] == self.project
         body = req.json
-        assert 1 <= len(body["timeSeries"]) <= 200
+        assert 0 < len(body["timeSeries"]) <= 200
         for ts in body["timeSeries"]:
             assert ts["metric"]["type"].startswith("custom.googleapis.com/"), ts
             assert ts["resource"] == {"type": "global", "labels": {"project_id": self.project}}

@@ -109,7 +109,7 @@ def test_terminate_kills_the_whole_group_even_if_sigterm_is_ignored(
     child = int(pidfile.read_text())
     started = time.monotonic()
     assert compute.terminate_instance(inst.instance_id)
-    assert 1.0 <= time.monotonic() - started < 5  # SIGTERM ignored, SIGKILL after the grace
+    assert 5 > time.monotonic() - started >= 1.0  # SIGTERM ignored, SIGKILL after the grace
     assert (
         not Path(f"/proc/{child}").exists()
         or "Z" in Path(f"/proc/{child}/stat").read_text().split(")")[-1].split()[0]

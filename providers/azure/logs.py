@@ -10,43 +10,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from providers.azure.adapter import AzureAdapter
 from providers.azure.metrics import _utc
-from providers.azure.monitor import MonitorWorkspace, kql_string, table_of
+from providers.azure.monitor import MonitorStreamService, kql_string
 from providers.base import LogEntry
 from providers.operation import cloud_operation
 
 
-class AzureMonitorLogs(AzureAdapter):
+class AzureMonitorLogs(MonitorStreamService):
     """Structured logs in a Log Analytics workspace."""
 
     service_name: ClassVar[str] = "logs"
 
-    def __init__(
-        self,
-        credential: Any,
-        *,
-        ingestion_endpoint: str,
-        rule_id: str,
-        workspace_id: str,
-        stream: str = "Custom-SpecifyLogs_CL",
-        **options: Any,
-    ) -> None:
-        self.stream = stream
-        self.table = table_of(stream)
-        self.workspace = MonitorWorkspace(
-            credential,
-            ingestion_endpoint=ingestion_endpoint,
-            rule_id=rule_id,
-            workspace_id=workspace_id,
-            **options,
-        )
-
-    @property
-    def location(self) -> str:
-        return f"workspace {self.workspace.workspace_id}"
+    default_stream: ClassVar[str] = "Custom-SpecifyLogs_CL"
 
     def describe(self, resource: str | None) -> str:
         return f"workspace {self.workspace.workspace_id}, stream {self.stream}"

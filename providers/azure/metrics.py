@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from providers.azure.adapter import AzureAdapter
-from providers.azure.monitor import MonitorWorkspace, kql_string, table_of
+from providers.azure.monitor import MonitorStreamService, kql_string
 from providers.base import MetricData
 from providers.operation import cloud_operation
 
@@ -24,34 +23,12 @@ def _utc(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-class AzureMonitorMetrics(AzureAdapter):
+class AzureMonitorMetrics(MonitorStreamService):
     """Custom metrics in a Log Analytics workspace."""
 
     service_name: ClassVar[str] = "monitor"
 
-    def __init__(
-        self,
-        credential: Any,
-        *,
-        ingestion_endpoint: str,
-        rule_id: str,
-        workspace_id: str,
-        stream: str = "Custom-SpecifyMetrics_CL",
-        **options: Any,
-    ) -> None:
-        self.stream = stream
-        self.table = table_of(stream)
-        self.workspace = MonitorWorkspace(
-            credential,
-            ingestion_endpoint=ingestion_endpoint,
-            rule_id=rule_id,
-            workspace_id=workspace_id,
-            **options,
-        )
-
-    @property
-    def location(self) -> str:
-        return f"workspace {self.workspace.workspace_id}"
+    default_stream: ClassVar[str] = "Custom-SpecifyMetrics_CL"
 
     def describe(self, resource: str | None) -> str:
         return f"workspace {self.workspace.workspace_id}, rule {self.workspace.rule_id}"

@@ -8,9 +8,9 @@ Records go to a DCR stream (`Custom-<Table>_CL`) that lands in the workspace tab
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
-from providers.azure.adapter import sdk_import_error
+from providers.azure.adapter import AzureAdapter, sdk_import_error
 from providers.errors import CloudError
 
 try:
@@ -81,3 +81,33 @@ class MonitorWorkspace:
         table = result.tables[0]
         names = [c if isinstance(c, str) else c.name for c in table.columns]
         return [dict(zip(names, row, strict=False)) for row in table.rows]
+
+
+class MonitorStreamService(AzureAdapter):
+    """A service whose records go in through one DCR stream and come back by KQL."""
+
+    default_stream: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        credential: Any,
+        *,
+        ingestion_endpoint: str,
+        rule_id: str,
+        workspace_id: str,
+        stream: str | None = None,
+        **options: Any,
+    ) -> None:
+        self.stream = stream or self.default_stream
+        self.table = table_of(self.stream)
+        self.workspace = MonitorWorkspace(
+            credential,
+            ingestion_endpoint=ingestion_endpoint,
+            rule_id=rule_id,
+            workspace_id=workspace_id,
+            **options,
+        )
+
+    @property
+    def location(self) -> str:
+        return f"workspace {self.workspace.workspace_id}"

@@ -13,7 +13,7 @@ import importlib.util
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from providers.base import CloudCompute, CloudStorage
 from providers.errors import ConfigurationError, sdk_missing
@@ -25,8 +25,11 @@ if TYPE_CHECKING:
     from providers.azure.database import AzureSqlDatabase
     from providers.azure.logs import AzureMonitorLogs
     from providers.azure.metrics import AzureMonitorMetrics
+    from providers.azure.monitor import MonitorStreamService
     from providers.azure.secrets import AzureKeyVaultSecrets
     from providers.azure.storage import AzureBlobStorage
+
+M = TypeVar("M", bound="MonitorStreamService")
 
 ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_VM_SIZE = "Standard_B1s"
@@ -303,45 +306,35 @@ class AzureProvider(VMProvider):
         secrets: AzureKeyVaultSecrets = self._cached("secrets", build)
         return secrets
 
-    def get_metrics(self) -> AzureMonitorMetrics:
-        def build() -> AzureMonitorMetrics:
-            self._require("ingestion_endpoint", "dcr_rule_id", "logs_workspace_id")
-            from providers.azure.metrics import AzureMonitorMetrics
+    def _monitor_service(self, cls: type[M], stream: str | None) -> M:
+        """A Log Analytics stream service (metrics or logs), built once."""
 
+        def build() -> M:
+            self._require("ingestion_endpoint", "dcr_rule_id", "logs_workspace_id")
             s = self.settings
-            return AzureMonitorMetrics(
+            return cls(
                 self.credential,
                 ingestion_endpoint=str(s.ingestion_endpoint),
                 rule_id=str(s.dcr_rule_id),
                 workspace_id=str(s.logs_workspace_id),
-                stream=s.metrics_stream,
+                stream=stream,
                 query_endpoint=s.logs_query_endpoint,
                 connection_verify=s.connection_verify,
                 sdk_retries=s.sdk_retries,
             )
 
-        metrics: AzureMonitorMetrics = self._cached("metrics", build)
-        return metrics
+        service: M = self._cached(cls.service_name, build)
+        return service
+
+    def get_metrics(self) -> AzureMonitorMetrics:
+        from providers.azure.metrics import AzureMonitorMetrics
+
+        return self._monitor_service(AzureMonitorMetrics, self.settings.metrics_stream)
 
     def get_logging(self) -> AzureMonitorLogs:
-        def build() -> AzureMonitorLogs:
-            self._require("ingestion_endpoint", "dcr_rule_id", "logs_workspace_id")
-            from providers.azure.logs import AzureMonitorLogs
+        from providers.azure.logs import AzureMonitorLogs
 
-            s = self.settings
-            return AzureMonitorLogs(
-                self.credential,
-                ingestion_endpoint=str(s.ingestion_endpoint),
-                rule_id=str(s.dcr_rule_id),
-                workspace_id=str(s.logs_workspace_id),
-                stream=s.dcr_stream or "Custom-SpecifyLogs_CL",
-                query_endpoint=s.logs_query_endpoint,
-                connection_verify=s.connection_verify,
-                sdk_retries=s.sdk_retries,
-            )
-
-        logs: AzureMonitorLogs = self._cached("logs", build)
-        return logs
+        return self._monitor_service(AzureMonitorLogs, self.settings.dcr_stream)
 
     # ------------------------------------------------------------------ deploy
     # the body is VMProvider's; these say where

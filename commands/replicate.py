@@ -41,6 +41,18 @@ def open_store(text: str) -> tuple[CloudStorage, str]:
     return open_location(loc)
 
 
+def open_source(text: str) -> tuple[CloudStorage, str]:
+    """Like open_store, but a local source directory must exist (a typo is not 'empty')."""
+    from pathlib import Path
+
+    from providers.locations import parse_location
+
+    loc = parse_location(text)
+    if loc.provider == "local" and not Path(loc.bucket).is_dir():
+        bad_input("SRC", f"{loc.bucket} is not a directory; check the path")
+    return open_store(text)
+
+
 def split_list(field: str, text: str) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
@@ -194,7 +206,7 @@ def _run_engine(
 ) -> list[dict[str, Any]]:
     from providers.replication import replicate_prefix
 
-    source, sprefix = open_store(src)
+    source, sprefix = open_source(src)
     opened = []
     for text in targets:
         storage, tprefix = open_store(text)
@@ -266,7 +278,7 @@ def verify(
     """Compare SRC with each target by sha256: missing / differ / match. Exit 1 on any gap."""
     from providers.replication import ReplicationOptions, verify_prefix
 
-    source, sprefix = open_store(src)
+    source, sprefix = open_source(src)
     targets = [open_store(t) for t in split_list("--to", to)]
     options = ReplicationOptions(
         include=tuple(include), exclude=tuple(exclude), transfers=max(1, transfers)

@@ -106,6 +106,13 @@ def test_bad_input_exits_2(tmp_path: Path, args: list[str], needle: str) -> None
     assert needle in run.stderr
 
 
+@pytest.mark.parametrize("command", ["replicate", "verify"])
+def test_missing_source_directory_exits_2_and_writes_nothing(tmp_path: Path, command: str) -> None:
+    run = cli(tmp_path / "s", command, str(tmp_path / "typo"), "--to", str(tmp_path / "dst"))
+    assert run.returncode == 2 and "SRC" in run.stderr and "not a directory" in run.stderr
+    assert not (tmp_path / "dst").exists()
+
+
 def test_failed_target_exits_1(tmp_path: Path) -> None:
     src = tmp_path / "src"
     fill(src, 2, 10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +10,7 @@ from providers.aws.adapter import AWSAdapter, client_error_code
 from providers.base import Instance, InstanceSpec
 from providers.errors import DeploymentError, NotFoundError
 from providers.operation import cloud_operation
+from providers.waiting import wait_for_state
 
 #: Amazon Linux 2023, resolved through the public SSM parameter in the instance's region
 DEFAULT_IMAGE = "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
@@ -189,29 +189,21 @@ class EC2Compute(AWSAdapter):
     @cloud_operation("wait_until_running", kind=DeploymentError, resource="instance_id")
     def wait_until_running(self, instance_id: str, timeout: float = 300.0) -> Instance:
         """Poll until running; DeploymentError when it stops, terminates or times out."""
-        deadline = time.monotonic() + timeout
-        while True:
-            instance = self.get_instance(instance_id)
-            if instance.state == "running":
-                return instance
-            if instance.state in {"terminated", "shutting-down", "stopped", "stopping"}:
-                raise DeploymentError(
-                    f"instance went to '{instance.state}' instead of running "
-                    f"(region {self.region})",
-                    provider="aws",
-                    operation="wait_until_running",
-                    resource=instance_id,
-                    hint="Read its console output (get_output) to see why it stopped",
-                )
-            if time.monotonic() >= deadline:
-                raise DeploymentError(
-                    f"still '{instance.state}' after {timeout:.0f}s (region {self.region})",
-                    provider="aws",
-                    operation="wait_until_running",
-                    resource=instance_id,
-                    hint="Raise the timeout or check the instance in the EC2 console",
-                )
-            time.sleep(min(self.poll_interval, max(0.0, deadline - time.monotonic())))
+        return wait_for_state(
+            lambda: self.get_instance(instance_id),
+            lambda i: i.state,
+            ready="running",
+            failed={"terminated", "shutting-down", "stopped", "stopping"},
+            timeout=timeout,
+            poll_interval=self.poll_interval,
+            provider="aws",
+            operation="wait_until_running",
+            resource=instance_id,
+            noun="instance",
+            where=f" (region {self.region})",
+            failed_hint="Read its console output (get_output) to see why it stopped",
+            timeout_hint="Raise the timeout or check the instance in the EC2 console",
+        )
 
     @cloud_operation("get_output", kind=DeploymentError, resource="instance_id")
     def get_output(self, instance_id: str) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from providers.aws.adapter import AWSAdapter, client_error_code
 from providers.base import DatabaseInstance, DatabaseSpec
 from providers.errors import CloudError, DeploymentError
 from providers.operation import cloud_operation
+from providers.waiting import wait_for_state
 
 
 class RDSDatabase(AWSAdapter):
@@ -86,28 +86,21 @@ class RDSDatabase(AWSAdapter):
 
     @cloud_operation("wait_until_available", kind=DeploymentError, resource="database_id")
     def wait_until_available(self, database_id: str, timeout: float = 900.0) -> DatabaseInstance:
-        deadline = time.monotonic() + timeout
-        while True:
-            db = self.get_database(database_id)
-            if db.status == "available":
-                return db
-            if db.status in {"failed", "deleting", "incompatible-parameters", "storage-full"}:
-                raise DeploymentError(
-                    f"database is '{db.status}' (region {self.region})",
-                    provider="aws",
-                    operation="wait_until_available",
-                    resource=database_id,
-                    hint="See the RDS events for this instance",
-                )
-            if time.monotonic() >= deadline:
-                raise DeploymentError(
-                    f"still '{db.status}' after {timeout:.0f}s (region {self.region})",
-                    provider="aws",
-                    operation="wait_until_available",
-                    resource=database_id,
-                    hint="RDS instances often take 5-15 minutes; raise the timeout",
-                )
-            time.sleep(min(self.poll_interval, max(0.0, deadline - time.monotonic())))
+        return wait_for_state(
+            lambda: self.get_database(database_id),
+            lambda d: d.status,
+            ready="available",
+            failed={"failed", "deleting", "incompatible-parameters", "storage-full"},
+            timeout=timeout,
+            poll_interval=self.poll_interval,
+            provider="aws",
+            operation="wait_until_available",
+            resource=database_id,
+            noun="database",
+            where=f" (region {self.region})",
+            failed_hint="See the RDS events for this instance",
+            timeout_hint="RDS instances often take 5-15 minutes; raise the timeout",
+        )
 
     @cloud_operation("delete_database", kind=DeploymentError, mutating=True, resource="database_id")
     def delete_database(self, database_id: str, *, final_snapshot_id: str | None = None) -> bool:

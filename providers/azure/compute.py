@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
@@ -19,6 +18,7 @@ from providers.azure.adapter import AzureAdapter, sdk_import_error
 from providers.base import Instance, InstanceSpec
 from providers.errors import ConfigurationError, DeploymentError, NotFoundError
 from providers.operation import cloud_operation
+from providers.waiting import wait_for_state
 
 try:
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -312,29 +312,21 @@ class AzureVirtualMachines(AzureAdapter):
         return out
 
     def wait_until_running(self, instance_id: str, timeout: float = 300.0) -> Instance:
-        deadline = time.monotonic() + timeout
-        while True:
-            inst = self.get_instance(instance_id)
-            if inst.state == "running":
-                return inst
-            if inst.state in ("failed", "terminated"):
-                raise DeploymentError(
-                    f"VM is {inst.state} in {self.describe(instance_id)}",
-                    provider=self.provider_name,
-                    operation="wait_until_running",
-                    resource=instance_id,
-                    hint="See the VM's activity log and boot diagnostics in the portal",
-                )
-            if time.monotonic() >= deadline:
-                raise DeploymentError(
-                    f"VM still {inst.state} after {timeout:.0f}s in {self.describe(instance_id)}",
-                    provider=self.provider_name,
-                    operation="wait_until_running",
-                    resource=instance_id,
-                    retryable=True,
-                    hint="Wait longer, or check the VM in the portal",
-                )
-            time.sleep(self.poll_interval)
+        return wait_for_state(
+            lambda: self.get_instance(instance_id),
+            lambda i: i.state,
+            ready="running",
+            failed={"failed", "terminated"},
+            timeout=timeout,
+            poll_interval=self.poll_interval,
+            provider=self.provider_name,
+            operation="wait_until_running",
+            resource=instance_id,
+            noun="VM",
+            where=f" in {self.describe(instance_id)}",
+            failed_hint="See the VM's activity log and boot diagnostics in the portal",
+            timeout_hint="Wait longer, or check the VM in the portal",
+        )
 
     @cloud_operation("get_output", kind=DeploymentError, resource="instance_id")
     def get_output(self, instance_id: str) -> str:

@@ -9,7 +9,6 @@ server this module created for it.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any, ClassVar
 
 from providers.azure.adapter import AzureAdapter, sdk_import_error
@@ -17,6 +16,7 @@ from providers.azure.compute import _as_dict, rest
 from providers.base import DatabaseInstance, DatabaseSpec
 from providers.errors import CloudError, ConfigurationError
 from providers.operation import cloud_operation
+from providers.waiting import wait_for_state
 
 try:
     from azure.core.exceptions import ResourceNotFoundError
@@ -167,21 +167,20 @@ class AzureSqlDatabase(AzureAdapter):
         return out
 
     def wait_until_available(self, database_id: str, timeout: float = 900.0) -> DatabaseInstance:
-        deadline = time.monotonic() + timeout
-        while True:
-            inst = self.get_database(database_id)
-            if inst.status in ("available", "failed"):
-                return inst
-            if time.monotonic() >= deadline:
-                raise CloudError(
-                    f"database still {inst.status} after {timeout:.0f}s",
-                    provider=self.provider_name,
-                    operation="wait_until_available",
-                    resource=database_id,
-                    retryable=True,
-                    hint="Wait longer, or check the database in the portal",
-                )
-            time.sleep(self.poll_interval)
+        return wait_for_state(
+            lambda: self.get_database(database_id),
+            lambda d: d.status,
+            ready="available",
+            failed={"failed"},
+            timeout=timeout,
+            poll_interval=self.poll_interval,
+            provider=self.provider_name,
+            operation="wait_until_available",
+            resource=database_id,
+            noun="database",
+            failed_hint="See the database's activity log in the portal",
+            timeout_hint="Wait longer, or check the database in the portal",
+        )
 
     @cloud_operation("delete_database", mutating=True, resource="database_id")
     def delete_database(self, database_id: str) -> bool:

@@ -17,6 +17,7 @@ from providers.base import Instance, InstanceSpec
 from providers.errors import CloudError, DeploymentError
 from providers.gcp.common import GCPService, require, utc
 from providers.operation import cloud_operation
+from providers.waiting import wait_for_state
 
 STATES = {
     "PROVISIONING": "pending",
@@ -210,28 +211,20 @@ class ComputeEngine(GCPService):
 
     def wait_until_running(self, instance_id: str, timeout: float = 300.0) -> Instance:
         """Poll until RUNNING; DeploymentError when it stops instead or time runs out."""
-        deadline = time.monotonic() + timeout
-        while True:
-            instance = self.get_instance(instance_id)
-            if instance.state == "running":
-                return instance
-            if instance.state in {"stopped", "stopping", "failed"}:
-                raise DeploymentError(
-                    f"instance is {instance.state} instead of running "
-                    f"(project {self.project}, zone {self.zone})",
-                    provider=self.provider_name,
-                    operation="wait_until_running",
-                    resource=instance_id,
-                    hint="Read its serial console with get_output",
-                )
-            if time.monotonic() > deadline:
-                raise DeploymentError(
-                    f"instance still {instance.state} after {timeout:.0f} s",
-                    provider=self.provider_name,
-                    operation="wait_until_running",
-                    resource=instance_id,
-                )
-            time.sleep(self.poll_interval)
+        return wait_for_state(
+            lambda: self.get_instance(instance_id),
+            lambda i: i.state,
+            ready="running",
+            failed={"stopped", "stopping", "failed"},
+            timeout=timeout,
+            poll_interval=self.poll_interval,
+            provider=self.provider_name,
+            operation="wait_until_running",
+            resource=instance_id,
+            noun="instance",
+            where=f" (project {self.project}, zone {self.zone})",
+            failed_hint="Read its serial console with get_output",
+        )
 
     @cloud_operation("get_output", kind=CloudError, resource="instance_id")
     def get_output(self, instance_id: str) -> str:

@@ -15,6 +15,7 @@ from providers.base import DatabaseInstance, DatabaseSpec
 from providers.errors import CloudError, ConfigurationError, DeploymentError
 from providers.gcp.common import GCPService, RestClient
 from providers.operation import cloud_operation
+from providers.waiting import wait_for_state
 
 DEFAULT_ENDPOINT = "https://sqladmin.googleapis.com"
 VERSIONS = {"postgres": "POSTGRES_16", "mysql": "MYSQL_8_0", "sqlserver": "SQLSERVER_2022_EXPRESS"}
@@ -128,20 +129,21 @@ class CloudSQLDatabase(GCPService):
 
     def wait_until_available(self, database_id: str, timeout: float = 900.0) -> DatabaseInstance:
         """Poll until RUNNABLE; DeploymentError when it fails or time runs out."""
-        deadline = time.monotonic() + timeout
-        while True:
-            db = self.get_database(database_id)
-            if db.status == "available":
-                return db
-            if db.status in {"failed", "deleting"} or time.monotonic() > deadline:
-                raise DeploymentError(
-                    f"database is {db.status}, not available (project {self.project})",
-                    provider=self.provider_name,
-                    operation="wait_until_available",
-                    resource=database_id,
-                    hint="Check the instance's operations in the Cloud SQL console",
-                )
-            time.sleep(self.poll_interval)
+        return wait_for_state(
+            lambda: self.get_database(database_id),
+            lambda d: d.status,
+            ready="available",
+            failed={"failed", "deleting"},
+            timeout=timeout,
+            poll_interval=self.poll_interval,
+            provider=self.provider_name,
+            operation="wait_until_available",
+            resource=database_id,
+            noun="database",
+            where=f" (project {self.project})",
+            failed_hint="Check the instance's operations in the Cloud SQL console",
+            timeout_hint="Check the instance's operations in the Cloud SQL console",
+        )
 
     @cloud_operation("delete_database", kind=DeploymentError, mutating=True, resource="database_id")
     def delete_database(self, database_id: str) -> bool:

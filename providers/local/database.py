@@ -12,7 +12,6 @@ import os
 import re
 import sqlite3
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from providers.base import DatabaseInstance, DatabaseSpec
 from providers.errors import CloudError, ConfigurationError, DeploymentError, NotFoundError
 from providers.local._sqlite import map_sqlite_error
 from providers.operation import ServiceAdapter, cloud_operation
+from providers.waiting import wait_for_state
 
 # RDS identifier rules: a letter first, then letters, digits and single hyphens
 _NAME = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$")
@@ -154,20 +154,19 @@ class SQLiteDatabases(ServiceAdapter):
         "wait_until_available", kind=DeploymentError, resource="database_id", retry=False
     )
     def wait_until_available(self, database_id: str, timeout: float = 900.0) -> DatabaseInstance:
-        deadline = time.monotonic() + timeout
-        while True:
-            data = self._read(database_id)
-            if data["status"] == "available":
-                return self._instance(data)
-            if data["status"] == "failed" or time.monotonic() >= deadline:
-                raise DeploymentError(
-                    f"database is {data['status']}, not available",
-                    provider="local",
-                    operation="wait_until_available",
-                    resource=database_id,
-                    hint="Delete it and create it again",
-                )
-            time.sleep(0.05)
+        return wait_for_state(
+            lambda: self.get_database(database_id),
+            lambda d: d.status,
+            ready="available",
+            failed={"failed"},
+            timeout=timeout,
+            poll_interval=0.05,
+            provider="local",
+            operation="wait_until_available",
+            resource=database_id,
+            noun="database",
+            failed_hint="Delete it and create it again",
+        )
 
     @cloud_operation("delete_database", kind=DeploymentError, mutating=True, resource="database_id")
     def delete_database(self, database_id: str) -> bool:

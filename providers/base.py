@@ -361,6 +361,31 @@ class CloudCost(Protocol):
     ) -> list[CostRecord]: ...
 
 
+COST_GRANULARITIES = ("DAILY", "MONTHLY")
+
+
+def check_cost_query(provider: str, start: date, end: date, granularity: str) -> str:
+    """Validate CloudCost.get_costs arguments; return the upper-cased granularity."""
+    from providers.errors import ConfigurationError
+
+    upper = granularity.upper()
+    if upper not in COST_GRANULARITIES:
+        raise ConfigurationError(
+            f"unknown granularity {granularity!r}",
+            provider=provider,
+            operation="get_costs",
+            hint=f"Use {' or '.join(COST_GRANULARITIES)}",
+        )
+    if end <= start:
+        raise ConfigurationError(
+            f"empty date range {start} .. {end}",
+            provider=provider,
+            operation="get_costs",
+            hint="The end date is exclusive and must come after the start",
+        )
+    return upper
+
+
 # --------------------------------------------------------------------------- provider
 class CloudProvider(ABC):
     """One cloud. Subclasses build service objects lazily and deploy artifacts."""

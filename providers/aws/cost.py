@@ -11,11 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 from providers.aws.adapter import AWSAdapter
-from providers.base import CostRecord
+from providers.base import CostRecord, check_cost_query
 from providers.errors import ConfigurationError, CostAnalysisError
 from providers.operation import cloud_operation
 
-GRANULARITIES = ("DAILY", "MONTHLY")
 COST_METRICS = ("UnblendedCost", "AmortizedCost", "NetUnblendedCost")
 #: our group names -> Cost Explorer dimensions ("tag:KEY" groups by a cost allocation tag)
 DIMENSIONS = {"service": "SERVICE", "region": "REGION", "account": "LINKED_ACCOUNT"}
@@ -87,21 +86,7 @@ class CostExplorerCost(AWSAdapter):
         group_by: tuple[str, ...] = ("service",),
     ) -> list[CostRecord]:
         """Costs over [start, end) per period and group, following NextPageToken."""
-        granularity = granularity.upper()
-        if granularity not in GRANULARITIES:
-            raise ConfigurationError(
-                f"unknown granularity {granularity!r}",
-                provider="aws",
-                operation="get_costs",
-                hint="Use DAILY or MONTHLY",
-            )
-        if end <= start:
-            raise ConfigurationError(
-                f"empty date range {start} .. {end}",
-                provider="aws",
-                operation="get_costs",
-                hint="The end date is exclusive and must come after the start",
-            )
+        granularity = check_cost_query("aws", start, end, granularity)
         request: dict[str, Any] = {
             "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
             "Granularity": granularity,

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, cast
 
 from providers.azure.adapter import AzureAdapter, sdk_import_error
-from providers.base import CostRecord
+from providers.base import CostRecord, check_cost_query
 from providers.errors import ConfigurationError, CostAnalysisError
 from providers.operation import cloud_operation
 
@@ -117,13 +117,7 @@ class AzureCostManagement(AzureAdapter):
         granularity: str = "DAILY",
         group_by: tuple[str, ...] = ("service",),
     ) -> list[CostRecord]:
-        if end <= start:
-            raise ConfigurationError(
-                f"empty date range {start}..{end}",
-                provider="azure",
-                operation="get_costs",
-                hint="end is exclusive: pass a later end date",
-            )
+        granularity = check_cost_query("azure", start, end, granularity)
         dims = ["ServiceName", "ResourceLocation"]
         tags: list[str] = []
         for g in group_by:

@@ -13,14 +13,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from providers.base import CostRecord
+from providers.base import CostRecord, check_cost_query
 from providers.errors import ConfigurationError, CostAnalysisError
 from providers.gcp.common import GCPService, require
 from providers.operation import cloud_operation
 
 _IDENT = re.compile(r"^[A-Za-z0-9_\-]{1,1024}$")
 _PROJECT = re.compile(r"^[a-z][a-z0-9\-.:]{4,61}[a-z0-9]$")
-GRANULARITIES = ("DAILY", "MONTHLY")
 
 QUERY = """
 SELECT
@@ -97,14 +96,7 @@ class BigQueryBillingCost(GCPService):
         group_by: tuple[str, ...] = ("service",),
     ) -> list[CostRecord]:
         """Net cost per service, period, region, currency in [start, end)."""
-        granularity = granularity.upper()
-        if granularity not in GRANULARITIES or end <= start:
-            raise ConfigurationError(
-                f"cannot query {granularity} costs from {start} to {end}",
-                provider=self.provider_name,
-                operation="get_costs",
-                hint=f"Granularity is one of {', '.join(GRANULARITIES)}; end is after start",
-            )
+        granularity = check_cost_query(self.provider_name, start, end, granularity)
         bigquery = require("google.cloud.bigquery", "google-cloud-bigquery")
         period = (
             "DATE(usage_start_time)"

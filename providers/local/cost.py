@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from providers.base import CostRecord
+from providers.base import CostRecord, check_cost_query
 from providers.errors import (
     CloudError,
     ConfigurationError,
@@ -36,7 +36,6 @@ REQUIRED = (
 )
 # group_by names -> the FOCUS column
 GROUPS = {"service": "ServiceName", "region": "RegionId", "account": "SubAccountId"}
-GRANULARITIES = ("DAILY", "MONTHLY")
 
 
 class _BadRow(Exception):
@@ -178,13 +177,7 @@ class FocusFileCost(ServiceAdapter):
         group_by: tuple[str, ...] = ("service",),
     ) -> list[CostRecord]:
         """Summed BilledCost per period and group for charges starting in [start, end)."""
-        granularity = granularity.upper()
-        if granularity not in GRANULARITIES:
-            raise ConfigurationError(
-                f"granularity {granularity!r} is not supported",
-                operation="get_costs",
-                hint=f"Use one of {', '.join(GRANULARITIES)}",
-            )
+        granularity = check_cost_query("local", start, end, granularity)
         unknown = [g for g in group_by if g not in GROUPS]
         if unknown:
             raise ConfigurationError(
@@ -192,8 +185,6 @@ class FocusFileCost(ServiceAdapter):
                 operation="get_costs",
                 hint=f"Group by any of {', '.join(GROUPS)}",
             )
-        if start >= end:
-            raise ConfigurationError(f"the range {start} to {end} is empty", operation="get_costs")
         # key: (period start, period end, provider, currency, group values)
         Key = tuple[date, date, str, str, tuple[str | None, ...]]
         totals: dict[Key, Decimal] = {}

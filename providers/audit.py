@@ -6,6 +6,7 @@ disable. Lines are appended with a single write so concurrent writers do not int
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
@@ -25,9 +26,12 @@ def audit_path() -> Path | None:
 
 
 def _who() -> str:
-    user = os.environ.get("SPECIFY_AUDIT_USER")
-    if user:
-        return user
+    return os.environ.get("SPECIFY_AUDIT_USER") or _login_name()
+
+
+@functools.cache
+def _login_name() -> str:
+    """The process owner's name, looked up once (the passwd lookup is not free)."""
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers
@@ -66,8 +70,12 @@ def audit(
     line = json.dumps(record, default=str, ensure_ascii=False) + "\n"
     try:
         with _lock:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            try:
+                fd = os.open(path, flags, 0o600)
+            except FileNotFoundError:  # first record: make the directory
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, flags, 0o600)
             try:
                 os.write(fd, line.encode())
             finally:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from providers.aws.adapter import client_config
@@ -20,6 +22,7 @@ try:
     import boto3
     from botocore.credentials import DeferredRefreshableCredentials
     from botocore.session import Session as BotocoreSession
+    from botocore.utils import parse_timestamp as botocore_parse_timestamp
 except ImportError as exc:  # pragma: no cover
     raise sdk_missing("aws", "boto3", "aws") from exc
 
@@ -53,12 +56,36 @@ def env_endpoint(service: str = "") -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL") or None
 
 
+def parse_timestamp(value: str) -> datetime:
+    """botocore's timestamp parser, without dateutil for the two forms S3 sends.
+
+    Every GetObject answer carries Last-Modified, and dateutil's general parser was about
+    a tenth of the client CPU of a small download; ISO 8601 (XML bodies) and RFC 1123
+    (headers) parse directly, anything else goes to botocore's own parser.
+    """
+    try:
+        parsed = datetime.fromisoformat(value) if "T" in value else parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return botocore_parse_timestamp(value)  # type: ignore[no-any-return]
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def core_session() -> BotocoreSession:
+    """A botocore session whose clients parse timestamps with parse_timestamp."""
+    core = BotocoreSession()
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=parse_timestamp
+    )
+    return core
+
+
 def build_session(
     credentials: AWSCredentials | None, region: str | None, endpoint_url: str | None = None
 ) -> boto3.Session:
     """A boto3 Session; with assume_role_arn, one whose credentials refresh themselves."""
     creds = credentials or AWSCredentials()
     base = boto3.Session(
+        botocore_session=core_session(),
         aws_access_key_id=creds.aws_access_key_id or None,
         aws_secret_access_key=creds.aws_secret_access_key or None,
         aws_session_token=creds.aws_session_token or None,
@@ -90,7 +117,7 @@ def build_session(
             "expiry_time": got["Expiration"].isoformat(),
         }
 
-    core = BotocoreSession()
+    core = core_session()
     # botocore refreshes these 15 minutes (advisory) / 10 minutes (mandatory) before expiry
     core._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
         refresh_using=refresh, method="sts-assume-role"

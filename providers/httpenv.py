@@ -1,24 +1,27 @@
-"""Whether the environment configures HTTP proxies or CA bundles.
+"""What the environment tells requests-based SDK clients: proxies and a CA bundle.
 
-requests re-reads proxies, NO_PROXY and CA bundles from os.environ on every request when
-its session trusts the environment; with a hundred variables that scan costs about a
-quarter of the client CPU of a small blob upload. SDK clients built on requests trust the
-environment only when it actually names one of these settings.
+A requests session that trusts the environment re-reads proxies, NO_PROXY and the CA
+bundle variables from os.environ on every request; with a hundred variables that scan
+costs about a quarter of the client CPU of a small blob upload. So the environment is
+read once here: a client lets requests consult it per request only when a proxy is
+named (NO_PROXY must be matched per URL), and otherwise gets the CA bundle explicitly.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-_CA_BUNDLES = frozenset({"requests_ca_bundle", "curl_ca_bundle"})
+
+@dataclass(frozen=True)
+class RequestsEnv:
+    proxies: bool  # some *_proxy variable (any case) is set
+    ca_bundle: str | None  # REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE (requests' own order)
 
 
-def requests_env_in_use(environ: Mapping[str, str] | None = None) -> bool:
-    """True when a *_proxy variable (any case) or a requests CA bundle variable is set."""
+def requests_env(environ: Mapping[str, str] | None = None) -> RequestsEnv:
     env = os.environ if environ is None else environ
-    for name, value in env.items():
-        lower = name.lower()
-        if value and (lower.endswith("_proxy") or lower in _CA_BUNDLES):
-            return True
-    return False
+    proxies = any(value and name.lower().endswith("_proxy") for name, value in env.items())
+    bundle = env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None
+    return RequestsEnv(proxies=proxies, ca_bundle=bundle)

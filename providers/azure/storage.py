@@ -26,7 +26,7 @@ from providers.errors import (
     DownloadError,
     UploadError,
 )
-from providers.httpenv import requests_env_in_use
+from providers.httpenv import requests_env
 from providers.locations import check_key
 from providers.operation import cloud_operation
 
@@ -66,8 +66,11 @@ def service_client(
         # the SDK's default backoff starts at 15 s (a dead endpoint took 82 s per call);
         # the operation decorator retries with the project's policy on top of this
         "retry_policy": LinearRetry(backoff=1, random_jitter_range=1, retry_total=sdk_retries),
-        "use_env_settings": requests_env_in_use(),
     }
+    env = requests_env()
+    options["use_env_settings"] = env.proxies
+    if env.ca_bundle and not env.proxies:
+        options["connection_verify"] = env.ca_bundle
     if connection_string:
         return BlobServiceClient.from_connection_string(connection_string, **options)
     if not account_url:

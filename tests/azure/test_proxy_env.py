@@ -1,5 +1,4 @@
-"""Azure clients honour HTTP proxy variables, and skip the per-request environment scan
-when none is set."""
+"""Azure clients honour the HTTP proxy and CA bundle variables, read once."""
 
 from __future__ import annotations
 
@@ -8,20 +7,24 @@ import io
 import os
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 
 from providers.azure.storage import AzureBlobStorage
-from providers.httpenv import requests_env_in_use
+from providers.httpenv import RequestsEnv, requests_env
+from tests.fakes.azure_blob_versions import FakeVersionedBlobs
+from tests.fakes.azure_https import FakeAzureServer
 from tests.fakes.recording_proxy import RecordingProxy
 
 
-def test_only_proxy_and_ca_bundle_variables_count() -> None:
-    assert not requests_env_in_use({"PATH": "/bin", "AWS_ENDPOINT_URL": "http://x"})
-    assert not requests_env_in_use({"HTTPS_PROXY": ""})
-    assert requests_env_in_use({"https_proxy": "http://proxy:3128"})
-    assert requests_env_in_use({"NO_PROXY": "localhost"})
-    assert requests_env_in_use({"REQUESTS_CA_BUNDLE": "/etc/ssl/corp.pem"})
+def test_proxy_variables_in_any_case_and_the_ca_bundle_in_requests_order() -> None:
+    assert requests_env({"PATH": "/bin", "HTTPS_PROXY": ""}) == RequestsEnv(False, None)
+    assert requests_env({"https_proxy": "http://proxy:3128"}).proxies
+    assert requests_env({"NO_PROXY": "localhost"}).proxies
+    both = {"CURL_CA_BUNDLE": "/curl.pem", "REQUESTS_CA_BUNDLE": "/corp.pem"}
+    assert requests_env(both) == RequestsEnv(False, "/corp.pem")
+    assert requests_env({"CURL_CA_BUNDLE": "/curl.pem"}).ca_bundle == "/curl.pem"
 
 
 def test_blob_upload_goes_through_the_proxy_named_in_the_environment(
@@ -46,3 +49,19 @@ def test_blob_upload_goes_through_the_proxy_named_in_the_environment(
         assert written.verified
         assert ("PUT", f"/devstoreaccount1/{container}/k.txt", None) in proxy.seen
         storage.client.delete_container(container)
+
+
+def test_ca_bundle_from_the_environment_is_trusted_for_https(
+    fake_server: FakeAzureServer,
+    tls_files: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    fake = FakeVersionedBlobs(fake_server)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_files[0]))
+    storage = AzureBlobStorage("docs", connection_string=fake.connection_string)
+    (tmp_path / "f").write_bytes(b"trusted")
+    storage.upload(tmp_path / "f", "r.txt")
+    assert len(fake_server.of("PUT", "/docs/r.txt")) == 1

@@ -509,6 +509,16 @@ class Replicator:
                 out[rel] = obj
         return out
 
+    def _list_all(self) -> dict[str, StorageObject]:
+        """List the source and every target at once (each listing waits on its server)."""
+        with ThreadPoolExecutor(max(1, len(self.targets))) as pool:
+            # a target's listing failure is recorded in t.error; anything else is a bug
+            targets = [pool.submit(self._list_target, t) for t in self.targets]
+            source = self._list_source()
+            for fut in targets:
+                fut.result()
+        return source
+
     def _list_target(self, t: _TargetState) -> None:
         try:
             for obj in t.storage.list_objects(t.prefix):
@@ -558,10 +568,16 @@ class Replicator:
         return sha
 
     # ------------------------------------------------------------------ planning
-    def _decide(
-        self, t: _TargetState, rel: str, src: StorageObject, trust_journal: bool
-    ) -> PlanItem:
-        base = PlanItem(rel, "copy", "", src.size, src.key, t.prefix + rel, src.sha256)
+    @staticmethod
+    def _copy_item(t: _TargetState, rel: str, src: StorageObject, reason: str) -> PlanItem:
+        return PlanItem(rel, "copy", reason, src.size, src.key, t.prefix + rel, src.sha256)
+
+    def _decide_by_listing(self, t: _TargetState, rel: str, src: StorageObject) -> PlanItem | None:
+        """What the listings alone settle: bad keys, missing objects, size changes.
+
+        None: the sizes match, and only checksums can tell.
+        """
+        base = self._copy_item(t, rel, src, "")
         try:
             check_key(rel)
             check_key(t.prefix + rel)
@@ -572,18 +588,25 @@ class Replicator:
             return replace(base, reason="missing on target")
         if dst.size != src.size:
             return replace(base, reason=f"size differs ({src.size} != {dst.size})")
-        # same size: compare checksums, cheapest evidence first
+        return None
+
+    def _decide_by_checksum(
+        self, t: _TargetState, rel: str, src: StorageObject, trust_journal: bool
+    ) -> PlanItem:
+        """Same size: compare checksums, cheapest evidence first (may read objects)."""
+        item = self._copy_item(t, rel, src, "sha256 differs")
+        dst = t.listing[rel]
         if trust_journal and t.journal is not None and dst.sha256 is None:
             done = t.journal.finished(t.prefix + rel)
             if done and done[0] == dst.size and (done[2] is None or done[2] == dst.etag):
                 src_sha = src.sha256 or self.source_sha256(rel, src)
                 if done[1] == src_sha:
-                    return replace(base, action="skip", reason="journal", sha256=src_sha)
+                    return replace(item, action="skip", reason="journal", sha256=src_sha)
         src_sha = self.source_sha256(rel, src)
         dst_sha = dst.sha256 or self._target_sha256(t, dst)
         if src_sha == dst_sha:
-            return replace(base, action="skip", reason="same sha256", sha256=src_sha)
-        return replace(base, reason="sha256 differs", sha256=src_sha)
+            return replace(item, action="skip", reason="same sha256", sha256=src_sha)
+        return replace(item, sha256=src_sha)
 
     def plan(self, source_listing: dict[str, StorageObject], trust_journal: bool = True) -> None:
         """Fill each target's plan (the hashing it needs runs on the thread pool)."""
@@ -593,13 +616,21 @@ class Replicator:
                 if t.error:
                     t.plan = Plan(t.uri, (), t.error)
                     continue
-                futures = [
-                    pool.submit(self._decide, t, k, source_listing[k], trust_journal) for k in keys
-                ]
+                # the listings settle most keys here; only same-size pairs need hashing,
+                # which may read objects, so only they go to the pool
+                settled = {k: self._decide_by_listing(t, k, source_listing[k]) for k in keys}
+                pending = {
+                    k: pool.submit(self._decide_by_checksum, t, k, source_listing[k], trust_journal)
+                    for k, item in settled.items()
+                    if item is None
+                }
                 items: list[PlanItem] = []
-                for k, fut in zip(keys, futures, strict=True):
+                for k, item in settled.items():
+                    if item is not None:
+                        items.append(item)
+                        continue
                     try:
-                        items.append(fut.result())
+                        items.append(pending[k].result())
                     except CloudError as exc:
                         src = source_listing[k]
                         items.append(
@@ -782,9 +813,7 @@ class Replicator:
         self._open_journals(trust_journal=True)
         status = "failed"
         try:
-            source_listing = self._list_source()
-            for t in self.targets:
-                self._list_target(t)
+            source_listing = self._list_all()
             self.plan(source_listing)
             for t in self.targets:
                 assert t.plan is not None
@@ -856,9 +885,7 @@ class Replicator:
 
     def verify(self) -> list[VerifyReport]:
         """Compare by checksum, trusting no journal: missing / differ / match / extra."""
-        source_listing = self._list_source()
-        for t in self.targets:
-            self._list_target(t)
+        source_listing = self._list_all()
         self.plan(source_listing, trust_journal=False)
         out = []
         for t in self.targets:

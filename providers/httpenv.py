@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,12 @@ def requests_env(environ: Mapping[str, str] | None = None) -> RequestsEnv:
     proxies = any(value and name.lower().endswith("_proxy") for name, value in env.items())
     bundle = env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None
     return RequestsEnv(proxies=proxies, ca_bundle=bundle)
+
+
+def configure_session(session: Any, env: RequestsEnv | None = None) -> Any:
+    """Make a requests.Session (or subclass) read the environment the way requests_env says."""
+    env = env or requests_env()
+    session.trust_env = env.proxies
+    if env.ca_bundle and not env.proxies:
+        session.verify = env.ca_bundle
+    return session

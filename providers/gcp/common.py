@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from providers.errors import CloudError, CredentialsError, sdk_missing
+from providers.httpenv import configure_session
 from providers.operation import ServiceAdapter, error_for_status, map_generic_error
 
 PROVIDER = "gcp"
@@ -176,7 +177,7 @@ class RestClient:
         self.base_url = base_url.rstrip("/")
         if session is None:
             transport = require("google.auth.transport.requests", "google-auth")
-            session = transport.AuthorizedSession(credentials)
+            session = configure_session(transport.AuthorizedSession(credentials))
         self.session = session
 
     def call(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from providers.base import CloudStorage
 from providers.errors import ConfigurationError, CredentialsError
 from providers.gcp.common import AUTH_HINT, EXTRA, PROVIDER, require
+from providers.httpenv import configure_session
 from providers.vm import VMProvider
 
 if TYPE_CHECKING:
@@ -279,17 +280,29 @@ class GCPProvider(VMProvider):
             storage = require("google.cloud.storage", "google-cloud-storage")
             if emulator_host() and not self.endpoints.get("storage"):
                 # The emulator takes no auth; the client reads the host from the env itself.
-                credentials = require("google.auth.credentials", "google-auth")
+                anonymous = require("google.auth.credentials", "google-auth").AnonymousCredentials()
                 return storage.Client(
-                    project=self.project, credentials=credentials.AnonymousCredentials()
+                    project=self.project, credentials=anonymous, **self._http_option(anonymous)
                 )
             return storage.Client(
                 project=self.project,
                 credentials=self.credentials,
                 client_options=self.client_options("storage"),
+                **self._http_option(self.credentials),
             )
 
         return self._cached("storage-client", build)
+
+    @staticmethod
+    def _http_option(credentials: Any) -> dict[str, Any]:
+        """The client's session, reading proxy settings once (see providers.httpenv).
+
+        With client certificates (mTLS) the client configures its own session instead.
+        """
+        if os.environ.get("GOOGLE_API_USE_CLIENT_CERTIFICATE", "").lower() == "true":
+            return {}
+        transport = require("google.auth.transport.requests", "google-auth")
+        return {"_http": configure_session(transport.AuthorizedSession(credentials))}
 
     def _build_storage(self, bucket: str) -> GCSStorage:
         from providers.gcp.storage import (

@@ -1,6 +1,7 @@
-"""A recording HTTP proxy: forwards every request to an upstream server (an emulator) and
-keeps (method, path, Content-Range) of each, so a test can see how the SDK split an
-upload without touching the SDK. Location headers are rewritten to point back here."""
+"""A recording HTTP proxy (reverse, or forward through HTTP_PROXY): forwards every request
+to an upstream server (an emulator) and keeps (method, path, Content-Range) of each, so a
+test can see how the SDK split an upload without touching the SDK. Location headers are
+rewritten to point back here."""
 
 from __future__ import annotations
 
@@ -42,7 +43,11 @@ class RecordingProxy:
                 )
                 conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                conn.request(self.command, self.path, body=body, headers=headers)
+                # as a forward proxy (HTTP_PROXY) the request line holds an absolute URL;
+                # the upstream gets the origin form, as from any forward proxy
+                parts = urlsplit(self.path)
+                target = parts.path + (f"?{parts.query}" if parts.query else "")
+                conn.request(self.command, target or "/", body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
                 self.send_response(resp.status)

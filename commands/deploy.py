@@ -108,7 +108,9 @@ def deploy(
         ..., "--to", help="Targets: aws:us-east-1,gcp:us-central1,azure:eastus,local"
     ),
     deployment_id: str | None = typer.Option(
-        None, "--id", help="Deployment id: 1-63 of a-z, 0-9 and '-' (default: generated)"
+        None,
+        "--id",
+        help="Deployment id: 1-55 of a-z, 0-9 and '-', not at either end (default: generated)",
     ),
     run: str | None = typer.Option(None, "--run", help="Start command, run in the artifact"),
     port: int | None = typer.Option(None, "--port", help="Port to open; passed as PORT"),

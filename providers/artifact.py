@@ -41,18 +41,23 @@ ARTIFACT_PREFIX = "deployments"  # the same prefix the cloud providers use
 ARCHIVE_NAME = "artifact.tar.gz"
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 _SKIP = {".git", "__pycache__", ".venv", "node_modules", ".specify"}
-_DEPLOYMENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+# 55 = 63 (a GCE instance name, or a GCP label value) minus the "specify-" of instance names;
+# GCE names may not end with '-' either
+MAX_DEPLOYMENT_ID = 55
+_DEPLOYMENT_ID = re.compile(rf"^[a-z0-9](?:[a-z0-9-]{{0,{MAX_DEPLOYMENT_ID - 2}}}[a-z0-9])?$")
 
 
 def check_deployment_id(deployment_id: str) -> str:
-    """Ids become tags, GCP label values and key prefixes: keep them to what all accept."""
+    """Ids become tags, GCP label values, instance names and key prefixes: keep them to
+    what all accept."""
     if not _DEPLOYMENT_ID.match(deployment_id):
         raise ConfigurationError(
             f"deployment id {deployment_id!r} is not allowed",
             operation="deploy",
             resource="id",
-            hint="Pass --id as 1-63 lowercase letters, digits and '-', starting with a letter "
-            "or digit, e.g. web-2024-05 (it becomes a GCP label value on every instance)",
+            hint=f"Pass --id as 1-{MAX_DEPLOYMENT_ID} lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, e.g. web-2024-05 (instances are "
+            "named specify-<id>, at most 63 characters on GCE)",
         )
     return deployment_id
 

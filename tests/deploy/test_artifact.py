@@ -58,10 +58,11 @@ def test_single_files(tmp_path: Path) -> None:
     assert detect_run_command(tmp_path / "run me.sh") == "sh 'run me.sh'"
 
 
-def test_deployment_ids_are_gcp_label_values() -> None:
-    for good in (new_deployment_id(), new_deployment_id(), "a", "7-up", "x" * 63):
+def test_deployment_ids_are_gcp_label_values_and_fit_instance_names() -> None:
+    for good in (new_deployment_id(), new_deployment_id(), "a", "7-up", "x" * 55):
         assert check_deployment_id(good) == good
-    for bad in ("Web", "web_1", "web.1", "-web", "", "x" * 64, "wéb"):
+        assert len(f"specify-{good}") <= 63  # the GCE instance name
+    for bad in ("Web", "web_1", "web.1", "-web", "web-", "", "x" * 56, "wéb"):
         with pytest.raises(ConfigurationError) as err:
             check_deployment_id(bad)
         assert err.value.resource == "id" and "--id" in str(err.value)

@@ -27,6 +27,8 @@ runner = CliRunner()
         (["--to", "local", "--strategy", "yolo"], "--strategy", "unknown strategy"),
         (["--to", "local", "--port", "70000"], "--port", "out of range"),
         (["--to", "local", "--id", "Bad ID"], "--id", "not allowed"),
+        # "specify-" + 56 characters would be a 64-character GCE instance name
+        (["--to", "gcp:us-central1", "--id", "x" * 56], "--id", "not allowed"),
     ],
 )
 def test_bad_input_exits_2_naming_the_field(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,13 @@ from providers.errors import ProviderNotAvailableError, ProviderNotInitializedEr
 ENTRY_POINT_GROUP = "specify_cloud.providers"
 
 ProviderFactory = Callable[[], CloudProvider]
+
+#: environment variables providers read when they are built (credentials, endpoints, roots)
+SETTINGS_PREFIXES = ("AWS_", "AZURE_", "GOOGLE_", "CLOUDSDK_", "STORAGE_EMULATOR_HOST", "SPECIFY_")
+
+
+def _settings_fingerprint() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(SETTINGS_PREFIXES)))
 
 
 @dataclass(frozen=True)
@@ -71,13 +79,19 @@ def _load_target(target: str) -> Any:
 
 
 class ProviderRegistry:
-    """Maps provider names to provider instances, building each at most once."""
+    """Maps provider names to provider instances.
+
+    A provider built from its factory is reused until the environment it was built from
+    changes (say SPECIFY_LOCAL_ROOT or AWS_ENDPOINT_URL), then built again; a registered
+    instance is always returned as it is.
+    """
 
     def __init__(self, *, builtins: bool = True, discover: bool = True) -> None:
         self._lock = threading.RLock()
         self._infos: dict[str, ProviderInfo] = {}
         self._factories: dict[str, ProviderFactory] = {}
         self._instances: dict[str, CloudProvider] = {}
+        self._built: dict[str, tuple[tuple[tuple[str, str], ...], CloudProvider]] = {}
         self._discover = discover
         self._discovered = False
         if builtins:
@@ -88,6 +102,7 @@ class ProviderRegistry:
         """Register an instance, or a factory (such as a CloudProvider subclass)."""
         with self._lock:
             self._instances.pop(name, None)
+            self._built.pop(name, None)
             self._factories.pop(name, None)
             if isinstance(provider, CloudProvider):
                 self._instances[name] = provider
@@ -100,6 +115,7 @@ class ProviderRegistry:
     def unregister(self, name: str) -> None:
         with self._lock:
             self._instances.pop(name, None)
+            self._built.pop(name, None)
             self._factories.pop(name, None)
             self._infos.pop(name, None)
 
@@ -127,6 +143,10 @@ class ProviderRegistry:
         with self._lock:
             if name in self._instances:
                 return self._instances[name]
+            settings = _settings_fingerprint()
+            built = self._built.get(name)
+            if built is not None and built[0] == settings:
+                return built[1]
             info = self._infos.get(name)
             if info is None:
                 known = ", ".join(sorted(self._infos)) or "none"
@@ -146,7 +166,7 @@ class ProviderRegistry:
                     )
                 factory = _load_target(info.target)
             provider = factory()
-            self._instances[name] = provider
+            self._built[name] = (settings, provider)
             return provider
 
     def get(self, name: str) -> CloudProvider | None:

@@ -197,5 +197,5 @@ def test_deploy_without_a_bucket_is_a_configuration_error(
     with pytest.raises(ConfigurationError, match="no bucket"):
         provider.deploy(artifact, ZONE, deployment_id="x-1")
     assert fake.instances == {}
-    with pytest.raises(ConfigurationError, match=r"Rel_7.*--id.*GCP label value"):
+    with pytest.raises(ConfigurationError, match=r"Rel_7.*--id.*specify-<id>"):
         provider.deploy(artifact, ZONE, deployment_id="Rel_7")

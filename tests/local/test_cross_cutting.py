@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import textwrap
 from datetime import datetime
 from pathlib import Path
@@ -84,6 +86,29 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "pip install 'specify-cloud[fakecloud]'" in str(err.value)
     assert "no_such_sdk_x1" in str(err.value)
     assert reg.get("fakecloud") is None
+
+
+SHA_1 = hashlib.sha256(b"1").hexdigest()
+
+
+def test_a_provider_follows_its_environment_and_a_registered_one_stays(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    reg = ProviderRegistry(discover=False)
+    monkeypatch.setenv("SPECIFY_LOCAL_ROOT", str(tmp_path / "one"))
+    first = reg.require("local")
+    assert reg.require("local") is first  # built once while nothing changes
+    first.get_storage("b").upload_stream(io.BytesIO(b"1"), "k", size=1, sha256=SHA_1)
+    monkeypatch.setenv("SPECIFY_LOCAL_ROOT", str(tmp_path / "two"))
+    second = reg.require("local")
+    assert second is not first
+    second.get_storage("b").upload_stream(io.BytesIO(b"1"), "k", size=1, sha256=SHA_1)
+    assert (tmp_path / "one" / "storage" / "b" / "k").is_file()
+    assert (tmp_path / "two" / "storage" / "b" / "k").is_file()
+    mine = LocalProvider(root=tmp_path / "mine")
+    reg.register("local", mine)
+    monkeypatch.setenv("SPECIFY_LOCAL_ROOT", str(tmp_path / "three"))
+    assert reg.require("local") is mine
 
 
 # --------------------------------------------------------------------------- retry

@@ -20,6 +20,11 @@ class RequestsEnv:
     proxies: bool  # some *_proxy variable (any case) is set
     ca_bundle: str | None  # REQUESTS_CA_BUNDLE, else CURL_CA_BUNDLE (requests' own order)
 
+    @property
+    def explicit_ca_bundle(self) -> str | None:
+        """The bundle a client must be handed: None when requests reads it per request."""
+        return None if self.proxies else self.ca_bundle
+
 
 def requests_env(environ: Mapping[str, str] | None = None) -> RequestsEnv:
     env = os.environ if environ is None else environ
@@ -32,6 +37,6 @@ def configure_session(session: Any, env: RequestsEnv | None = None) -> Any:
     """Make a requests.Session (or subclass) read the environment the way requests_env says."""
     env = env or requests_env()
     session.trust_env = env.proxies
-    if env.ca_bundle and not env.proxies:
-        session.verify = env.ca_bundle
+    if env.explicit_ca_bundle:
+        session.verify = env.explicit_ca_bundle
     return session

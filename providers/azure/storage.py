@@ -69,8 +69,8 @@ def service_client(
     }
     env = requests_env()
     options["use_env_settings"] = env.proxies
-    if env.ca_bundle and not env.proxies:
-        options["connection_verify"] = env.ca_bundle
+    if env.explicit_ca_bundle:
+        options["connection_verify"] = env.explicit_ca_bundle
     if connection_string:
         return BlobServiceClient.from_connection_string(connection_string, **options)
     if not account_url:

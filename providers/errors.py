@@ -82,6 +82,17 @@ class DownloadError(StorageError):
     """Reading an object failed."""
 
 
+class IntegrityError(StorageError):
+    """Bytes did not match the checksum the service (or our sha256 record) gives for them.
+
+    Retryable by default: a damaged transfer is fixed by sending or reading it again from
+    a fresh stream (the level that can reopen the source does that)."""
+
+    def __init__(self, message: str, **kw: object) -> None:
+        kw.setdefault("retryable", True)
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
 class DeleteError(StorageError):
     """Deleting an object failed."""
 

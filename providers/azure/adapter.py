@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from providers.errors import CloudError, CredentialsError, NotFoundError
+from providers.errors import CloudError, CredentialsError, IntegrityError, NotFoundError
 from providers.operation import ServiceAdapter, error_for_status, map_generic_error
 
 #: error codes Azure uses for throttling with statuses that are otherwise not transient
@@ -65,6 +65,18 @@ class AzureAdapter(ServiceAdapter):
                 operation=operation,
                 resource=resource,
                 hint=self.not_found_hint,
+            )
+        if isinstance(exc, HttpResponseError) and (
+            _code(exc) in ("Md5Mismatch", "Crc64Mismatch")
+            or "contentMD5 doesn't match" in str(exc)  # Azurite's answer
+        ):
+            # the service refused a body that did not match its transactional checksum
+            return IntegrityError(
+                f"{prefix}checksum mismatch ({_short(exc)})",
+                provider=self.provider_name,
+                operation=operation,
+                resource=resource,
+                hint="The bytes were damaged in transit; they are sent again",
             )
         if isinstance(exc, HttpResponseError):
             status = exc.status_code

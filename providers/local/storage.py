@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from providers.base import SHA256_METADATA_KEY, ObjectVersion, StorageObject
+from providers.base import SHA256_METADATA_KEY, CheckedDownload, ObjectVersion, StorageObject
 from providers.errors import (
     CloudError,
     ConfigurationError,
@@ -69,7 +69,7 @@ def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[int, str]:
     return total, digest.hexdigest()
 
 
-class LocalStorage(ServiceAdapter):
+class LocalStorage(ServiceAdapter, CheckedDownload):
     """A bucket that is a directory on this machine."""
 
     provider_name = "local"
@@ -265,27 +265,14 @@ class LocalStorage(ServiceAdapter):
 
     @cloud_operation("download", kind=DownloadError, metric="download")
     def download(self, remote_key: str, local_path: Path | str) -> Path:
-        src = self._path(remote_key)
-        dest = Path(local_path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        expected = self._object(remote_key, src).sha256
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as out, src.open("rb") as fh:
-                _, digest = copy_hashing(fh, out)
-            if expected and digest != expected:
-                raise DownloadError(
-                    "checksum mismatch",
-                    provider="local",
-                    operation="download",
-                    resource=remote_key,
-                    retryable=True,
-                )
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return dest
+        """Through the checked-download template, against the sidecar's sha256."""
+        return self._download_checked(remote_key, local_path)
+
+    def _describe(self, key: str, version_id: str | None) -> StorageObject:
+        return self._object(key, self._path(key))
+
+    def _open_bytes(self, key: str, version_id: str | None, obj: StorageObject) -> BinaryIO:
+        return self._path(key).open("rb")
 
     @cloud_operation("list_objects", resource="prefix")
     def list_objects(self, prefix: str = "") -> Iterator[StorageObject]:

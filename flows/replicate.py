@@ -143,10 +143,10 @@ def replicate_target(
     dst, tprefix = open_location(target)
     full = join_prefix(tprefix, prefix)
     label = url or dst.uri(full)
-    _check_reachable(dst, full, target, label)
     with TargetProgress(
         label, key=short_key(PROGRESS_KEY, label), description=f"replication to {label}"
     ) as progress:
+        _check_reachable(dst, full, target, label)
         (report,) = replicate_prefix(
             src, join_prefix(sprefix, prefix), [(dst, full)], options_from(options), progress
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from providers.azure.credentials import default_credential
 from providers.base import CloudCompute, CloudStorage
 from providers.errors import ConfigurationError, sdk_missing
 from providers.vm import VMProvider
@@ -108,15 +109,6 @@ class AzureSettings:
                 hint=f"Known settings: {', '.join(sorted(known))}",
             )
         return cls(**values)
-
-
-def default_credential() -> Any:
-    """DefaultAzureCredential (environment, workload/managed identity, Azure CLI…)."""
-    try:
-        from azure.identity import DefaultAzureCredential
-    except ImportError as exc:
-        raise sdk_missing("azure", "azure-identity", "azure") from exc
-    return DefaultAzureCredential()
 
 
 class AzureProvider(VMProvider):

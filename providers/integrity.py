@@ -20,13 +20,14 @@ import base64
 import contextlib
 import hashlib
 import io
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
 from providers.errors import CloudError, DownloadError, IntegrityError
 
 #: algorithms in the order of strength (what `verify` prefers when both sides have it)
-STRENGTH = ("sha256", "md5", "crc32c")
+STRENGTH = ("sha256", "md5", "crc32c", "crc32", "s3-etag")
 
 try:  # C implementation shipped with google-cloud-storage (extra 'gcp'); else pure Python
     import google_crc32c as _gcrc
@@ -69,15 +70,61 @@ def hex_to_b64(value: str) -> str:
     return base64.b64encode(bytes.fromhex(value)).decode()
 
 
-class Hasher:
-    """sha256 (always) plus md5 / crc32c when asked, in one pass over the bytes."""
+class _Crc32:
+    def __init__(self) -> None:
+        self._crc = 0
 
-    def __init__(self, algorithms: tuple[str, ...] | frozenset[str] = ()) -> None:
+    def update(self, data: bytes | memoryview) -> None:
+        self._crc = zlib.crc32(data, self._crc)
+
+    def digest(self) -> bytes:
+        return self._crc.to_bytes(4, "big")
+
+
+class _S3Etag:
+    """An S3 multipart ETag: md5 of the parts' md5s, '-N' (value form 'etag@part_size')."""
+
+    def __init__(self, part_size: int) -> None:
+        self.part_size = max(1, part_size)
+        self._md5s: list[bytes] = []
+        self._cur = hashlib.md5(usedforsecurity=False)
+        self._fill = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while len(view):
+            take = min(len(view), self.part_size - self._fill)
+            self._cur.update(view[:take])
+            self._fill += take
+            view = view[take:]
+            if self._fill == self.part_size:
+                self._md5s.append(self._cur.digest())
+                self._cur, self._fill = hashlib.md5(usedforsecurity=False), 0
+
+    def value(self) -> str:
+        md5s = self._md5s + ([self._cur.digest()] if self._fill else [])
+        whole = hashlib.md5(b"".join(md5s), usedforsecurity=False).hexdigest()
+        return f"{whole}-{len(md5s)}@{self.part_size}"
+
+
+class Hasher:
+    """sha256 (always) plus md5 / crc32c / crc32 / s3-etag when asked, in one pass.
+
+    algorithms may be a mapping (the expected values): 's3-etag' takes its part size
+    from the expected value ('etag@part_size')."""
+
+    def __init__(
+        self, algorithms: tuple[str, ...] | frozenset[str] | Mapping[str, str] = ()
+    ) -> None:
         self._h: dict[str, Any] = {"sha256": hashlib.sha256()}
         if "md5" in algorithms:
             self._h["md5"] = hashlib.md5(usedforsecurity=False)
         if "crc32c" in algorithms:
             self._h["crc32c"] = _crc_new()
+        if "crc32" in algorithms:
+            self._h["crc32"] = _Crc32()
+        if isinstance(algorithms, Mapping) and "s3-etag" in algorithms:
+            self._h["s3-etag"] = _S3Etag(int(algorithms["s3-etag"].rsplit("@", 1)[1]))
         self.nbytes = 0
 
     def update(self, data: bytes | memoryview) -> None:
@@ -89,8 +136,10 @@ class Hasher:
         h = self._h.get(algorithm)
         if h is None:
             return None
-        if algorithm == "crc32c":
+        if algorithm in ("crc32c", "crc32"):
             return base64.b64encode(h.digest()).decode()
+        if algorithm == "s3-etag":
+            return str(h.value())
         return str(h.hexdigest())
 
     def digests(self) -> dict[str, str]:
@@ -145,7 +194,7 @@ class CheckedReader(io.RawIOBase):
         self._map = map_error
         self.label = label
         self.provider = provider
-        self.hasher = Hasher(tuple(self.expected) + extra)
+        self.hasher = Hasher({**dict.fromkeys(extra, ""), **self.expected})
         self.checked = False
 
     @property

@@ -43,7 +43,7 @@ from providers.errors import (
     DownloadError,
     IntegrityError,
 )
-from providers.integrity import CheckedReader, strongest_common
+from providers.integrity import STRENGTH, CheckedReader, strongest_common
 from providers.locations import check_key
 from providers.retry import RetryPolicy
 
@@ -230,7 +230,17 @@ def parse_size(text: str | int | None) -> int | None:
             f"'{text}' is not a size", operation="parse size", hint="Use e.g. 512K, 10M, 1G"
         )
     power = " kmgt".index(m.group(2).lower() or " ")
-    return int(float(m.group(1)) * 1024**power)
+    try:
+        value = int(float(m.group(1)) * 1024**power)
+    except (OverflowError, ValueError):
+        value = -1
+    if not 1 <= value <= 2**63:
+        raise ConfigurationError(
+            f"'{text[:40]}' is not a usable size (1 byte to 8 EiB)",
+            operation="parse size",
+            hint="Use e.g. 512K, 10M, 1G",
+        )
+    return value
 
 
 def _norm_prefix(prefix: str) -> str:
@@ -348,6 +358,11 @@ def checked(
 ) -> CheckedReader:
     """A fresh stream of obj, checked against the service's hashes (and sha256 when known)."""
     expected = read_expectation(obj)
+    if not expected:
+        # the listing carried no hash (an S3 multipart object): head has what the service
+        # gives (full-object checksum, or the part size that makes its ETag checkable)
+        with contextlib.suppress(CloudError):
+            expected = read_expectation(storage.head(obj.key))
     if sha256:
         expected.setdefault("sha256", sha256)
     mapper = getattr(storage, "map_error", None)
@@ -373,7 +388,7 @@ def read_check(obj: StorageObject, sha256: str | None = None) -> str:
     expected = read_expectation(obj)
     if sha256:
         expected.setdefault("sha256", sha256)
-    return strongest_common(expected, {"sha256": "", "md5": "", "crc32c": ""}) or "size"
+    return strongest_common(expected, dict.fromkeys(STRENGTH, "")) or "service hash via head"
 
 
 # --------------------------------------------------------------------------- journal

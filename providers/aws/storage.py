@@ -311,10 +311,10 @@ class S3Storage(AWSAdapter, CheckedDownload):
     def _multipart(
         self, stream: BinaryIO, key: str, size: int, sha256: str, args: dict[str, Any]
     ) -> StorageObject:
-        """Multipart upload: each part carries Content-MD5 and CRC32C, which S3 checks
+        """Multipart upload: each part carries Content-MD5 and CRC32, which S3 checks
         before it keeps the part; the part's ETag (the MD5 S3 computed) is compared with
         ours and the part re-sent from memory when they differ. The object becomes visible
-        only when CompleteMultipartUpload succeeds (with the full-object CRC32C, which S3
+        only when CompleteMultipartUpload succeeds (with the full-object CRC32, which S3
         checks against the parts); any failure aborts the upload, leaving an older object
         under the key untouched."""
         chunk = part_size(size, self.transfer.chunk_size)
@@ -329,7 +329,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
                     lambda: self.client.create_multipart_upload(
                         Bucket=self.bucket,
                         Key=key,
-                        ChecksumAlgorithm="CRC32C",
+                        ChecksumAlgorithm="CRC32",
                         ChecksumType="FULL_OBJECT",
                         **args,
                     ),
@@ -337,16 +337,16 @@ class S3Storage(AWSAdapter, CheckedDownload):
             ),
         )
         upload_id = mpu["UploadId"]
-        whole = Hasher(("crc32c",))
+        whole = Hasher(("crc32",))
         parts: dict[int, dict[str, Any]] = {}
         slots = threading.BoundedSemaphore(max(1, self.transfer.concurrency))
 
         def send(number: int, data: bytes) -> None:
             try:
                 md5 = hashlib.md5(data, usedforsecurity=False)
-                crc = Hasher(("crc32c",))
+                crc = Hasher(("crc32",))
                 crc.update(data)
-                crc_b64 = crc.value("crc32c") or ""
+                crc_b64 = crc.value("crc32") or ""
 
                 def once() -> dict[str, Any]:
                     resp = self._mapped(
@@ -359,7 +359,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
                             PartNumber=number,
                             Body=data,
                             ContentMD5=base64.b64encode(md5.digest()).decode(),
-                            ChecksumCRC32C=crc_b64,
+                            ChecksumCRC32=crc_b64,
                         ),
                     )
                     etag = _etag(resp.get("ETag"))
@@ -373,7 +373,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
                     return {
                         "PartNumber": number,
                         "ETag": resp.get("ETag"),
-                        "ChecksumCRC32C": crc_b64,
+                        "ChecksumCRC32": crc_b64,
                     }
 
                 # the part's bytes are in memory: this level can resend them
@@ -409,7 +409,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
                 )
             for f in futures:
                 f.result()
-            full_crc = whole.value("crc32c") or ""
+            full_crc = whole.value("crc32") or ""
             done = self._mapped(
                 "upload",
                 key,
@@ -422,7 +422,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
                             Key=key,
                             UploadId=upload_id,
                             MultipartUpload={"Parts": [parts[n] for n in sorted(parts)]},
-                            ChecksumCRC32C=full_crc,
+                            ChecksumCRC32=full_crc,
                             ChecksumType="FULL_OBJECT",
                             MpuObjectSize=size,
                         ),
@@ -439,11 +439,11 @@ class S3Storage(AWSAdapter, CheckedDownload):
         pool.shutdown(wait=True)
         # what S3 computed over the assembled object (HEAD with checksum mode)
         head = self._head(key, None)
-        stored = head.hashes.get("crc32c")
+        stored = head.hashes.get("crc32")
         if stored != full_crc or head.size != size:
             raise IntegrityError(
-                f"S3 reports {head.size} bytes with CRC32C {stored}; sent {size} bytes with "
-                f"CRC32C {full_crc}",
+                f"S3 reports {head.size} bytes with CRC32 {stored}; sent {size} bytes with "
+                f"CRC32 {full_crc}",
                 provider="aws",
                 operation="verify",
                 resource=self.uri(key),
@@ -456,8 +456,8 @@ class S3Storage(AWSAdapter, CheckedDownload):
             metadata=args["Metadata"],
             version_id=done.get("VersionId"),
             verified=True,
-            hashes={"crc32c": full_crc},
-            evidence="s3:crc32c-full-object+part-md5",
+            hashes={"crc32": full_crc},
+            evidence="s3:crc32-full-object+part-md5",
         )
 
     @cloud_operation("download", kind=DownloadError, metric="download")
@@ -506,10 +506,18 @@ class S3Storage(AWSAdapter, CheckedDownload):
         if resp.get("ChecksumType") == "FULL_OBJECT":
             if resp.get("ChecksumCRC32C"):
                 hashes["crc32c"] = str(resp["ChecksumCRC32C"])
+            if resp.get("ChecksumCRC32"):
+                hashes["crc32"] = str(resp["ChecksumCRC32"])
             if resp.get("ChecksumSHA256"):
                 hashes["sha256"] = b64_to_hex(str(resp["ChecksumSHA256"]))
         elif "md5" in hashes and resp.get("ChecksumSHA256") and "-" not in resp["ChecksumSHA256"]:
             hashes["sha256"] = b64_to_hex(str(resp["ChecksumSHA256"]))
+        if not hashes and etag and "-" in etag and not kms:
+            # a multipart object with no full-object checksum: its ETag is the md5 of the
+            # parts' md5s, checkable once the part size is known (HEAD of part 1)
+            part_args = {k: v for k, v in args.items() if k != "ChecksumMode"}
+            part = self.client.head_object(**part_args, PartNumber=1)
+            hashes["s3-etag"] = f"{etag}@{int(part.get('ContentLength', 0))}"
         return StorageObject(
             key=remote_key,
             size=int(resp.get("ContentLength", 0)),

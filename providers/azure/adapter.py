@@ -41,6 +41,7 @@ class AzureAdapter(ServiceAdapter):
         kind: type[CloudError],
     ) -> CloudError:
         from azure.core.exceptions import (
+            AzureError,
             ClientAuthenticationError,
             HttpResponseError,
             ResourceNotFoundError,
@@ -65,6 +66,14 @@ class AzureAdapter(ServiceAdapter):
                 operation=operation,
                 resource=resource,
                 hint=self.not_found_hint,
+            )
+        if isinstance(exc, AzureError) and "MD5 mismatch" in str(exc):
+            # the SDK's check of a range against the MD5 the service computed for it
+            return IntegrityError(
+                f"{prefix}checksum mismatch on read ({_short(exc)})",
+                provider=self.provider_name,
+                operation=operation,
+                resource=resource,
             )
         if isinstance(exc, HttpResponseError) and (
             _code(exc) in ("Md5Mismatch", "Crc64Mismatch")

@@ -430,13 +430,15 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
         condition: dict[str, Any] = {}
         if obj.etag and not version_id:  # the version described, not a newer one
             condition = {"etag": f'"{obj.etag}"', "match_condition": MatchConditions.IfNotModified}
-        downloader = blob.download_blob(max_concurrency=1, **condition)
+        # validate_content: each range (<= 4 MiB) comes with the MD5 the service computed
+        # for it, which the SDK checks (blobs committed without a Content-MD5 have no other)
+        downloader = blob.download_blob(max_concurrency=1, validate_content=True, **condition)
         return io.BufferedReader(_DownloadStream(downloader), buffer_size=MiB)  # type: ignore[return-value]
 
     @cloud_operation("open_read", kind=DownloadError)
     def open_read(self, remote_key: str, version_id: str | None = None) -> BinaryIO:
         blob = self._container.get_blob_client(remote_key, version_id=version_id)
-        downloader = blob.download_blob(max_concurrency=1)
+        downloader = blob.download_blob(max_concurrency=1, validate_content=True)
         return io.BufferedReader(_DownloadStream(downloader), buffer_size=MiB)  # type: ignore[return-value]
 
     def list_objects(self, prefix: str = "", page_size: int = 1000) -> Iterator[StorageObject]:

@@ -447,9 +447,12 @@ class GCSStorage(GCPService, CheckedDownload):
     @cloud_operation("open_read", kind=DownloadError)
     def open_read(self, remote_key: str) -> BinaryIO:
         """A stream over the object, read in chunk_size ranged requests."""
-        blob = self._bucket.get_blob(check_key(remote_key), retry=None)
-        if blob is None:
+        found = self._bucket.get_blob(check_key(remote_key), retry=None)
+        if found is None:
             raise self._missing(remote_key, "open_read")
+        # a fresh blob pinned to the generation just described: its downloads go to the
+        # client's endpoint (a listed blob's mediaLink may name another host)
+        blob = self._bucket.blob(remote_key, generation=found.generation)
         reader: BinaryIO = blob.open("rb", chunk_size=self.chunk_size, retry=None)
         return reader
 

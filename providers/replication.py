@@ -693,6 +693,16 @@ class Replicator:
         return sha
 
     @staticmethod
+    def _read_back(storage: CloudStorage, obj: StorageObject) -> str:
+        """sha256 of what a target stored, read back (its records are not evidence)."""
+        with CheckedReader(
+            storage.open_read(obj.key), size=obj.size, provider=storage.provider_name
+        ) as fh:
+            while fh.read(CHUNK):
+                pass
+            return fh.hasher.value("sha256") or ""
+
+    @staticmethod
     def _hash_read(storage: CloudStorage, obj: StorageObject) -> str:
         """sha256 of obj's bytes, read through the check against the service's hashes."""
         with checked(storage, obj) as fh:
@@ -881,7 +891,7 @@ class Replicator:
                     operation="verify",
                     resource=item.target_key,
                 )
-            got = self._hash_read(t.storage, replace(head, sha256=None))
+            got = self._retry.call(lambda: self._read_back(t.storage, head))
             if got != sha256:
                 raise IntegrityError(
                     f"verification failed: read back sha256 {got[:12]}, expected {sha256[:12]}",

@@ -62,6 +62,19 @@ except ImportError:  # pragma: no cover - only without the gcp extra
         return _PyCrc32c()
 
 
+def checks_sha256(stream: object, sha256: str) -> bool:
+    """Whether stream (a CheckedReader, or a wrapper exposing its `expected`) refuses to
+    hand over its last byte unless the content has this sha256: then a store writing from
+    it need not hash the bytes once more."""
+    expected = getattr(stream, "expected", None)
+    return isinstance(expected, Mapping) and expected.get("sha256") == sha256
+
+
+#: the checksum our S3 multipart uploads carry: CRC32C where a C implementation is
+#: installed (google-crc32c, 3 GB/s), else CRC32 (zlib); S3 takes both as FULL_OBJECT
+FAST_CRC = "crc32c" if "_gcrc" in globals() else "crc32"
+
+
 def b64_to_hex(value: str) -> str:
     return base64.b64decode(value).hex()
 

@@ -309,6 +309,12 @@ class _Reader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    @property
+    def expected(self) -> Mapping[str, str]:
+        """The hashes the stream under this one checks (see integrity.checks_sha256)."""
+        inner = getattr(self._raw, "expected", None)
+        return inner if isinstance(inner, Mapping) else {}
+
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:  # read-all, as some SDKs ask for small bodies
             return b"".join(iter(lambda: self.read(CHUNK), b""))
@@ -940,11 +946,11 @@ class Replicator:
                         data = fh.read()
                         return data, fh.hasher.value("sha256") or ""
 
+                by = read_check(src, sha)  # what checks the read (before it is known)
                 data, got_sha = self._retry.call(read_all)
                 if sha is None:
                     sha = got_sha
                     self._remember_sha(rel, src, sha)
-                by = read_check(src, sha)
                 for t, item in jobs:
                     self._put(t, item, lambda d=data: io.BytesIO(d), len(data), sha, None, by)  # type: ignore[misc]
                 return

@@ -27,7 +27,7 @@ from providers.errors import (
     StorageError,
     UploadError,
 )
-from providers.integrity import Hasher, b64_to_hex
+from providers.integrity import FAST_CRC, Hasher, b64_to_hex, checks_sha256
 from providers.locations import check_key
 from providers.operation import cloud_operation
 
@@ -278,7 +278,9 @@ class S3Storage(AWSAdapter, CheckedDownload):
         # one PutObject with Content-MD5: S3 refuses a body that does not match (BadDigest)
         body = stream.read(size + 1)
         md5 = hashlib.md5(body, usedforsecurity=False)
-        if len(body) != size or hashlib.sha256(body).hexdigest() != sha256:
+        if len(body) != size or (
+            not checks_sha256(stream, sha256) and hashlib.sha256(body).hexdigest() != sha256
+        ):
             raise IntegrityError(
                 f"the stream gave {len(body)} bytes not matching the planned {size} bytes / "
                 f"sha256 {sha256[:12]}; nothing was written",
@@ -318,6 +320,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
         checks against the parts); any failure aborts the upload, leaving an older object
         under the key untouched."""
         chunk = part_size(size, self.transfer.chunk_size)
+        checksum_field = "ChecksumCRC32C" if FAST_CRC == "crc32c" else "ChecksumCRC32"
         kms = self.sse == "aws:kms"
         mpu = self._mapped(
             "upload",
@@ -329,7 +332,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
                     lambda: self.client.create_multipart_upload(
                         Bucket=self.bucket,
                         Key=key,
-                        ChecksumAlgorithm="CRC32",
+                        ChecksumAlgorithm=FAST_CRC.upper(),
                         ChecksumType="FULL_OBJECT",
                         **args,
                     ),
@@ -337,16 +340,16 @@ class S3Storage(AWSAdapter, CheckedDownload):
             ),
         )
         upload_id = mpu["UploadId"]
-        whole = Hasher(("crc32",))
+        whole = Hasher((FAST_CRC,))
         parts: dict[int, dict[str, Any]] = {}
         slots = threading.BoundedSemaphore(max(1, self.transfer.concurrency))
 
         def send(number: int, data: bytes) -> None:
             try:
                 md5 = hashlib.md5(data, usedforsecurity=False)
-                crc = Hasher(("crc32",))
+                crc = Hasher((FAST_CRC,))
                 crc.update(data)
-                crc_b64 = crc.value("crc32") or ""
+                crc_b64 = crc.value(FAST_CRC) or ""
 
                 def once() -> dict[str, Any]:
                     resp = self._mapped(
@@ -359,7 +362,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
                             PartNumber=number,
                             Body=data,
                             ContentMD5=base64.b64encode(md5.digest()).decode(),
-                            ChecksumCRC32=crc_b64,
+                            **{checksum_field: crc_b64},
                         ),
                     )
                     etag = _etag(resp.get("ETag"))
@@ -373,7 +376,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
                     return {
                         "PartNumber": number,
                         "ETag": resp.get("ETag"),
-                        "ChecksumCRC32": crc_b64,
+                        checksum_field: crc_b64,
                     }
 
                 # the part's bytes are in memory: this level can resend them
@@ -386,6 +389,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
         try:
             number = 0
             total = 0
+            trusted = checks_sha256(stream, sha256)  # the stream checks it before EOF
             digest = hashlib.sha256()
             while total < size:
                 data = _read_exact(stream, min(chunk, size - total))
@@ -394,12 +398,13 @@ class S3Storage(AWSAdapter, CheckedDownload):
                 number += 1
                 total += len(data)
                 whole.update(data)
-                digest.update(data)
+                if not trusted:
+                    digest.update(data)
                 slots.acquire()
                 futures.append(pool.submit(send, number, data))
                 for f in [f for f in futures if f.done()]:
                     f.result()  # fail fast
-            if stream.read(1) or total != size or digest.hexdigest() != sha256:
+            if stream.read(1) or total != size or (not trusted and digest.hexdigest() != sha256):
                 raise IntegrityError(
                     f"the stream gave {total} bytes not matching the planned {size} bytes / "
                     f"sha256 {sha256[:12]}; the multipart upload was aborted",
@@ -409,7 +414,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
                 )
             for f in futures:
                 f.result()
-            full_crc = whole.value("crc32") or ""
+            full_crc = whole.value(FAST_CRC) or ""
             done = self._mapped(
                 "upload",
                 key,
@@ -422,7 +427,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
                             Key=key,
                             UploadId=upload_id,
                             MultipartUpload={"Parts": [parts[n] for n in sorted(parts)]},
-                            ChecksumCRC32=full_crc,
+                            **{checksum_field: full_crc},
                             ChecksumType="FULL_OBJECT",
                             MpuObjectSize=size,
                         ),
@@ -439,7 +444,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
         pool.shutdown(wait=True)
         # what S3 computed over the assembled object (HEAD with checksum mode)
         head = self._head(key, None)
-        stored = head.hashes.get("crc32")
+        stored = head.hashes.get(FAST_CRC)
         if stored != full_crc or head.size != size:
             raise IntegrityError(
                 f"S3 reports {head.size} bytes with CRC32 {stored}; sent {size} bytes with "
@@ -456,8 +461,8 @@ class S3Storage(AWSAdapter, CheckedDownload):
             metadata=args["Metadata"],
             version_id=done.get("VersionId"),
             verified=True,
-            hashes={"crc32": full_crc},
-            evidence="s3:crc32-full-object+part-md5",
+            hashes={FAST_CRC: full_crc},
+            evidence=f"s3:{FAST_CRC}-full-object+part-md5",
         )
 
     @cloud_operation("download", kind=DownloadError, metric="download")

@@ -31,6 +31,7 @@ from providers.errors import (
     UploadError,
 )
 from providers.httpenv import requests_env
+from providers.integrity import checks_sha256
 from providers.locations import check_key
 from providers.operation import cloud_operation
 
@@ -76,7 +77,16 @@ def service_client(
     if env.explicit_ca_bundle:
         options["connection_verify"] = env.explicit_ca_bundle
     if connection_string:
-        return BlobServiceClient.from_connection_string(connection_string, **options)
+        try:
+            return BlobServiceClient.from_connection_string(connection_string, **options)
+        except ValueError as exc:  # never echo the string: it holds the account key
+            raise ConfigurationError(
+                f"the storage connection string is malformed ({exc})",
+                provider="azure",
+                operation="connect",
+                hint="Fix AZURE_STORAGE_CONNECTION_STRING (or the block's connection "
+                "string): 'DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...'",
+            ) from None
     if not account_url:
         raise ConfigurationError(
             "no storage account configured",
@@ -284,7 +294,10 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
         # body that does not match (Md5Mismatch) and answers with the MD5 it computed
         data = stream.read(size + 1)
         md5 = hashlib.md5(data, usedforsecurity=False).digest()
-        self._check_planned(key, len(data), hashlib.sha256(data).hexdigest(), size, sha256)
+        if not checks_sha256(stream, sha256):
+            self._check_planned(key, len(data), hashlib.sha256(data).hexdigest(), size, sha256)
+        elif len(data) != size:
+            self._check_planned(key, len(data), "", size, sha256)
         blob = self._container.get_blob_client(key)
         result = blob.upload_blob(
             data,
@@ -336,6 +349,7 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
         are unique per upload: two writers of one blob never mix their blocks."""
         blob = self._container.get_blob_client(key)
         run = uuid.uuid4().hex
+        trusted = checks_sha256(stream, sha256)  # the stream checks it before EOF
         sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
         ids: list[str] = []
         slots = threading.BoundedSemaphore(self.max_concurrency)
@@ -363,7 +377,8 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
                     if not data:
                         break
                     total += len(data)
-                    sha.update(data)
+                    if not trusted:
+                        sha.update(data)
                     md5.update(data)
                     block_id = base64.b64encode(f"{run}-{len(ids):06d}".encode()).decode()
                     ids.append(block_id)
@@ -377,7 +392,7 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
                 for f in futures:
                     f.cancel()
                 raise
-        self._check_planned(key, total, sha.hexdigest(), size, sha256)
+        self._check_planned(key, total, sha256 if trusted else sha.hexdigest(), size, sha256)
         from azure.storage.blob import BlobBlock
 
         result: dict[str, Any] = self.retry_policy.call(

@@ -14,7 +14,6 @@ import base64
 import contextlib
 import hashlib
 import io
-import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -85,32 +84,6 @@ def file_digests(path: Path) -> Digests:
         while block := fh.read(_READ_BLOCK):
             hasher.update(block)
     return hasher.digests()
-
-
-class _HashingReader:
-    """A read-only stream that hashes what the SDK reads from it."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self.hasher = _Hasher()
-        self.rewound = False
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
-        self.hasher.update(data)
-        return data
-
-    def tell(self) -> int:
-        return self.hasher.nbytes
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        # The SDK only seeks to where it already is; any other seek means re-sent bytes,
-        # which the running hash cannot follow.
-        target = offset if whence == os.SEEK_SET else self.hasher.nbytes + offset
-        if whence == os.SEEK_END or target != self.hasher.nbytes:
-            self.rewound = True
-            return self._raw.seek(offset, whence)
-        return target
 
 
 class GCSStorage(GCPService, CheckedDownload):
@@ -276,8 +249,8 @@ class GCSStorage(GCPService, CheckedDownload):
             return self._verified(blob, got, remote_key, sha256)
         if "md5" in known and "crc32c" in known:
             want = Digests(sha256, hex_to_b64(known["md5"]), known["crc32c"])
-            reader = _HashingReader(stream)
-            blob = self._put(reader, remote_key, size, meta, want)
+            # GCS checks md5/crc32c at the end; a CheckedReader also checks our sha256
+            blob = self._put(stream, remote_key, size, meta, want)
             return self._verified(blob, want, remote_key, sha256)
         with tempfile.TemporaryFile(prefix="specify-gcs-") as spool:  # unlinked at once
             hasher = _Hasher()

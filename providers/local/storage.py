@@ -2,8 +2,10 @@
 
 Layout under the root:
     <key>                            the object's bytes (so `ls` shows the data)
-    .specify/meta/<key>.json         sha256, size, mtime, etag, user metadata
-    .specify/versions/<key>/<id>     earlier versions, when versioning is on
+    .specify/meta/<a.d/b.json>       sha256, size, mtime, etag, user metadata of key a/b
+    .specify/versions/<a.d/b.v>/<id> earlier versions, when versioning is on
+                                     (directory segments end in .d, so keys such as
+                                     'k' and 'k.json/b' cannot clash in these trees)
     .specify/tmp/                    in-flight writes (renamed into place when complete)
 A file written by something else (no sidecar, or a stale one) is still listed; its sha256
 is reported as None and computed by whoever needs it.
@@ -130,11 +132,19 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
             )
         return self.root / key
 
+    @staticmethod
+    def _side(key: str, suffix: str) -> str:
+        """A sidecar path no other key can clash with: directory segments end in '.d',
+        the last one in suffix, so 'k' -> 'k.json' and 'k.json/b' -> 'k.json.d/b.json'
+        (a file and a directory of the sidecar tree never share a name)."""
+        *dirs, last = key.split("/")
+        return "/".join([*(d + ".d" for d in dirs), last + suffix])
+
     def _meta_path(self, key: str) -> Path:
-        return self._meta / "meta" / f"{key}.json"
+        return self._meta / "meta" / self._side(key, ".json")
 
     def _versions_dir(self, key: str) -> Path:
-        return self._meta / "versions" / key
+        return self._meta / "versions" / self._side(key, ".v")
 
     def _tmp(self) -> Path:
         tmp = self._meta / "tmp"
@@ -203,8 +213,11 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
         mpath = self._meta_path(key)
         mpath.parent.mkdir(parents=True, exist_ok=True)
         mtmp = mpath.with_name(mpath.name + f".{uuid.uuid4().hex}.tmp")
-        mtmp.write_text(json.dumps(meta))
-        os.replace(mtmp, mpath)
+        try:
+            mtmp.write_text(json.dumps(meta))
+            os.replace(mtmp, mpath)
+        finally:
+            mtmp.unlink(missing_ok=True)
         return self._object(key, dest)
 
     # ------------------------------------------------------------------ protocol
@@ -233,7 +246,11 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
         metadata: Mapping[str, str] | None = None,
     ) -> StorageObject:
         # _write hashed the bytes as they went to disk and refused any mismatch
-        return replace(self._write(stream, remote_key, size, sha256, metadata), verified=True)
+        return replace(
+            self._write(stream, remote_key, size, sha256, metadata),
+            verified=True,
+            evidence="local:sha256-on-write",
+        )
 
     def _write(
         self,

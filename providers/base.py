@@ -453,6 +453,16 @@ def check_cost_query(provider: str, start: date, end: date, granularity: str) ->
 
 
 # --------------------------------------------------------------------------- provider
+@runtime_checkable
+class SupportsDestroy(Protocol):
+    """A provider that removes a deployment itself: its instances, staged artifacts and
+    whatever else it made (VM providers; a single-region provider may take no region)."""
+
+    def destroy(self, deployment_id: str, region: str | None = None) -> int:
+        """Remove the deployment's resources; returns how many instances were removed."""
+        ...
+
+
 class CloudProvider(ABC):
     """One cloud. Subclasses build service objects lazily and deploy artifacts."""
 

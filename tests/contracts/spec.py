@@ -230,7 +230,7 @@ def azure_operations() -> dict[str, Operation]:
             api_version="",
             required_query=(),
             responses=("200", "202"),
-            extra={"about": op["about"]},
+            extra={"about": op["about"], "sample_values": op.get("sample_values", {})},
         )
     return ops
 

@@ -76,8 +76,8 @@ def contract_problem(rpc_name: str, req: Request) -> str | None:
     for name in rpc.required:
         if rpc.body == "*":
             present = isinstance(body, dict) and name in body
-        elif rpc.body and name == _camel(rpc.body):
-            present = bool(req.body.strip())
+        elif rpc.body and name == _camel(rpc.body):  # the body is that message
+            present = req.body.strip() not in (b"", b"{}", b"null")
         else:
             present = name in req.query or any(k.startswith(name + ".") for k in req.query)
         if not present:

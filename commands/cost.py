@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import sys
 from datetime import date, timedelta
+from decimal import Decimal
 
 import typer
 from rich.table import Table
@@ -159,7 +160,7 @@ def _run_flow(
     table.add_column("provider")
     table.add_column("total", justify="right")
     for p, amount in data["totals"].items():
-        table.add_row(p, f"{amount:,.2f}")
+        table.add_row(p, f"{Decimal(amount):,.2f}")
     console.print(table)
     for p, why in data["missing"].items():
         console.print(f"[red]missing[/] {p}: {why}")

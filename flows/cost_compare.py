@@ -19,7 +19,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from providers.base import CostRecord
 from providers.cost.analyzer import CloudCostAnalyzer, CostComparison, cents
-from providers.cost.focus import FocusFrame
+from providers.cost.frame import FocusFrame
 from providers.cost.sources import expand_paths, fetch_remote, tempdir
 from providers.errors import CloudError
 

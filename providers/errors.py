@@ -106,3 +106,8 @@ def sdk_missing(provider: str, package: str, extra: str) -> ProviderNotAvailable
         operation="import",
         hint=f"Install it with: pip install 'specify-cloud[{extra}]'",
     )
+
+
+class CostInputError(CostAnalysisError, ConfigurationError):
+    """Billing data that cannot be read as it is (bad input: exit 2): the message names the
+    file, row and column and what to do."""

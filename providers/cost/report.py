@@ -16,7 +16,7 @@ from pathlib import Path
 
 from providers.base import CloudStorage
 from providers.cost.analyzer import CostComparison, cents
-from providers.cost.focus import FocusFrame
+from providers.cost.frame import FocusFrame
 
 REPORT_FILES = ("cost-report.html", "focus-rows.parquet", "comparison.json")
 COLORS = {"aws": "#ff9900", "gcp": "#4285f4", "azure": "#0078d4", "local": "#6b7280"}

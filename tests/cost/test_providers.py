@@ -14,7 +14,7 @@ import pytest
 
 from providers.cost import sample
 from providers.cost.analyzer import CloudCostAnalyzer, cents, run_comparison
-from providers.cost.focus import FocusFrame
+from providers.cost.frame import FocusFrame
 from providers.cost.report import write_report
 from providers.errors import CostAnalysisError
 from tests.aws.conftest import moto_post

@@ -26,6 +26,7 @@ from typing import Any
 from providers.base import CloudStorage
 from providers.cost import focus
 from providers.cost.frame import FocusFrame
+from providers.cost.options import MEASURES, CompareOptions
 from providers.cost.sources import display_name, lookup_sql
 from providers.errors import CostAnalysisError, CostInputError
 from providers.telemetry import record_cost_total
@@ -34,7 +35,6 @@ CENT = Decimal("0.01")
 DAYS_PER_MONTH = Decimal("30.4375")
 ZERO = Decimal(0)
 GROUPS = ("category", "service", "region", "charge")
-MEASURES = ("auto", "billed", "effective")
 
 
 def cents(value: Decimal) -> Decimal:
@@ -846,41 +846,39 @@ def provider_records(provider: str, start: date, end: date) -> list[Any]:
 
 
 def run_comparison(
+    options: CompareOptions,
     *,
-    sources: list[str],
-    providers: list[str],
-    start: date | None,
-    end: date | None,
-    tag_key: str | None = None,
-    rates: Mapping[str, Decimal] | None = None,
-    currency: str | None = None,
-    strict: bool = False,
     opener: Callable[[str], tuple[CloudStorage, str]] | None = None,
-    measure: str = "auto",
-    sample: bool = False,
 ) -> tuple[CostComparison, FocusFrame]:
     """Read sources, fetch providers (a failing one is reported missing unless strict).
 
-    opener resolves storage URLs of sources (blocks.open_location also knows block:NAME).
+    With options.uses_sample, the seeded sample exports are generated for the period and
+    compared (labelled as sample in every output). opener resolves storage URLs of sources
+    (blocks.open_location also knows block:NAME).
     """
     from providers.errors import CloudError
 
-    frame = FocusFrame(start=start, end=end)
+    frame = FocusFrame(start=options.start, end=options.end)
     try:
         missing: dict[str, str] = {}
+        sources = list(options.sources)
+        if options.uses_sample:
+            from providers.cost import sample as sample_mod
+            from providers.cost.sources import tempdir
+
+            folder = tempdir()
+            frame.scratch.append(folder)
+            first, days = options.sample_period()
+            sample_mod.generate(folder, start=first, days=days)
+            sources.append(str(folder))
         for spec in sources:
             frame.add_source(spec, opener=opener)
-        for name in providers:
-            if start is None or end is None:
-                raise CostAnalysisError(
-                    "a provider's API needs a date range",
-                    operation="compare",
-                    hint="Give --from and --to",
-                )
+        for name in options.providers:
+            start, end = options.api_period()
             try:
                 frame.add_records(provider_records(name, start, end), name=f"api:{name}")
             except CloudError as exc:
-                if strict:
+                if options.strict:
                     raise
                 missing[name] = str(exc)
         if not frame.parts:
@@ -889,32 +887,23 @@ def run_comparison(
                 operation="compare",
                 hint="Check the providers' credentials or give --source files",
             )
-        frame.sample = frame.sample or sample
-        comparison = CloudCostAnalyzer(rates=rates, currency=currency, measure=measure).compare(
-            frame, tag_key=tag_key, missing=missing
-        )
+        comparison = analyzer_for(options).compare(frame, tag_key=options.tag_key, missing=missing)
     except BaseException:
-        frame.close()  # removes downloaded sources too
+        frame.close()  # removes downloaded sources and generated samples too
         raise
     for name, total in comparison.totals.items():
         record_cost_total(name, float(total), comparison.currency)
     return comparison, frame
 
 
-def read_rates(path: str) -> dict[str, Decimal]:
-    """An exchange-rate table: CSV lines 'CURRENCY,RATE' (units of the target per unit)."""
-    import csv
+def analyzer_for(options: CompareOptions) -> CloudCostAnalyzer:
+    return CloudCostAnalyzer(
+        rates=options.rates, currency=options.currency, measure=options.measure
+    )
 
-    out: dict[str, Decimal] = {}
-    with open(path, encoding="utf-8") as fh:
-        for n, row in enumerate(csv.reader(fh), start=1):
-            if not row or row[0].startswith("#") or row[0].lower() == "currency":
-                continue
-            try:
-                out[row[0].strip().upper()] = Decimal(row[1].strip())
-            except Exception as exc:
-                raise CostInputError(
-                    f"file {path}, row {n}: '{','.join(row)}' is not 'CURRENCY,RATE'",
-                    operation="read rates",
-                ) from exc
-    return out
+
+def read_rates(path: str) -> dict[str, Decimal]:
+    """An exchange-rate table (see providers.cost.options.read_rates)."""
+    from providers.cost.options import read_rates as read
+
+    return read(path)

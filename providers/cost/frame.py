@@ -46,6 +46,7 @@ class FocusFrame:
         self.sample = False  # the rows are generated sample data (labelled in every output)
         self._checked = False
         self._workdir: Path | None = None
+        self.scratch: list[Path] = []  # generated sample exports, removed by close()
 
     @property
     def warnings(self) -> list[str]:
@@ -279,5 +280,5 @@ class FocusFrame:
 
     def close(self) -> None:
         self.con.close()
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
+        for folder in [*self.scratch, *([self._workdir] if self._workdir else [])]:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -28,7 +28,7 @@ def test_json_totals_per_provider_and_category(sample_dir: tuple[sample.SampleTr
         assert Decimal(data["totals"][p]) == truth.total(p)
     for (p, cat), amount in truth.by("category").items():
         assert Decimal(data["by_category"][cat][p]) == amount
-    assert data["sample"] is False and data["measure"] == "BilledCost"
+    assert data["sample"] is True and data["measure"] == "BilledCost"  # generated data
     assert data["breakdown"] == data["by_category"]
     assert data["cheapest"]["Compute"]["provider"] == "gcp"
 

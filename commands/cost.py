@@ -142,18 +142,27 @@ def _run_flow(
     """The same comparison as a Prefect flow run; prints its totals."""
     from flows.cost_compare import cost_compare
 
-    data = cost_compare(
-        start=start.isoformat() if start else None,
-        end=end.isoformat() if end else None,
+    state = cost_compare(
+        start=start,
+        end=end,
         sources=sources,
         providers=providers,
         output=report,
-        group_by=group_by,
+        options={"group_by": group_by},  # type: ignore[arg-type]
         strict=strict,
         sample=sample,
+        return_state=True,
     )
+    outcome = state.result(raise_on_failure=False)
+    # a run with missing sources ends Failed; the comparison of the others rides along
+    data = getattr(outcome, "data", outcome)
+    if not isinstance(data, dict):
+        raise outcome if isinstance(outcome, BaseException) else RuntimeError(str(outcome))
+    failed = state.is_failed()
     if fmt == "json":
         emit_json(data)
+        if failed:
+            raise typer.Exit(1)
         return
     table = Table(title=f"Totals ({data['currency']})")
     table.add_column("provider")
@@ -163,6 +172,8 @@ def _run_flow(
     console.print(table)
     for p, why in data["missing"].items():
         console.print(f"[red]missing[/] {p}: {why}")
+    if failed:
+        raise typer.Exit(1)
 
 
 def _open_location(url: str) -> tuple[CloudStorage, str]:

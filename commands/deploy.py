@@ -122,7 +122,7 @@ def deploy(
     prefect: bool = typer.Option(False, "--prefect", help="Run as a Prefect flow"),
 ) -> None:
     """Deploy ARTIFACT to every target in parallel, tagged with a deployment id."""
-    from providers.deployer import MultiCloudDeployer, new_deployment_id
+    from providers.deployer import DeploymentReport, MultiCloudDeployer, new_deployment_id
 
     deployer = MultiCloudDeployer()
     targets = deployer.parse_targets(to, size=size)
@@ -143,15 +143,21 @@ def deploy(
         from flows.deploy import deploy as deploy_flow
 
         try:
-            report = deploy_flow(
+            state = deploy_flow(
                 artifact=artifact,
                 targets=[f"{t.provider}:{t.region}:{t.size}" for t in targets],
                 deployment_id=dep_id,
-                strategy=strategy,
+                strategy=strategy,  # type: ignore[arg-type]
                 run_command=run,
                 port=port,
                 timeout=timeout,
+                return_state=True,
             )
+            # a run with a failed target ends Failed; its report rides on the exception
+            outcome = state.result(raise_on_failure=False)
+            report = getattr(outcome, "report", outcome)
+            if not isinstance(report, DeploymentReport):
+                raise outcome if isinstance(outcome, BaseException) else RuntimeError(outcome)
         except RuntimeError as exc:  # e.g. the ephemeral Prefect server did not start
             fail(
                 f"the Prefect flow could not run ({exc}). Point PREFECT_API_URL at a running "

@@ -1,9 +1,12 @@
 """Flow `cost-compare`: fetch each provider/source in its own task, then one comparison.
 
-A source or provider that fails (after its task retries) is reported as missing and the
-others are still compared, unless strict=True. The analysis itself is
-providers.cost.analyzer (the same engine `specify cloud cost` calls directly). Artifacts:
-a table per provider (`cost-<provider>`) and a markdown comparison (`cost-comparison`).
+A source or provider that fails (after its task retries; a permanent error such as bad
+credentials is not retried) is reported as missing and the others are still compared:
+the artifacts are written, and then the run ends Failed naming each missing one, unless
+it was listed in `optional`. strict=True stops at the first missing one. The analysis
+itself is providers.cost.analyzer (the same engine `specify cloud cost` calls directly).
+Artifacts: a table per provider (`cost-<provider>`) and a markdown comparison
+(`cost-comparison`); each anomaly is also a Prefect event (`specify-cloud.cost.anomaly`).
 """
 
 from __future__ import annotations
@@ -17,22 +20,37 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows import events
+from flows.common import cloud_of, retry_unless_permanent
+from flows.params import CostOptions
 from providers.base import CostRecord
 from providers.cost.analyzer import CloudCostAnalyzer, CostComparison, cents
 from providers.cost.focus import FocusFrame
 from providers.cost.sources import expand_paths, fetch_remote, tempdir
-from providers.errors import CloudError
 
 
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry what may pass next time; a malformed file or bad credentials will not."""
-    try:
-        state.result()
-    except CloudError as exc:
-        return exc.retryable
-    except Exception:
-        return True
-    return False
+class CostCompareFailed(Exception):
+    """Sources or providers were missing that were not optional; the comparison of the
+    others rides along (`data`)."""
+
+    def __init__(self, missing: dict[str, str], data: dict[str, Any]) -> None:
+        self.missing = missing
+        self.data = data
+        super().__init__(
+            f"cost-compare is missing {len(missing)} source(s)/provider(s): "
+            + "; ".join(f"{name}: {why}" for name, why in missing.items())
+            + " (list a name in `optional` to allow it to be missing)"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CostCompareFailed, (self.missing, self.data))
+
+
+def _source_tags(spec: str) -> list[str]:
+    if spec.startswith("block:"):
+        return []
+    cloud = cloud_of(spec) if "://" in spec else "local"
+    return [cloud] if cloud else []
 
 
 def _opener() -> Any:
@@ -44,7 +62,7 @@ def _opener() -> Any:
 @task(
     retries=2,
     retry_delay_seconds=1,
-    retry_condition_fn=_transient,
+    retry_condition_fn=retry_unless_permanent,
     task_run_name="fetch-source-{spec}",
 )
 def fetch_source(spec: str) -> tuple[list[str], str | None]:
@@ -72,7 +90,7 @@ def fetch_source(spec: str) -> tuple[list[str], str | None]:
 @task(
     retries=2,
     retry_delay_seconds=1,
-    retry_condition_fn=_transient,
+    retry_condition_fn=retry_unless_permanent,
     task_run_name="fetch-provider-{name}",
 )
 def fetch_provider(name: str, start: date, end: date, block: bool = False) -> list[CostRecord]:
@@ -184,29 +202,41 @@ def publish_artifacts(c: CostComparison, group_by: str, written: dict[str, str])
 
 @flow(name="cost-compare", log_prints=False)
 def cost_compare(
-    start: str | None = None,
-    end: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
     sources: list[str] | None = None,
     providers: list[str] | None = None,
     provider_blocks: list[str] | None = None,
+    optional: list[str] | None = None,
     output: str | None = None,
-    group_by: str = "category",
-    rates: dict[str, str] | None = None,
-    currency: str | None = None,
+    options: CostOptions | None = None,
     strict: bool = False,
     sample: bool = False,
 ) -> dict[str, Any]:
-    """Compare costs; returns the comparison as JSON-ready data (amounts rounded to cents).
+    """Compare cloud costs in FOCUS columns; fails if a source or provider is missing.
 
-    start/end: ISO dates (end exclusive; providers' APIs need both, default last 30 days).
-    sources: billing export files, directories, globs or storage URLs. providers: registered
-    provider names; provider_blocks: saved block names. output: a directory or storage URL
-    for the HTML report, parquet rows and JSON. With nothing to read (or sample=True) the
-    seeded sample exports are compared.
+    Returns the comparison as JSON-ready data (amounts rounded to cents). With nothing to
+    read (or sample=True) the seeded sample exports are compared.
+
+    Args:
+        start: First day, inclusive (the providers' APIs need it; default 30 days ago).
+        end: Last day, exclusive (default today).
+        sources: Billing export files, directories, globs or storage URLs (s3://, gs://,
+            az://, block:NAME/prefix).
+        providers: Registered providers whose cost API to ask: aws, gcp, azure, local.
+        provider_blocks: Names of saved provider blocks whose cost API to ask.
+        optional: Sources, providers or blocks that may be missing without failing the
+            run (they are still reported as missing).
+        output: A directory or storage URL for the HTML report, parquet rows and JSON.
+        options: How to group and convert: group_by, tag_key, exchange rates, currency.
+        strict: Stop at the first missing source or provider, before comparing.
+        sample: Compare the generated sample exports (as well as any sources).
     """
     logger = get_run_logger()
-    d_start = date.fromisoformat(start) if start else None
-    d_end = date.fromisoformat(end) if end else None
+    opts = options or CostOptions()
+    group_by = opts.group_key
+    allowed = set(optional or [])
+    d_start, d_end = start, end
     sources = list(sources or [])
     scratch: list[str] = []  # temporary directories removed at the end
     if sample or not (sources or providers or provider_blocks):
@@ -221,8 +251,15 @@ def cost_compare(
     api_start = d_start or date.today() - timedelta(days=30)
     api_end = d_end or date.today()
 
-    source_futures = {s: fetch_source.submit(s) for s in sources}
-    provider_futures = {p: fetch_provider.submit(p, api_start, api_end) for p in providers or []}
+    source_futures = {
+        s: fetch_source.with_options(tags=_source_tags(s)).submit(s) for s in sources
+    }
+    provider_futures = {
+        p: fetch_provider.with_options(tags=_source_tags(p + "://")).submit(
+            p, api_start, api_end
+        )
+        for p in providers or []
+    }
     provider_futures |= {
         b: fetch_provider.submit(b, api_start, api_end, block=True) for b in provider_blocks or []
     }
@@ -235,7 +272,7 @@ def cost_compare(
             if workdir:
                 scratch.append(workdir)
         except Exception as exc:
-            if strict:
+            if strict and spec not in allowed:
                 _remove(scratch)
                 raise
             missing[spec] = str(exc)
@@ -245,20 +282,35 @@ def cost_compare(
         try:
             records[name] = pfut.result()
         except Exception as exc:
-            if strict:
+            if strict and name not in allowed:
                 _remove(scratch)
                 raise
             missing[name] = str(exc)
             logger.warning("provider %s is missing: %s", name, exc)
-    tag_key = group_by[4:] if group_by.startswith("tag:") else None
     try:
         comparison, written = analyse(
-            files, records, d_start, d_end, missing, tag_key, rates, currency, output, group_by
+            files,
+            records,
+            d_start,
+            d_end,
+            missing,
+            opts.tag_key if opts.group_by == "tag" else None,
+            opts.rates,
+            opts.currency,
+            output,
+            group_by,
         )
     finally:
         _remove(scratch)
     keys = publish_artifacts(comparison, group_by, written)
+    for anomaly in comparison.anomalies:
+        events.cost_anomaly(anomaly, comparison.currency)
+    if comparison.anomalies:
+        logger.info("%d cost anomalies (events emitted)", len(comparison.anomalies))
     data = comparison.to_dict()
     data["artifacts"] = keys
     data["report"] = written
+    unexpected = {k: v for k, v in missing.items() if k not in allowed}
+    if unexpected:
+        raise CostCompareFailed(unexpected, data)
     return data

@@ -1,7 +1,14 @@
 """The `replicate` flow: one Prefect task per target, each calling the replication engine.
 
 The work is providers.replication.replicate_prefix; this module adds what Prefect gives:
-per-target task runs with retries in the UI, a table artifact and a markdown summary.
+per-target task runs named after the cloud URL they write to (`replicate to
+s3://bucket/prefix`, blocks resolved) and tagged with their cloud (`aws`, `gcp`, `azure`,
+`local`: task concurrency limits), retries for what may pass next time (never for
+credentials, a missing bucket or an unknown block), a progress artifact and steady log
+lines per target, a table artifact and a markdown summary, and an event per target
+(`specify-cloud.replication.completed` / `.failed`). The run ends Failed, naming each
+failed target, when any target failed.
+
 Each task reads the source for its own target (the CLI's direct path reads it once for
 all targets); a task retry resumes from the target's journal, so it redoes no finished copy.
 """
@@ -16,31 +23,55 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows import events
+from flows.common import (
+    cloud_of,
+    cloud_tags,
+    describe,
+    join_prefix,
+    open_location,
+    permanent,
+    retry_unless_permanent,
+    short_key,
+)
+from flows.params import ReplicationOptionsModel
+from flows.progress import TargetProgress
 from providers.replication import ReplicationOptions, replicate_prefix
 
 TABLE_KEY = "replicate-report"
 SUMMARY_KEY = "replicate-summary"
+PROGRESS_KEY = "replicate-progress"
 
 
 class TargetFailed(Exception):
     """A target finished with failures; carries its report so the flow can still show it."""
 
-    def __init__(self, target: str, report: dict[str, Any]) -> None:
+    def __init__(self, target: str, report: dict[str, Any], permanent: bool = False) -> None:
         self.target = target
         self.report = report
+        #: no retry can fix it (read by flows.common.permanent)
+        self.permanent = permanent
         super().__init__(f"replication to {target} failed: {_why(report)}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (TargetFailed, (self.target, self.report))
+        return (TargetFailed, (self.target, self.report, self.permanent))
 
 
 class ReplicationFailed(Exception):
-    """The flow's failure: names each failed target; all reports ride along."""
+    """The flow's failure: names each failed target and why; all reports ride along."""
 
     def __init__(self, failed: list[str], reports: list[dict[str, Any]]) -> None:
         self.failed = failed
         self.reports = reports
-        super().__init__("replication failed for: " + ", ".join(failed))
+        by_location = {r["location"]: r for r in reports}
+        parts = []
+        for name in failed:
+            r = by_location.get(name, {})
+            where = f" ({r['url']})" if r.get("url") and r["url"] != name else ""
+            parts.append(f"{name}{where}: {_why(r)}" if r else name)
+        super().__init__(
+            f"replication failed for {len(failed)} of {len(reports)} targets: " + "; ".join(parts)
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (ReplicationFailed, (self.failed, self.reports))
@@ -56,8 +87,11 @@ def _why(report: dict[str, Any]) -> str:
     )
 
 
-def options_from(params: dict[str, Any] | None) -> ReplicationOptions:
-    """ReplicationOptions from plain flow parameters (unknown names are refused)."""
+def options_from(params: ReplicationOptionsModel | dict[str, Any] | None) -> ReplicationOptions:
+    """ReplicationOptions from the flow's options (a model, or plain names and values;
+    unknown names are refused)."""
+    if isinstance(params, ReplicationOptionsModel):
+        return params.to_engine()
     params = dict(params or {})
     known = {f.name for f in fields(ReplicationOptions)}
     unknown = sorted(set(params) - known)
@@ -69,17 +103,17 @@ def options_from(params: dict[str, Any] | None) -> ReplicationOptions:
     return ReplicationOptions(**params)
 
 
-def _open(location: str) -> tuple[Any, str]:
-    from blocks import open_location
-
-    return open_location(location)
-
-
-def _join(prefix: str, extra: str) -> str:
-    extra = extra.strip("/")
-    if not extra:
-        return prefix
-    return f"{prefix.rstrip('/')}/{extra}" if prefix else extra
+def _check_reachable(storage: Any, prefix: str, target: str, url: str) -> None:
+    """Read one listing page first: bad credentials or a missing bucket fail here, typed,
+    so Prefect does not retry them (the engine reports a target's listing error as text)."""
+    try:
+        next(iter(storage.list_objects(prefix)), None)
+    except Exception as exc:
+        if permanent(exc):
+            report = _crashed(target, exc, url)
+            report["error"] = f"listing failed: {exc}"
+            raise TargetFailed(target, report, permanent=True) from exc
+        # transient: the engine lists again and reports it
 
 
 @task(
@@ -87,18 +121,38 @@ def _join(prefix: str, extra: str) -> str:
     task_run_name="replicate to {target}",
     retries=2,
     retry_delay_seconds=2,
+    retry_condition_fn=retry_unless_permanent,
 )
 def replicate_target(
-    source: str, target: str, prefix: str, options: dict[str, Any] | None
+    source: str,
+    target: str,
+    prefix: str,
+    options: dict[str, Any] | None,
+    url: str | None = None,
 ) -> dict[str, Any]:
-    """Replicate source to one target; raise TargetFailed (so Prefect retries) on failures."""
-    src, sprefix = _open(source)
-    dst, tprefix = _open(target)
-    (report,) = replicate_prefix(
-        src, _join(sprefix, prefix), [(dst, _join(tprefix, prefix))], options_from(options)
-    )
+    """Replicate source to one target; raise TargetFailed (so Prefect retries) on failures.
+
+    Args:
+        source: the source location (URL, path or block:NAME/prefix).
+        target: the target location as given.
+        prefix: a sub-prefix under both.
+        options: ReplicationOptions fields.
+        url: the cloud URL the target stands for (for progress and reports).
+    """
+    src, sprefix = open_location(source)
+    dst, tprefix = open_location(target)
+    full = join_prefix(tprefix, prefix)
+    label = url or dst.uri(full)
+    with TargetProgress(
+        label, key=short_key(PROGRESS_KEY, label), description=f"replication to {label}"
+    ) as progress:
+        _check_reachable(dst, full, target, label)
+        (report,) = replicate_prefix(
+            src, join_prefix(sprefix, prefix), [(dst, full)], options_from(options), progress
+        )
     data = report.as_dict()
     data["location"] = target
+    data["url"] = label
     if not report.ok:
         raise TargetFailed(target, data)
     return data
@@ -108,6 +162,7 @@ def _table(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "target": r["location"],
+            "url": r.get("url") or r["location"],
             "status": "ok" if r["ok"] else "failed",
             "copied": r["copied"],
             "skipped": r["skipped"],
@@ -131,8 +186,10 @@ def _summary(source: str, reports: list[dict[str, Any]]) -> str:
     ]
     for r in reports:
         mark = "ok" if r["ok"] else "**failed**"
+        url = r.get("url") or r["location"]
+        where = f" (`{url}`)" if url != r["location"] else ""
         lines.append(
-            f"- `{r['location']}`: {mark}: copied {r['copied']}, skipped {r['skipped']}, "
+            f"- `{r['location']}`{where}: {mark}: copied {r['copied']}, skipped {r['skipped']}, "
             f"failed {r['failed']}, deleted {r['deleted']}"
         )
         if not r["ok"]:
@@ -149,14 +206,32 @@ def replicate(
     source: str,
     targets: list[str],
     prefix: str = "",
-    options: dict[str, Any] | None = None,
+    options: ReplicationOptionsModel | None = None,
 ) -> list[dict[str, Any]]:
-    """Replicate a source location to each target location; fail only if a target failed."""
+    """Replicate a source location to each target location; fails if any target failed.
+
+    Locations are s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, a local
+    path, or block:NAME/prefix for a saved block.
+
+    Args:
+        source: Where to copy from, e.g. block:specify-local/outbox or s3://bucket/data.
+        targets: Where to copy to, one task each, e.g. gs://bucket/data or block:my-s3/data.
+        prefix: Only keys under this sub-prefix of the source (written under the same
+            sub-prefix of each target); empty: everything.
+        options: Which keys, how many at once, deletes, bandwidth, resume journal.
+    """
     options_from(options)  # refuse bad options before any task starts
-    futures = [replicate_target.submit(source, t, prefix, options) for t in targets]
+    plain = options.model_dump() if options is not None else None
+    urls = [describe(t, prefix) for t in targets]
+    futures = [
+        replicate_target.with_options(
+            task_run_name=f"replicate to {url}", tags=cloud_tags(url)
+        ).submit(source, t, prefix, plain, url)
+        for t, url in zip(targets, urls, strict=True)
+    ]
     wait(futures)
     reports: list[dict[str, Any]] = []
-    for target, fut in zip(targets, futures, strict=True):
+    for target, url, fut in zip(targets, urls, futures, strict=True):
         state = fut.state
         if state.is_completed():
             reports.append(fut.result())
@@ -165,7 +240,10 @@ def replicate(
         if isinstance(exc, TargetFailed):
             reports.append(exc.report)
         else:
-            reports.append(_crashed(target, exc))
+            reports.append(_crashed(target, exc, url))
+    source_url = describe(source, prefix)
+    for report in reports:
+        events.replication_finished(source_url, report, cloud_of(report.get("url") or ""))
     create_table_artifact(
         key=TABLE_KEY, table=_table(reports), description="copied/skipped/failed per target"
     )
@@ -178,10 +256,11 @@ def replicate(
     return reports
 
 
-def _crashed(target: str, exc: object) -> dict[str, Any]:
+def _crashed(target: str, exc: object, url: str | None = None) -> dict[str, Any]:
     return {
         "target": target,
         "location": target,
+        "url": url or target,
         "ok": False,
         "copied": 0,
         "skipped": 0,
@@ -202,7 +281,7 @@ def run_replicate(
     source: str,
     targets: list[str],
     prefix: str = "",
-    options: dict[str, Any] | None = None,
+    options: ReplicationOptionsModel | dict[str, Any] | None = None,
     task_runner: str = "thread",
     dask_address: str | None = None,
 ) -> Any:
@@ -224,4 +303,12 @@ def run_replicate(
         chosen = replicate.with_options(task_runner=runner)  # type: ignore[arg-type]
     else:
         raise ValueError(f"task_runner must be 'thread' or 'dask', not {task_runner!r}")
-    return chosen(source=source, targets=targets, prefix=prefix, options=options, return_state=True)
+    if isinstance(options, dict):
+        options_from(options)  # unknown names: the clear message, not pydantic's
+    return chosen(
+        source=source,
+        targets=targets,
+        prefix=prefix,
+        options=options,  # type: ignore[arg-type]
+        return_state=True,
+    )

@@ -7,8 +7,8 @@ Every provider's `deploy` uses this module, so an artifact behaves the same on e
         user_data = startup_script(staged.url, prepared.run_command, port=port,
                                    deployment_id=deployment_id)
 
-`providers.deployer.deploy_instance` does all three plus find-or-create on a CloudCompute;
-a provider whose compute follows the protocol can call just that.
+`providers.deployment.instances.deploy_instance` does all three plus find-or-create on a
+CloudCompute; a provider whose compute follows the protocol can call just that.
 """
 
 from __future__ import annotations

@@ -5,389 +5,92 @@
     report = deployer.deploy("./app", targets, port=8080)
     deployer.status(report.deployment_id); deployer.destroy(report.deployment_id)
 
+This module is the orchestrator. Its pieces live in providers.deployment (per-cloud rules
+in `targets`, instance primitives in `instances`, the record store in `state`) and are
+re-exported here, so `from providers.deployer import ...` keeps working for all of them.
+
 Every resource is tagged with the deployment id (`artifact.DEPLOYMENT_TAG`). A small record
-per deployment (which targets, which regions) is kept in the state directory so that
-`status` and `destroy` know where to look; `destroy` also sweeps each provider's default
-region by tag, so a lost record still leaves nothing behind there.
+per deployment (which targets, which regions) is kept in a RecordStore (by default the
+state directory) so that `status` and `destroy` know where to look; `destroy` also sweeps
+each provider's default region by tag, so a lost record still leaves nothing behind there.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
-import json
-import os
-import re
-import tempfile
-import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from decimal import Decimal
-from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from providers.artifact import (
-    DEPLOYMENT_TAG,
-    PreparedArtifact,
-    check_deployment_id,
-    deployment_tags,
-    prepare_artifact,
-    remove_staged,
-    stage_artifact,
-    startup_script,
+from providers.artifact import PreparedArtifact, check_deployment_id, prepare_artifact
+from providers.base import CloudCompute, CloudProvider, CloudStorage, DeploymentResult
+from providers.deployment.instances import (
+    GONE_STATES,
+    LIVE_STATES,
+    PORT_TAG,
+    address_of,
+    deploy_instance,
+    destroy_instances,
+    find_instances,
+    new_deployment_id,
 )
-from providers.base import (
-    CloudCompute,
-    CloudProvider,
-    CloudStorage,
-    DeploymentResult,
-    Instance,
-    InstanceSpec,
+from providers.deployment.state import (
+    DeploymentRecord,
+    DeploymentStore,
+    RecordStore,
+    default_state_dir,
 )
-from providers.errors import CloudError, ConfigurationError, DeploymentError, NotFoundError
+from providers.deployment.targets import (
+    DEFAULT_REGIONS,
+    SIZE_NAMES,
+    DeployTarget,
+    _target_error,
+    hourly_price,
+    parse_target,
+    parse_targets,
+    resolve_size,
+    size_table,
+)
+from providers.errors import CloudError, ConfigurationError, NotFoundError
 from providers.registry import ProviderRegistry, default_registry
-from providers.telemetry import record_operation
 from providers.vm import VMProvider
+
+__all__ = [
+    "DEFAULT_REGIONS",
+    "GONE_STATES",
+    "LIVE_STATES",
+    "PORT_TAG",
+    "SIZE_NAMES",
+    "STRATEGIES",
+    "DeployTarget",
+    "DeploymentRecord",
+    "DeploymentReport",
+    "DeploymentStore",
+    "MultiCloudDeployer",
+    "RecordStore",
+    "Strategy",
+    "address_of",
+    "default_state_dir",
+    "deploy_instance",
+    "destroy_instances",
+    "find_instances",
+    "hourly_price",
+    "new_deployment_id",
+    "parse_target",
+    "parse_targets",
+    "resolve_size",
+    "size_table",
+]
+
 
 Strategy = Literal["best-effort", "all-or-nothing"]
 STRATEGIES: tuple[str, ...] = ("best-effort", "all-or-nothing")
-#: tag recording the port the app listens on, so a reused instance reports its address
-PORT_TAG = "specify-port"  # label-safe, like artifact.DEPLOYMENT_TAG
-LIVE_STATES = frozenset({"pending", "running"})
-GONE_STATES = frozenset({"terminated", "shutting-down", "deleted"})
-
-# --------------------------------------------------------------------------- sizes
-SIZE_NAMES: tuple[str, ...] = ("small", "medium", "large")
-
-# What an explicit instance type looks like per cloud (anything else is a typo or a size).
-_TYPE_RULES = {
-    "aws": re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$"),  # t3.small, m7g.2xlarge
-    "gcp": re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$"),  # e2-small, n2-standard-4
-    "azure": re.compile(r"^(Standard|Basic)_[A-Za-z0-9_]+$"),  # Standard_B1ms
-    "local": re.compile(r"^process$"),
-}
-# Region names per cloud (the shapes of the documented lists).
-_REGION_RULES = {
-    "aws": (re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"), "us-east-1"),
-    "gcp": (re.compile(r"^[a-z]+-[a-z]+\d{1,2}(-[a-z])?$"), "us-central1"),
-    "azure": (re.compile(r"^[a-z]+\d?$"), "eastus"),
-    "local": (re.compile(r"^[a-z0-9][a-z0-9-]*$"), "local"),
-}
-_GENERIC_REGION = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$|^[a-z0-9]$")
-DEFAULT_REGIONS = {"local": "local"}
 
 
-@cache
-def size_table() -> dict[str, Any]:
-    """providers/data/sizes.json: sizes per cloud and hourly list prices."""
-    text = resources.files("providers").joinpath("data/sizes.json").read_text("utf-8")
-    table: dict[str, Any] = json.loads(text)
-    return table
-
-
-def resolve_size(provider: str, size: str | None) -> str | None:
-    """The instance type for a size name or an explicit type; None = the provider's default.
-
-    ConfigurationError (resource 'size') when the value is neither.
-    """
-    table = size_table()
-    value = (size or "").strip()
-    if not value:
-        value = table["default_size"]
-    if value in table["sizes"]:
-        mapped: str | None = table["sizes"][value].get(provider)
-        return mapped
-    known = table["hourly_usd"].get(provider, {})
-    rule = _TYPE_RULES.get(provider)
-    if (
-        value in known
-        or (rule is not None and rule.match(value))
-        or (rule is None and re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", value))
-    ):
-        return value
-    raise ConfigurationError(
-        f"'{value}' is neither a size ({'|'.join(SIZE_NAMES)}) nor an instance type for {provider}",
-        operation="deploy",
-        resource="size",
-        hint=f"Use --size {'|'.join(SIZE_NAMES)}, or an instance type such as "
-        f"{table['sizes']['small'].get(provider, 't3.small')}",
-    )
-
-
-def hourly_price(provider: str, instance_type: str | None) -> Decimal | None:
-    """The list price per hour in USD, where the data file knows it."""
-    if not instance_type:
-        return None
-    price = size_table()["hourly_usd"].get(provider, {}).get(instance_type)
-    return Decimal(price) if price is not None else None
-
-
-# --------------------------------------------------------------------------- targets
-@dataclass(frozen=True)
-class DeployTarget:
-    """Where to deploy: a provider, a region and a size or an explicit instance type."""
-
-    provider: str
-    region: str
-    size: str | None = None
-    instance_type: str | None = None
-
-    def __str__(self) -> str:
-        return f"{self.provider}:{self.region}"
-
-
-def _target_error(text: str, why: str, hint: str) -> ConfigurationError:
-    return ConfigurationError(
-        f"target '{text}': {why}", operation="deploy", resource="to", hint=hint
-    )
-
-
-def parse_target(text: str, *, known: Sequence[str], size: str | None = None) -> DeployTarget:
-    """Parse PROVIDER[:REGION[:SIZE-OR-TYPE]]; the region is optional only for local."""
-    raw = text.strip()
-    provider, _, rest = raw.partition(":")
-    region, _, own_size = rest.partition(":")
-    provider = provider.strip().lower()
-    if not provider:
-        raise _target_error(
-            text, "the provider is missing", "Write PROVIDER:REGION, e.g. aws:us-east-1"
-        )
-    if provider not in known:
-        raise _target_error(
-            text,
-            f"unknown provider '{provider}'",
-            f"Known providers: {', '.join(sorted(known))}",
-        )
-    region = region.strip() or DEFAULT_REGIONS.get(provider, "")
-    rule, example = _REGION_RULES.get(provider, (_GENERIC_REGION, "region-1"))
-    if not region:
-        raise _target_error(text, f"{provider} needs a region", f"Write {provider}:{example}")
-    if not rule.match(region):
-        raise _target_error(
-            text,
-            f"'{region}' is not a region name for {provider}",
-            f"Region names look like {provider}:{example}",
-        )
-    chosen = own_size.strip() or size
-    instance_type = resolve_size(provider, chosen)
-    return DeployTarget(provider, region, chosen or size_table()["default_size"], instance_type)
-
-
-def parse_targets(
-    text: str | Sequence[str], *, known: Sequence[str] | None = None, size: str | None = None
-) -> list[DeployTarget]:
-    """Parse 'aws:us-east-1,gcp:us-central1,azure:eastus,local' (or a list of such items).
-
-    known defaults to every provider of the default registry. Duplicates are dropped.
-    """
-    items = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
-    items = [i for i in (i.strip() for i in items) if i]
-    if not items:
-        raise ConfigurationError(
-            "no target given",
-            operation="deploy",
-            resource="to",
-            hint="Pass --to aws:us-east-1,gcp:us-central1,azure:eastus,local",
-        )
-    names = list(known) if known is not None else [i.name for i in default_registry().infos()]
-    targets: list[DeployTarget] = []
-    for item in items:
-        target = parse_target(item, known=names, size=size)
-        if all((t.provider, t.region) != (target.provider, target.region) for t in targets):
-            targets.append(target)
-    return targets
-
-
-# --------------------------------------------------------------------------- one target
-def _records_deploy_metrics(fn: Callable[..., DeploymentResult]) -> Callable[..., DeploymentResult]:
-    """Record the seed's cloud.deploy.count / .duration for every provider's deploy."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> DeploymentResult:
-        started = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            record_operation("deploy", kwargs["provider"], time.perf_counter() - started, None)
-
-    return wrapper
-
-
-@_records_deploy_metrics
-def deploy_instance(
-    compute: CloudCompute,
-    storage: CloudStorage,
-    artifact: Path | str,
-    *,
-    provider: str,
-    region: str,
-    deployment_id: str,
-    instance_type: str | None = None,
-    image: str = "",
-    run_command: str | None = None,
-    port: int | None = None,
-    timeout: float = 300.0,
-    url_for: Callable[[str], str] | None = None,
-    workdir: str | None = None,
-    detach: bool = True,
-    env: Mapping[str, str] | None = None,
-) -> DeploymentResult:
-    """Find-or-create: the generic body of a provider's deploy over its compute and storage.
-
-    A live instance tagged with the deployment id is reused (nothing is uploaded or created);
-    otherwise the artifact is staged, an instance started with the start-up script, and
-    waited for. Errors propagate as CloudErrors; the deployer turns them into results.
-    """
-    started = time.perf_counter()
-    check_deployment_id(deployment_id)
-    existing = find_instances(compute, deployment_id, region)
-    live = [i for i in existing if i.state in LIVE_STATES]
-    artifact_uri: str | None = None
-    if live:
-        instance = compute.wait_until_running(live[0].instance_id, timeout=timeout)
-    else:
-        with prepare_artifact(artifact, run_command) as prepared:
-            staged = stage_artifact(storage, prepared, deployment_id, url_for=url_for)
-            artifact_uri = staged.uri
-            spec = InstanceSpec(
-                name=f"specify-{deployment_id}",
-                image=image,
-                instance_type=instance_type or "",
-                user_data=startup_script(
-                    staged.url,
-                    prepared.run_command,
-                    port=port,
-                    deployment_id=deployment_id,
-                    workdir=workdir,
-                    detach=detach,
-                ),
-                tags={**deployment_tags(deployment_id), **({PORT_TAG: str(port)} if port else {})},
-                port=port,
-                region=region,
-                env=dict(env or {}),
-            )
-        created = compute.create_instance(spec)
-        instance = compute.wait_until_running(created.instance_id, timeout=timeout)
-    if instance.state != "running":
-        raise DeploymentError(
-            f"instance {instance.instance_id} is {instance.state}, not running",
-            provider=provider,
-            operation="deploy",
-            resource=region,
-            hint=f"Inspect it with `specify cloud status {deployment_id}`",
-        )
-    address = address_of(instance, port)
-    return DeploymentResult(
-        provider=provider,
-        region=region,
-        deployment_id=deployment_id,
-        state="running",
-        instance_id=instance.instance_id,
-        address=address,
-        artifact_url=artifact_uri,
-        duration_s=time.perf_counter() - started,
-        hourly_price=hourly_price(provider, instance.instance_type or instance_type),
-    )
-
-
-def address_of(instance: Instance, port: int | None = None) -> str | None:
-    """host:port of an instance; the port tag wins, since a reused instance keeps its port."""
-    port_text = instance.tags.get(PORT_TAG) or (str(port) if port is not None else None)
-    address = instance.public_address or instance.private_address
-    if address and port_text and ":" not in address:
-        address = f"{address}:{port_text}"
-    return address
-
-
-def find_instances(compute: CloudCompute, deployment_id: str, region: str | None) -> list[Instance]:
-    """Instances tagged with the deployment id (in region, when the provider reports one)."""
-    found = compute.list_instances(tags={DEPLOYMENT_TAG: deployment_id})
-    # a GCP instance reports its zone (us-central1-a) for the region us-central1
-    return [
-        i
-        for i in found
-        if i.state not in GONE_STATES
-        and (region is None or i.region is None or i.region.startswith(region))
-    ]
-
-
-def destroy_instances(
-    compute: CloudCompute, storage: CloudStorage | None, deployment_id: str, region: str | None
-) -> int:
-    """Terminate the deployment's instances and delete its staged artifacts; returns the count
-    of instances terminated."""
-    count = 0
-    for instance in find_instances(compute, deployment_id, region):
-        if compute.terminate_instance(instance.instance_id):
-            count += 1
-    if storage is not None:
-        remove_staged(storage, deployment_id)
-    return count
-
-
-# --------------------------------------------------------------------------- records
-@dataclass(frozen=True)
-class DeploymentRecord:
-    """What this machine remembers of a deployment: where it went."""
-
-    deployment_id: str
-    targets: tuple[DeployTarget, ...]
-    regions: Mapping[str, str] = field(default_factory=dict)  # "provider:region" -> reported
-    strategy: str = "best-effort"
-    artifact: str = ""
-    created: str = ""
-
-
-def default_state_dir() -> Path:
-    return Path(
-        os.environ.get("SPECIFY_DEPLOY_STATE") or Path.home() / ".specify-cloud" / "deployments"
-    ).expanduser()
-
-
-class DeploymentStore:
-    """One JSON file per deployment id in a directory."""
-
-    def __init__(self, root: Path | str | None = None) -> None:
-        self.root = Path(root) if root else default_state_dir()
-        self._lock = threading.Lock()
-
-    def _path(self, deployment_id: str) -> Path:
-        return self.root / f"{check_deployment_id(deployment_id)}.json"
-
-    def load(self, deployment_id: str) -> DeploymentRecord | None:
-        path = self._path(deployment_id)
-        if not path.is_file():
-            return None
-        data = json.loads(path.read_text("utf-8"))
-        return DeploymentRecord(
-            deployment_id=data["deployment_id"],
-            targets=tuple(DeployTarget(**t) for t in data["targets"]),
-            regions=data.get("regions", {}),
-            strategy=data.get("strategy", "best-effort"),
-            artifact=data.get("artifact", ""),
-            created=data.get("created", ""),
-        )
-
-    def save(self, record: DeploymentRecord) -> None:
-        with self._lock:
-            self.root.mkdir(parents=True, exist_ok=True)
-            path = self._path(record.deployment_id)
-            fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(asdict(record), fh, indent=2)
-            os.replace(tmp, path)
-
-    def delete(self, deployment_id: str) -> None:
-        self._path(deployment_id).unlink(missing_ok=True)
-
-
-# --------------------------------------------------------------------------- engine
 @dataclass(frozen=True)
 class DeploymentReport:
     """The outcome of one deploy: one DeploymentResult per target."""
@@ -403,10 +106,6 @@ class DeploymentReport:
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
-
-
-def new_deployment_id() -> str:
-    return f"dep-{uuid.uuid4().hex[:10]}"
 
 
 def _compute_for(provider: CloudProvider, region: str | None) -> CloudCompute:
@@ -439,11 +138,11 @@ class MultiCloudDeployer:
         self,
         providers: ProviderRegistry | Mapping[str, CloudProvider] | None = None,
         *,
-        store: DeploymentStore | None = None,
+        store: RecordStore | None = None,
         max_workers: int | None = None,
     ) -> None:
         self.providers = providers if providers is not None else default_registry()
-        self.store = store or DeploymentStore()
+        self.store: RecordStore = store if store is not None else DeploymentStore()
         self.max_workers = max_workers
 
     # -- providers

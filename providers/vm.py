@@ -2,14 +2,15 @@
 
 AWS, GCP and Azure deploy the same way: stage the packed artifact in the provider's
 bucket, start an instance whose start-up script fetches it by signed URL, wait, and tag
-everything with the deployment id (`providers.deployer.deploy_instance`). A subclass says
-only where that happens and what else a deployment leaves behind:
+everything with the deployment id (`providers.deployment.instances.deploy_instance`).
+A subclass says only where that happens and what else a deployment leaves behind:
 
     deploy_placement(region)   -> (region reported, CloudCompute that creates instances)
     artifact_storage(create)   -> the bucket artifacts are staged in
     remove_leftovers(...)      -> e.g. an EC2 security group, an Azure VM's network pieces
 
-Importing this module imports no SDK and not the deployer either (it loads on first use).
+Importing this module imports no SDK, and not the deployer: the orchestrator imports this
+module, and both build on providers.deployment.instances (loaded on first use).
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ class VMProvider(CloudProvider):
         rollback is set.
         """
         from providers.artifact import check_deployment_id
-        from providers.deployer import deploy_instance, find_instances, new_deployment_id
+        from providers.deployment.instances import (
+            deploy_instance,
+            find_instances,
+            new_deployment_id,
+        )
 
         started = time.perf_counter()
         dep_id = check_deployment_id(deployment_id or new_deployment_id())
@@ -110,7 +115,7 @@ class VMProvider(CloudProvider):
         """Delete the deployment's VMs, its staged artifacts and its leftovers; returns how
         many VMs were deleted."""
         from providers.artifact import check_deployment_id
-        from providers.deployer import destroy_instances
+        from providers.deployment.instances import destroy_instances
 
         check_deployment_id(deployment_id)
         _, compute = self.deploy_placement(region)

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
+from providers.azure.credentials import default_credential
 from providers.azure.settings import ARM_ENDPOINT, ENV_VARS, AzureSettings
 from providers.base import CloudCompute, CloudStorage
 from providers.errors import ConfigurationError, sdk_missing
@@ -34,15 +35,6 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound="MonitorStreamService")
 
 DEFAULT_VM_SIZE = "Standard_B1s"
-
-
-def default_credential() -> Any:
-    """DefaultAzureCredential (environment, workload/managed identity, Azure CLI…)."""
-    try:
-        from azure.identity import DefaultAzureCredential
-    except ImportError as exc:
-        raise sdk_missing("azure", "azure-identity", "azure") from exc
-    return DefaultAzureCredential()
 
 
 class AzureProvider(VMProvider):

@@ -82,7 +82,7 @@ def service_client(
             "credentials DefaultAzureCredential can find",
         )
     if credential is None:
-        from providers.azure.provider import default_credential
+        from providers.azure.credentials import default_credential
 
         credential = default_credential()
     return BlobServiceClient(account_url, credential=credential, **options)

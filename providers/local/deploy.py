@@ -1,7 +1,7 @@
 """Local deploy: the artifact runs as a process on this machine, health-checked on its port.
 
-The same find-or-create body as every cloud (`providers.deployer.deploy_instance`): the
-archive is staged in the provider's default bucket, and the process fetches it through a
+The same find-or-create body as every cloud (`providers.deployment.instances.deploy_instance`):
+the archive is staged in the provider's default bucket, and the process fetches it through a
 file:// URL (no signing needed on one machine) and runs it in the foreground, so the
 process is the instance that ProcessCompute tracks and terminates.
 """
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-from providers.base import CloudStorage, DeploymentResult
+from providers.base import DeploymentResult
 
 if TYPE_CHECKING:
-    from providers.local.provider import LocalProvider
+    from providers.local.compute import ProcessCompute
+    from providers.local.storage import LocalStorage
 
 
 def free_port() -> int:
@@ -26,7 +27,8 @@ def free_port() -> int:
 
 
 def deploy_local(
-    provider: LocalProvider,
+    compute: ProcessCompute,
+    storage: LocalStorage,
     artifact: Path | str,
     region: str = "local",
     *,
@@ -36,13 +38,15 @@ def deploy_local(
     timeout: float = 300.0,
 ) -> DeploymentResult:
     """Run the artifact as a local process; without --port one is chosen, so there is always
-    an address to health-check and to print."""
-    from providers.deployer import deploy_instance, new_deployment_id
+    an address to health-check and to print.
 
-    storage = provider.get_storage()
+    Takes the provider's compute and storage (not the provider), so that this module and
+    providers/local/provider.py do not import each other."""
+    from providers.deployment.instances import deploy_instance, new_deployment_id
+
     return deploy_instance(
-        provider.get_compute(),
-        cast(CloudStorage, storage),
+        compute,
+        storage,
         artifact,
         provider="local",
         region=region or "local",

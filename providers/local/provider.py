@@ -116,7 +116,8 @@ class LocalProvider(CloudProvider):
         from providers.local.deploy import deploy_local
 
         return deploy_local(
-            self,
+            self.get_compute(),
+            self.get_storage(),
             artifact,
             region,
             deployment_id=deployment_id,

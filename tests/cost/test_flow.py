@@ -41,6 +41,7 @@ def test_flow_compares_reports_missing_and_publishes(
         start="2024-01-01",
         end="2024-01-11",
         sources=[str(folder / "aws"), str(folder / "gcp"), str(folder / "azure"), missing],
+        optional=[missing],  # allowed to be missing: the run completes
         output=str(out),
     )
     for p in ("aws", "azure", "gcp"):

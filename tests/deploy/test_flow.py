@@ -47,14 +47,22 @@ def test_deploy_and_destroy_flows(
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
 
-    from flows.deploy import deploy, destroy
+    from flows.deploy import DeployFailed, deploy, destroy
 
-    report = deploy(
+    state = deploy(
         artifact=str(app_dir),
         targets=["fa:r1", "fb:r2"],
         deployment_id="flow-1",
         port=9000,
+        return_state=True,
     )
+    # one target failed: the run is Failed (automations see it), naming that target;
+    # best-effort keeps the one that runs, and the report rides on the failure
+    assert state.is_failed()
+    failure = state.result(raise_on_failure=False)
+    assert isinstance(failure, DeployFailed)
+    assert "fb:r2" in str(failure) and "still running: fa:r1" in str(failure)
+    report = failure.report
     assert {r.provider: r.state for r in report.results} == {"fa": "running", "fb": "failed"}
 
     table = _artifact("deploy-flow-1")

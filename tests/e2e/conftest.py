@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,31 @@ class Stack:
         body = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}
         return list(self.server.api("POST", "/artifacts/filter", body))
 
+    def task_runs(self, flow_run_id: str) -> list[dict[str, Any]]:
+        body = {"flow_runs": {"id": {"any_": [flow_run_id]}}}
+        return list(self.server.api("POST", "/task_runs/filter", body))
+
+    def logs(self, flow_run_id: str) -> list[dict[str, Any]]:
+        body = {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC"}
+        return list(self.server.api("POST", "/logs/filter", body))
+
+    def events(self, flow_run_id: str, prefix: str, expect: int = 1) -> list[dict[str, Any]]:
+        """Events named prefix* that relate the flow run, read back from the server's
+        events API (they arrive a moment after the run ends)."""
+        body = {
+            "filter": {
+                "event": {"prefix": [prefix]},
+                "related": {"id": [f"prefect.flow-run.{flow_run_id}"]},
+            },
+            "limit": 200,
+        }
+        deadline = time.monotonic() + 30
+        while True:
+            found = list(self.server.api("POST", "/events/filter", body)["events"])
+            if len(found) >= expect or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
 
 @pytest.fixture(scope="session")
 def stack(
@@ -100,8 +126,13 @@ def stack(
     log = server.home / "serve.log"
     # One tenacity attempt per SDK call: Prefect's task retries (visible in the UI) and
     # the SDKs' own retries are enough, and a run against a stopped emulator ends quickly.
+    # Progress lines every half second, so a short test run logs several.
     env = server.env(
-        SPECIFY_LOCAL_ROOT=str(local_root), SPECIFY_RETRY_ATTEMPTS="1", SPECIFY_RETRY_WAIT="0.1"
+        SPECIFY_LOCAL_ROOT=str(local_root),
+        SPECIFY_RETRY_ATTEMPTS="1",
+        SPECIFY_RETRY_WAIT="0.1",
+        SPECIFY_PROGRESS_INTERVAL="0.5",
+        SPECIFY_DEPLOY_STATE=str(tmp_path_factory.mktemp("deploy-state")),
     )
     served = Served(server, log, env)
     try:

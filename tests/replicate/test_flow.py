@@ -66,9 +66,12 @@ def test_flow_replicates_per_target_with_artifacts(tmp_path: Path) -> None:
     ]
     run_id = state.state_details.flow_run_id
     names = sorted(t.name for t in task_runs_of(run_id, expect=len(targets)))
-    assert names == [f"replicate to {t}" for t in sorted(targets)]
+    # named after the cloud URL the target stands for
+    assert names == [f"replicate to {Path(t).as_uri()}" for t in sorted(targets)]
     arts = artifacts_of(run_id)
-    assert set(arts) == {TABLE_KEY, SUMMARY_KEY}
+    assert {TABLE_KEY, SUMMARY_KEY} <= set(arts)
+    progress = [a for a in arts.values() if a.type == "progress"]
+    assert len(progress) == len(targets) and all(a.data == 100.0 for a in progress)
     table = arts[TABLE_KEY].data
     rows = json.loads(table) if isinstance(table, str) else table
     assert [(r["target"], r["status"], r["copied"]) for r in rows] == [
@@ -92,9 +95,9 @@ def test_flow_fails_only_for_the_failed_target_and_names_it(tmp_path: Path) -> N
     assert str(blocker) in str(exc) and str(tmp_path / "good") + "," not in str(exc)
     assert len(list((tmp_path / "good" / "d").iterdir())) == 2
     runs = {t.name: t for t in task_runs_of(state.state_details.flow_run_id, expect=2)}
-    bad = runs[f"replicate to {blocker}"]
+    bad = runs[f"replicate to {blocker.as_uri()}"]
     assert bad.state.is_failed() and bad.run_count == 3  # task retries, visible in Prefect
-    assert runs[f"replicate to {tmp_path / 'good'}"].state.is_completed()
+    assert runs[f"replicate to {(tmp_path / 'good').as_uri()}"].state.is_completed()
     rows = artifacts_of(state.state_details.flow_run_id)[TABLE_KEY].data
     rows = json.loads(rows) if isinstance(rows, str) else rows
     assert [r["status"] for r in rows] == ["ok", "failed"]

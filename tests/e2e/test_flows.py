@@ -1,0 +1,250 @@
+"""What a Prefect user sees of the flows, on a real server with served deployments: the
+Custom run form (parameter schemas as stored on the server), honest run states, task
+names and tags, progress artifacts and log lines, and the events automations read."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+import urllib.request
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy.conftest import APP
+from tests.e2e.conftest import BUCKET, Stack
+from tests.e2e.test_deployments import make_buckets
+from tests.prefect_server import deployments_by_name
+
+pytestmark = [pytest.mark.e2e, pytest.mark.emulators]
+_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+# --------------------------------------------------------------------------- the form
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """node with a $ref (also inside allOf/anyOf) replaced by its definition."""
+    ref = node.get("$ref")
+    for alt in [*(node.get("allOf") or []), *(node.get("anyOf") or [])]:
+        ref = ref or alt.get("$ref")
+    if not ref:
+        return node
+    name = ref.rsplit("/", 1)[-1]
+    return dict(schema["definitions"][name])
+
+
+def _variants(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node, *(node.get("anyOf") or []), *(node.get("allOf") or [])]
+
+
+def _schemas(stack: Stack) -> dict[str, dict[str, Any]]:
+    found = deployments_by_name(stack.server)
+    names = ["replicate/by-hand", "deploy/by-hand", "destroy/by-hand", "cost-compare/daily"]
+    stack.served.wait_for(names)
+    found = deployments_by_name(stack.server)
+    return {n: found[n]["parameter_openapi_schema"] for n in names}
+
+
+def test_every_field_of_the_run_forms_says_what_it_does(stack: Stack) -> None:
+    schemas = _schemas(stack)
+    for name, schema in schemas.items():
+        assert schema["properties"], name
+        for param, prop in schema["properties"].items():
+            assert len(prop.get("description", "")) > 10, f"{name}: {param} has no description"
+        for model, definition in (schema.get("definitions") or {}).items():
+            for field, prop in definition.get("properties", {}).items():
+                assert len(prop.get("description", "")) > 10, f"{name}: {model}.{field}"
+
+    deploy = schemas["deploy/by-hand"]
+    strategy = deploy["properties"]["strategy"]
+    assert strategy["enum"] == ["best-effort", "all-or-nothing"], strategy
+    target = _resolve(deploy, next(v for v in _variants(deploy["properties"]["targets"]["items"])
+                                   if "$ref" in v))  # fmt: skip
+    assert {"provider", "region", "size"} <= set(target["properties"])
+
+    replicate = schemas["replicate/by-hand"]
+    options = _resolve(replicate, replicate["properties"]["options"])
+    assert {"include", "exclude", "dry_run", "transfers", "bandwidth_limit"} <= set(
+        options["properties"]
+    )
+    assert options["properties"]["transfers"].get("minimum") == 1
+
+    cost = schemas["cost-compare/daily"]
+    for day in ("start", "end"):
+        formats = {v.get("format") for v in _variants(cost["properties"][day])}
+        assert "date" in formats, cost["properties"][day]
+    cost_options = _resolve(cost, cost["properties"]["options"])
+    group_by = cost_options["properties"]["group_by"]
+    assert group_by["enum"] == ["category", "service", "region", "charge", "tag"], group_by
+    assert "optional" in cost["properties"]
+
+
+# --------------------------------------------------------------------------- replicate
+def _task_runs(stack: Stack, run_id: str, expect: int) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + 30
+    while True:
+        runs = stack.task_runs(run_id)
+        final = [r for r in runs if r["state"] and r["state"]["type"] in {"COMPLETED", "FAILED"}]
+        if len(final) >= expect or time.monotonic() > deadline:
+            return {r["name"]: r for r in runs}
+        time.sleep(0.5)
+
+
+def test_replicate_shows_progress_fails_honestly_and_emits_events(stack: Stack) -> None:
+    make_buckets()
+    prefix = f"prog-{uuid.uuid4().hex[:8]}"
+    src = stack.local_root / "storage" / BUCKET / prefix
+    src.mkdir(parents=True)
+    files = {"big.bin": os.urandom(600_000), "a.txt": b"alpha\n", "b.txt": b"beta\n"}
+    for key, data in files.items():
+        (src / key).write_bytes(data)
+    good = f"block:specify-local/{prefix}-copy"
+    good_url = (stack.local_root / "storage" / BUCKET / f"{prefix}-copy").as_uri()
+    missing = f"s3://no-such-bucket-{uuid.uuid4().hex[:6]}/data"
+
+    result, run = stack.run_deployment(
+        "replicate/by-hand",
+        {
+            "source": f"block:specify-local/{prefix}",
+            "targets": [good, missing],
+            "options": {"bandwidth_limit": 250_000},  # about 2.5 s: several progress lines
+        },
+    )
+
+    # the state automations read: Failed, naming the missing bucket and nothing else
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert run["state"]["type"] == "FAILED"
+    message = run["state"]["message"] or ""
+    assert missing in message and good not in message, message
+    assert "1 of 2 targets" in message, message
+
+    # task runs say the cloud URL (the block resolved) and carry the cloud's tag
+    tasks = _task_runs(stack, run["id"], expect=2)
+    ok_task = tasks[f"replicate to {good_url}"]
+    bad_task = tasks[f"replicate to {missing}"]
+    assert ok_task["state"]["type"] == "COMPLETED" and "local" in ok_task["tags"]
+    assert bad_task["state"]["type"] == "FAILED" and "aws" in bad_task["tags"]
+    assert bad_task["run_count"] == 1, "a missing bucket must not be retried"
+
+    # a progress artifact per target; the finished one at 100 %
+    progress = [a for a in stack.artifacts(run["id"]) if a["type"] == "progress"]
+    by_task = {a["task_run_id"]: a for a in progress}
+    assert set(by_task) == {ok_task["id"], bad_task["id"]}, progress
+    assert by_task[ok_task["id"]]["data"] == 100.0
+
+    # log lines per target at a steady interval: objects, bytes and rate
+    lines = [
+        log["message"]
+        for log in stack.logs(run["id"])
+        if log["task_run_id"] == ok_task["id"] and "objects copied" in log["message"]
+    ]
+    assert len(lines) >= 3, lines
+    assert all(good_url in line and "/s" in line for line in lines), lines
+    assert lines[-1].startswith(f"{good_url}: 3/3 objects copied"), lines[-1]
+    moved = [float(m.group(1)) for line in lines if (m := re.search(r", ([\d.]+) KiB of", line))]
+    assert moved == sorted(moved) and len(set(moved)) >= 2, lines
+
+    # one event per target, related to the run, with the figures
+    found = stack.events(run["id"], "specify-cloud.replication.", expect=2)
+    by_name = {e["event"]: e for e in found}
+    done = by_name["specify-cloud.replication.completed"]
+    assert done["resource"]["prefect.resource.id"] == f"specify-cloud.location.{good}"
+    assert done["payload"]["copied"] == 3
+    assert done["payload"]["bytes_copied"] == sum(len(v) for v in files.values())
+    assert done["payload"]["cloud"] == "local"
+    failed = by_name["specify-cloud.replication.failed"]
+    assert failed["payload"]["target"] == missing and failed["payload"]["cloud"] == "aws"
+    assert "no-such-bucket" in failed["payload"]["error"]
+
+
+# --------------------------------------------------------------------------- cost
+def test_cost_anomaly_events_name_the_seeded_spike(stack: Stack, tmp_path: Path) -> None:
+    from providers.cost import sample
+
+    start, end = date(2026, 9, 1), date(2026, 10, 1)
+    truth = sample.generate(tmp_path / "truth", start=start, days=(end - start).days)
+    provider, service, day = truth.spike
+
+    result, run = stack.run_deployment(
+        "cost-compare/daily",
+        {"start": start.isoformat(), "end": end.isoformat(), "sample": True},
+    )
+    assert run["state"]["type"] == "COMPLETED", result.stdout + result.stderr
+    found = stack.events(run["id"], "specify-cloud.cost.anomaly")
+    spikes = [
+        e["payload"]
+        for e in found
+        if e["payload"]["provider"] == provider and e["payload"]["service"] == service
+    ]
+    assert [p["day"] for p in spikes] == [day.isoformat()], [e["payload"] for e in found]
+    spike = spikes[0]
+    assert float(spike["cost"]) > float(spike["previous"]) > 0
+    increase = float(spike["cost"]) - float(spike["previous"])
+    assert float(spike["increase"]) == pytest.approx(increase)
+    assert found[0]["resource"]["prefect.resource.id"].startswith("specify-cloud.cost.")
+
+
+def test_cost_compare_with_a_missing_source_fails_unless_optional(stack: Stack) -> None:
+    missing = "/nonexistent/billing-exports"
+    result, run = stack.run_deployment(
+        "cost-compare/daily", {"sources": [missing], "sample": True}
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert run["state"]["type"] == "FAILED"
+    assert missing in (run["state"]["message"] or "")
+    keys = {a["key"] for a in stack.artifacts(run["id"])}
+    assert "cost-comparison" in keys, keys  # the others were still compared
+
+    result, run = stack.run_deployment(
+        "cost-compare/daily", {"sources": [missing], "sample": True, "optional": [missing]}
+    )
+    assert run["state"]["type"] == "COMPLETED", result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- deploy
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_deploy_and_destroy_emit_events_and_progress(stack: Stack, tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "app.py").write_text(APP)
+    dep_id = f"e2e-{uuid.uuid4().hex[:8]}"
+    result, run = stack.run_deployment(
+        "deploy/by-hand",
+        {
+            "artifact": str(app),
+            "targets": [{"provider": "local", "region": "local"}],
+            "deployment_id": dep_id,
+            "port": _free_port(),
+            "timeout": 60,
+        },
+    )
+    assert run["state"]["type"] == "COMPLETED", result.stdout + result.stderr
+    (event,) = stack.events(run["id"], "specify-cloud.deploy.")
+    assert event["event"] == "specify-cloud.deploy.completed"
+    assert event["resource"]["prefect.resource.id"] == f"specify-cloud.deployment.{dep_id}"
+    (row,) = event["payload"]["targets"]
+    assert row["state"] == "running" and row["address"]
+    with _HTTP.open(f"http://{row['address']}/", timeout=10) as resp:
+        assert resp.read() == f"hello {dep_id}".encode()
+    tasks = _task_runs(stack, run["id"], expect=1)
+    assert "local" in tasks["deploy local:local"]["tags"]
+    arts = {a["key"]: a for a in stack.artifacts(run["id"])}
+    assert arts[f"deploy-{dep_id}-local-local-progress"]["data"] == 100.0
+    assert json.loads(arts[f"deploy-{dep_id}"]["data"])[0]["state"] == "running"
+
+    result, run = stack.run_deployment("destroy/by-hand", {"deployment_id": dep_id})
+    assert run["state"]["type"] == "COMPLETED", result.stdout + result.stderr
+    (event,) = stack.events(run["id"], "specify-cloud.destroy.")
+    assert event["event"] == "specify-cloud.destroy.completed"
+    with pytest.raises(OSError):
+        _HTTP.open(f"http://{row['address']}/", timeout=3)

@@ -51,7 +51,10 @@ def test_aws_credentials_come_as_one() -> None:
 def test_aws_per_service_endpoints_stay_with_botocore() -> None:
     env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:8"}
     assert AWSSettings.from_env(env).endpoint_url is None
-    ignore = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"}
+    ignore = {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true",
+    }
     assert AWSSettings.from_env(ignore).endpoint_url is None
 
 

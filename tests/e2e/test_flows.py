@@ -85,6 +85,13 @@ def test_every_field_of_the_run_forms_says_what_it_does(stack: Stack) -> None:
 
 
 # --------------------------------------------------------------------------- replicate
+_MOVED = re.compile(r"objects copied, ([\d.]+) (B|KiB|MiB) of")
+
+
+def _bytes(value: str, unit: str) -> float:
+    return float(value) * {"B": 1, "KiB": 1024, "MiB": 1024**2}[unit]
+
+
 def _task_runs(stack: Stack, run_id: str, expect: int) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + 30
     while True:
@@ -146,8 +153,9 @@ def test_replicate_shows_progress_fails_honestly_and_emits_events(stack: Stack) 
     assert len(lines) >= 3, lines
     assert all(good_url in line and "/s" in line for line in lines), lines
     assert lines[-1].startswith(f"{good_url}: 3/3 objects copied"), lines[-1]
-    moved = [float(m.group(1)) for line in lines if (m := re.search(r", ([\d.]+) KiB of", line))]
-    assert moved == sorted(moved) and len(set(moved)) >= 2, lines
+    moved = [_bytes(m.group(1), m.group(2)) for ln in lines if (m := _MOVED.search(ln))]
+    assert len(moved) == len(lines) and moved == sorted(moved), lines
+    assert len(set(moved)) >= 2 and moved[-1] == pytest.approx(len(files["big.bin"]) + 11, 1e-3)
 
     # one event per target, related to the run, with the figures
     found = stack.events(run["id"], "specify-cloud.replication.", expect=2)

@@ -4,5 +4,6 @@ Importing this package does not import boto3.
 """
 
 from providers.aws.provider import AWSProvider
+from providers.aws.settings import AWSCredentials, AWSSettings
 
-__all__ = ["AWSProvider"]
+__all__ = ["AWSCredentials", "AWSProvider", "AWSSettings"]

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from providers.base import CloudCompute
 from providers.errors import ConfigurationError
+from providers.settings import check_overrides
 from providers.vm import VMProvider
 
 if TYPE_CHECKING:
@@ -23,8 +25,8 @@ if TYPE_CHECKING:
     from providers.aws.logs import CloudWatchLogs
     from providers.aws.metrics import CloudWatchMetrics
     from providers.aws.secrets import SecretsManagerSecrets
-    from providers.aws.session import AWSCredentials
-    from providers.aws.storage import S3Storage, TransferSettings
+    from providers.aws.settings import AWSSettings
+    from providers.aws.storage import S3Storage
 
 #: files whose presence means credentials can be found without a network call
 _CREDENTIAL_FILES = (
@@ -38,9 +40,9 @@ SG_RELEASE_TIMEOUT = 300.0
 class AWSProvider(VMProvider):
     """Amazon Web Services: S3, CloudWatch, Logs, Secrets Manager, EC2, RDS, Cost Explorer.
 
-    Every argument may be left out: the region then comes from AWS_REGION /
-    AWS_DEFAULT_REGION / the profile, the endpoint from AWS_ENDPOINT_URL, credentials from
-    boto3's chain, exactly as the AWS CLI resolves them.
+    Settings are one AWSSettings value. Left out, they come from AWSSettings.from_env():
+    the region from AWS_REGION / AWS_DEFAULT_REGION / the profile, the endpoint from
+    AWS_ENDPOINT_URL, credentials from boto3's chain, as the AWS CLI resolves them.
     """
 
     name: ClassVar[str] = "aws"
@@ -48,36 +50,40 @@ class AWSProvider(VMProvider):
 
     def __init__(
         self,
-        region: str | None = None,
+        settings: AWSSettings | str | None = None,
         *,
-        endpoint_url: str | None = None,
-        bucket: str | None = None,
-        credentials: AWSCredentials | None = None,
         session: Any | None = None,
-        metric_namespace: str = "SpecifyCloud",
-        log_group: str = "/specify-cloud",
-        transfer: TransferSettings | None = None,
-        sse: str | None = None,
-        kms_key_id: str | None = None,
-        cost_metric: str = "UnblendedCost",
-        max_cost_pages: int = 10,
-        image: str | None = None,
-        default_instance_type: str = "t3.micro",
+        **overrides: Any,
     ) -> None:
-        self._region = region
-        self.endpoint_url = endpoint_url or None
-        self.bucket = bucket or None
-        self.credentials = credentials
+        """AWSProvider(settings) or AWSProvider(region, **AWSSettings fields).
+
+        With no settings they come from AWSSettings.from_env(); keyword overrides are
+        fields of AWSSettings (a string in place of settings is the region).
+        """
+        from providers.aws.settings import AWSSettings
+
+        check_overrides(AWSSettings, "aws", overrides)
+        if isinstance(settings, str) or settings is None:
+            if isinstance(settings, str):
+                overrides = {"region": settings, **overrides}
+            settings = AWSSettings.from_env(**overrides)
+        elif overrides:
+            settings = replace(settings, **overrides)
+        self.settings: AWSSettings = settings
+        self._region = settings.region
+        self.endpoint_url = settings.endpoint_url or None
+        self.bucket = settings.bucket or None
+        self.credentials = settings.credentials
         self._session = session
-        self.metric_namespace = metric_namespace
-        self.log_group = log_group
-        self.transfer = transfer
-        self.sse = sse
-        self.kms_key_id = kms_key_id
-        self.cost_metric = cost_metric
-        self.max_cost_pages = max_cost_pages
-        self.image = image
-        self.default_instance_type = default_instance_type
+        self.metric_namespace = settings.metric_namespace
+        self.log_group = settings.log_group
+        self.transfer = settings.transfer
+        self.sse = settings.sse
+        self.kms_key_id = settings.kms_key_id
+        self.cost_metric = settings.cost_metric
+        self.max_cost_pages = settings.max_cost_pages
+        self.image = settings.image
+        self.default_instance_type = settings.default_instance_type
         self._lock = threading.RLock()
         self._clients: Any = None
         self._services: dict[tuple[str, str], Any] = {}

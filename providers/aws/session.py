@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from providers.aws.adapter import client_config
+from providers.aws.settings import AWSCredentials
 from providers.errors import sdk_missing
 
 try:
@@ -27,20 +27,6 @@ except ImportError as exc:  # pragma: no cover
     raise sdk_missing("aws", "boto3", "aws") from exc
 
 DEFAULT_REGION = "us-east-1"
-
-
-@dataclass(frozen=True)
-class AWSCredentials:
-    """Where AWS credentials come from. Empty fields fall back to boto3's chain."""
-
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = field(default=None, repr=False)
-    aws_session_token: str | None = field(default=None, repr=False)
-    profile_name: str | None = None
-    assume_role_arn: str | None = None
-    role_session_name: str = "specify-cloud"
-    external_id: str | None = field(default=None, repr=False)
-    role_duration_s: int = 3600
 
 
 def env_region() -> str | None:

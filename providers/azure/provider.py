@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from providers.azure.credentials import default_credential
+from providers.azure.settings import ARM_ENDPOINT, ENV_VARS, AzureSettings
 from providers.base import CloudCompute, CloudStorage
 from providers.errors import ConfigurationError, sdk_missing
+from providers.settings import check_overrides
 from providers.vm import VMProvider
 
 if TYPE_CHECKING:
@@ -32,83 +34,7 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound="MonitorStreamService")
 
-ARM_ENDPOINT = "https://management.azure.com"
 DEFAULT_VM_SIZE = "Standard_B1s"
-
-#: environment variable for each setting (the Azure SDKs' own names where they exist)
-ENV_VARS = {
-    "connection_string": "AZURE_STORAGE_CONNECTION_STRING",
-    "account_url": "AZURE_STORAGE_ACCOUNT_URL",
-    "tenant_id": "AZURE_TENANT_ID",
-    "client_id": "AZURE_CLIENT_ID",
-    "client_secret": "AZURE_CLIENT_SECRET",
-    "subscription_id": "AZURE_SUBSCRIPTION_ID",
-    "resource_group": "AZURE_RESOURCE_GROUP",
-    "container": "AZURE_STORAGE_CONTAINER",
-    "region": "AZURE_REGION",
-    "key_vault_url": "AZURE_KEYVAULT_URL",
-    "logs_workspace_id": "AZURE_LOG_ANALYTICS_WORKSPACE_ID",
-    "ingestion_endpoint": "AZURE_MONITOR_INGESTION_ENDPOINT",
-    "dcr_rule_id": "AZURE_MONITOR_DCR_ID",
-    "dcr_stream": "AZURE_MONITOR_DCR_STREAM",
-    "logs_query_endpoint": "AZURE_LOG_ANALYTICS_ENDPOINT",
-    "arm_endpoint": "AZURE_RESOURCE_MANAGER_ENDPOINT",
-}
-
-
-@dataclass(frozen=True)
-class AzureSettings:
-    """Everything the Azure services need. Secrets stay out of repr."""
-
-    connection_string: str | None = field(default=None, repr=False)
-    account_url: str | None = None
-    tenant_id: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-    subscription_id: str | None = None
-    resource_group: str | None = None
-    container: str | None = None
-    region: str = "eastus"
-    key_vault_url: str | None = None
-    #: whether Key Vault's auth challenge must name a resource in the vault's own domain
-    key_vault_verify_challenge: bool = True
-    logs_workspace_id: str | None = None
-    ingestion_endpoint: str | None = None
-    dcr_rule_id: str | None = None
-    dcr_stream: str | None = None
-    metrics_stream: str = "Custom-SpecifyMetrics_CL"
-    logs_query_endpoint: str = "https://api.loganalytics.io"
-    cost_scope: str | None = None
-    arm_endpoint: str = ARM_ENDPOINT
-    #: True, False or a CA bundle path: TLS verification for every management client
-    connection_verify: bool | str = True
-    #: seconds between polls of long-running operations when Azure sends no Retry-After
-    poll_interval: float = 5.0
-    #: retries inside the SDK pipeline for each call (the operation decorator adds its own)
-    sdk_retries: int = 2
-    #: block upload tuning for Blob Storage
-    max_concurrency: int = 4
-    max_block_size: int = 4 * 1024 * 1024
-    encryption_scope: str | None = None
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> AzureSettings:
-        """Settings from the Azure environment; non-empty overrides win."""
-        values: dict[str, Any] = {}
-        for name, var in ENV_VARS.items():
-            if os.environ.get(var):
-                values[name] = os.environ[var]
-        values.update({k: v for k, v in overrides.items() if v not in (None, "")})
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ConfigurationError(
-                f"unknown Azure settings: {', '.join(sorted(unknown))}",
-                provider="azure",
-                operation="configure",
-                hint=f"Known settings: {', '.join(sorted(known))}",
-            )
-        return cls(**values)
 
 
 class AzureProvider(VMProvider):
@@ -120,8 +46,11 @@ class AzureProvider(VMProvider):
     def __init__(
         self, settings: AzureSettings | None = None, *, credential: Any = None, **overrides: Any
     ) -> None:
-        base = settings or AzureSettings.from_env()
-        self.settings = replace(base, **overrides) if overrides else base
+        check_overrides(AzureSettings, "azure", overrides)
+        if settings is None:
+            self.settings = AzureSettings.from_env(**overrides)
+        else:
+            self.settings = replace(settings, **overrides) if overrides else settings
         self._credential = credential
         self._services: dict[str, Any] = {}
 
@@ -348,4 +277,4 @@ class AzureProvider(VMProvider):
         compute.terminate_instance(vm_name(f"specify-{deployment_id}"))
 
 
-__all__ = ["AzureProvider", "AzureSettings", "default_credential"]
+__all__ = ["ARM_ENDPOINT", "ENV_VARS", "AzureProvider", "AzureSettings", "default_credential"]

@@ -13,14 +13,16 @@ import json
 import os
 import re
 import threading
-from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from providers.base import CloudStorage
 from providers.errors import ConfigurationError, CredentialsError
 from providers.gcp.common import AUTH_HINT, EXTRA, PROVIDER, require
+from providers.gcp.settings import DEFAULT_ZONE, SERVICES, GCPSettings, emulator_url
 from providers.httpenv import configure_session
+from providers.settings import check_overrides
 from providers.vm import VMProvider
 
 if TYPE_CHECKING:
@@ -33,18 +35,12 @@ if TYPE_CHECKING:
     from providers.gcp.storage import GCSStorage
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
-DEFAULT_ZONE = "us-central1-a"
 _ZONE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
-#: the services whose API endpoint can be overridden (private endpoints, fakes in tests)
-SERVICES = ("storage", "compute", "monitoring", "logging", "secretmanager", "sqladmin", "bigquery")
 
 
 def emulator_host() -> str | None:
     """STORAGE_EMULATOR_HOST as a URL (Google's clients accept it with or without scheme)."""
-    host = os.environ.get("STORAGE_EMULATOR_HOST", "").strip()
-    if not host:
-        return None
-    return host if "://" in host else f"http://{host}"
+    return emulator_url(os.environ.get("STORAGE_EMULATOR_HOST"))
 
 
 def zone_of(region: str | None, default_zone: str) -> str:
@@ -65,53 +61,50 @@ class GCPProvider(VMProvider):
 
     def __init__(
         self,
-        project: str | None = None,
+        settings: GCPSettings | str | None = None,
         *,
-        bucket: str | None = None,
-        zone: str | None = None,
         credentials: Any = None,
-        service_account_info: Mapping[str, Any] | None = None,
-        service_account_file: str | Path | None = None,
-        impersonate_service_account: str | None = None,
-        billing_project: str | None = None,
-        billing_dataset: str | None = None,
-        billing_table: str | None = None,
-        endpoints: Mapping[str, str] | None = None,
-        kms_key_name: str | None = None,
-        chunk_size: int | None = None,
-        resumable_threshold: int | None = None,
-        machine_type: str = "e2-small",
-        image_project: str = "debian-cloud",
-        image_family: str = "debian-12",
-        network: str = "global/networks/default",
+        **overrides: Any,
     ) -> None:
-        unknown = set(endpoints or {}) - set(SERVICES)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown service(s) in endpoints: {', '.join(sorted(unknown))}",
-                provider=PROVIDER,
-                operation="configure",
-                hint=f"Known services: {', '.join(SERVICES)}",
-            )
-        self._project = project or None
-        self.bucket = bucket or None
-        self.zone = zone or os.environ.get("CLOUDSDK_COMPUTE_ZONE") or DEFAULT_ZONE
+        """GCPProvider(settings) or GCPProvider(project, **GCPSettings fields).
+
+        With no settings they come from GCPSettings.from_env(); keyword overrides are
+        fields of GCPSettings (a string in place of settings is the project). credentials
+        is a google.auth credentials object, used instead of any configured key.
+        """
+        check_overrides(GCPSettings, PROVIDER, overrides)
+        if isinstance(settings, str) or settings is None:
+            if isinstance(settings, str):
+                overrides = {"project": settings, **overrides}
+            settings = GCPSettings.from_env(**overrides)
+        elif overrides:
+            settings = replace(settings, **overrides)
+        self.settings: GCPSettings = settings
+        s = settings
+        self._project = s.project or None
+        self.bucket = s.bucket or None
+        self.zone = s.zone or DEFAULT_ZONE
         self._explicit_credentials = credentials
         # kept private and out of repr: it holds a private key
-        self._service_account_info = dict(service_account_info) if service_account_info else None
-        self.service_account_file = str(service_account_file) if service_account_file else None
-        self.impersonate_service_account = impersonate_service_account or None
-        self.billing_project = billing_project or None
-        self.billing_dataset = billing_dataset or None
-        self.billing_table = billing_table or None
-        self.endpoints = dict(endpoints or {})
-        self.kms_key_name = kms_key_name
-        self.chunk_size = chunk_size
-        self.resumable_threshold = resumable_threshold
-        self.machine_type = machine_type
-        self.image_project = image_project
-        self.image_family = image_family
-        self.network = network
+        info = s.service_account_info
+        self._service_account_info = dict(info) if info else None
+        self.service_account_file = str(s.service_account_file) if s.service_account_file else None
+        self.impersonate_service_account = s.impersonate_service_account or None
+        self.billing_project = s.billing_project or None
+        self.billing_dataset = s.billing_dataset or None
+        self.billing_table = s.billing_table or None
+        self.endpoints = dict(s.endpoints)
+        if s.storage_endpoint:
+            self.endpoints["storage"] = s.storage_endpoint
+        #: Cloud Storage takes no credentials (an emulator)
+        self.storage_emulator = s.storage_emulator
+        self.kms_key_name = s.kms_key_name
+        self.chunk_size = s.chunk_size
+        self.resumable_threshold = s.resumable_threshold
+        self.machine_type = s.machine_type
+        self.image_project = s.image_project
+        self.image_family = s.image_family
+        self.network = s.network
         self._lock = threading.RLock()
         self._credentials: Any = None
         self._adc_project: str | None = None
@@ -204,7 +197,7 @@ class GCPProvider(VMProvider):
                 found = json.loads(Path(self.service_account_file).read_text()).get("project_id")
             except (OSError, ValueError):
                 found = None
-        if not found and not emulator_host():
+        if not found and not self.storage_emulator:
             _ = self.credentials
             found = self._adc_project or getattr(self._credentials, "project_id", None)
         if not found:
@@ -278,11 +271,14 @@ class GCPProvider(VMProvider):
     def _storage_client(self) -> Any:
         def build() -> Any:
             storage = require("google.cloud.storage", "google-cloud-storage")
-            if emulator_host() and not self.endpoints.get("storage"):
-                # The emulator takes no auth; the client reads the host from the env itself.
+            if self.storage_emulator:
+                # The emulator takes no auth (as with STORAGE_EMULATOR_HOST)
                 anonymous = require("google.auth.credentials", "google-auth").AnonymousCredentials()
                 return storage.Client(
-                    project=self.project, credentials=anonymous, **self._http_option(anonymous)
+                    project=self.project,
+                    credentials=anonymous,
+                    client_options=self.client_options("storage"),
+                    **self._http_option(anonymous),
                 )
             return storage.Client(
                 project=self.project,
@@ -326,7 +322,7 @@ class GCPProvider(VMProvider):
             kms_key_name=self.kms_key_name,
             chunk_size=self.chunk_size or DEFAULT_CHUNK_SIZE,
             resumable_threshold=self.resumable_threshold or DEFAULT_RESUMABLE_THRESHOLD,
-            api_access_endpoint=self.endpoints.get("storage") or emulator_host(),
+            api_access_endpoint=self.endpoints.get("storage"),
         )
 
     def get_metrics(self) -> CloudMonitoringMetrics:
@@ -432,4 +428,4 @@ class GCPProvider(VMProvider):
         return self.get_storage()
 
 
-__all__ = ["AUTH_HINT", "GCPProvider", "zone_of"]
+__all__ = ["AUTH_HINT", "SERVICES", "GCPProvider", "GCPSettings", "zone_of"]

@@ -121,3 +121,25 @@ def test_progress_figures_follow_the_engine_events() -> None:
     p(ProgressEvent("s3://b/p", "done"))
     assert p.percent() == 100.0
     assert human_bytes(512) == "512 B" and human_bytes(3 * 1024**3) == "3.0 GiB"
+
+
+def test_the_documented_automation_is_valid() -> None:
+    """docs/prefect.md's automation.yaml is what `prefect automation create` accepts, and
+    it reacts to the event the cost flow emits."""
+    import re
+    from pathlib import Path
+
+    import yaml
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger
+
+    from flows.events import COST_ANOMALY
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "prefect.md").read_text()
+    block = next(
+        b for b in re.findall(r"```yaml\n(.*?)```", docs, re.S) if "cost-anomaly-notify" in b
+    )
+    automation = AutomationCore.model_validate(yaml.safe_load(block))
+    trigger = automation.trigger
+    assert isinstance(trigger, EventTrigger)
+    assert trigger.expect == {COST_ANOMALY}
+    assert automation.actions[0].type == "send-notification"

@@ -15,17 +15,21 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar, TypeVar, cast
 from urllib.parse import urlencode
 
-from providers.aws.adapter import AWSAdapter, client_error_code
+from providers.aws.adapter import AWSAdapter, client_error_code, find_botocore_error
 from providers.base import SHA256_METADATA_KEY, CheckedDownload, ObjectVersion, StorageObject
 from providers.errors import (
+    BucketExistsError,
+    BucketNotFoundError,
     CloudError,
     ConfigurationError,
     DeleteError,
     DownloadError,
     IntegrityError,
     NotFoundError,
+    ObjectNotFoundError,
     StorageError,
     UploadError,
+    refine_not_found,
 )
 from providers.integrity import FAST_CRC, Hasher, b64_to_hex, checks_sha256
 from providers.locations import check_key
@@ -69,6 +73,16 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
         parts.append(data)
         n -= len(data)
     return b"".join(parts)
+#: operations on the bucket itself: a not-found there is the bucket's
+_BUCKET_OPERATIONS = frozenset(
+    {"list_objects", "list_versions", "upload", "upload_stream", "get_versioning"}
+)
+_MISSING_OBJECT_CODES = frozenset({"404", "NotFound", "NoSuchKey", "NoSuchVersion"})
+
+
+def _user_metadata(meta: Mapping[str, str]) -> dict[str, str]:
+    """The metadata a caller gave (names lower-cased), without our sha256 entry."""
+    return {k.lower(): v for k, v in meta.items() if k.lower() != SHA256_METADATA_KEY}
 
 
 @dataclass(frozen=True)
@@ -161,6 +175,30 @@ class S3Storage(AWSAdapter, CheckedDownload):
     def uri(self, remote_key: str = "") -> str:
         return f"s3://{self.bucket}/{remote_key}" if remote_key else f"s3://{self.bucket}"
 
+    def map_error(
+        self,
+        exc: Exception,
+        *,
+        operation: str,
+        resource: str | None,
+        kind: type[CloudError],
+    ) -> CloudError:
+        """The AWS mapping, with a not-found told apart: the bucket's or the object's."""
+        err = super().map_error(exc, operation=operation, resource=resource, kind=kind)
+        if not isinstance(err, NotFoundError):
+            return err
+        code = client_error_code(find_botocore_error(exc))
+        if code == "NoSuchBucket" or operation in _BUCKET_OPERATIONS:
+            return refine_not_found(err, BucketNotFoundError, self.not_found_hint("NoSuchBucket"))
+        return refine_not_found(err, ObjectNotFoundError)
+
+    @property
+    def encryption(self) -> str | None:
+        """The server-side encryption every write asks for (SupportsEncryption)."""
+        if self.sse == "aws:kms" and self.kms_key_id:
+            return f"aws:kms:{self.kms_key_id}"
+        return self.sse
+
     def _encryption(self) -> dict[str, str]:
         if self.sse is None:
             return {}
@@ -182,23 +220,34 @@ class S3Storage(AWSAdapter, CheckedDownload):
     # -- bucket ------------------------------------------------------------------------
     @cloud_operation("create_bucket", kind=StorageError, mutating=True, resource=None)
     def create_bucket(self, *, exist_ok: bool = True) -> bool:
-        """Create the bucket in this region; False when it already exists and exist_ok."""
+        """Create the bucket in this region; False when it already exists and exist_ok
+        (BucketExistsError without exist_ok)."""
         # us-east-1 answers 200 to re-creating a bucket you own, so ask first
-        if exist_ok and self._bucket_found():
-            return False
+        if self._bucket_found():
+            if exist_ok:
+                return False
+            raise self._exists_error()
         args: dict[str, Any] = {"Bucket": self.bucket}
         if self.region and self.region != "us-east-1":
             args["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
         try:
             self.client.create_bucket(**args)
         except Exception as exc:
-            if exist_ok and client_error_code(exc) in {
-                "BucketAlreadyOwnedByYou",
-                "BucketAlreadyExists",
-            }:
-                return False
+            if client_error_code(exc) in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                if exist_ok and client_error_code(exc) == "BucketAlreadyOwnedByYou":
+                    return False
+                raise self._exists_error() from exc
             raise
         return True
+
+    def _exists_error(self) -> BucketExistsError:
+        return BucketExistsError(
+            f"the bucket {self.bucket} exists already",
+            provider="aws",
+            operation="create_bucket",
+            resource=self.uri(),
+            hint="Use it as it is (exist_ok=True), or choose another name",
+        )
 
     @cloud_operation("bucket_exists", kind=StorageError, resource=None)
     def bucket_exists(self) -> bool:
@@ -303,7 +352,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
             size=len(body),
             etag=etag,
             sha256=sha256,
-            metadata=args["Metadata"],
+            metadata=_user_metadata(args["Metadata"]),
             version_id=resp.get("VersionId"),
             verified=verified,
             hashes={"md5": md5.hexdigest()} if verified else {},
@@ -458,7 +507,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
             size=size,
             etag=_etag(done.get("ETag")) or head.etag,
             sha256=sha256,
-            metadata=args["Metadata"],
+            metadata=_user_metadata(args["Metadata"]),
             version_id=done.get("VersionId"),
             verified=True,
             hashes={FAST_CRC: full_crc},
@@ -494,7 +543,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
         except Exception as exc:
             # HEAD answers a bare 404 for a missing key and a missing bucket alike
             if client_error_code(exc) in {"404", "NotFound"} and not self._bucket_found():
-                raise NotFoundError(
+                raise BucketNotFoundError(
                     f"NoSuchBucket: the bucket does not exist (region {self.region})",
                     provider="aws",
                     operation="head",
@@ -529,7 +578,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
             last_modified=resp.get("LastModified"),
             etag=etag,
             sha256=meta.get(SHA256_METADATA_KEY),
-            metadata=meta,
+            metadata=_user_metadata(meta),
             version_id=resp.get("VersionId"),
             hashes=hashes,
         )
@@ -538,6 +587,20 @@ class S3Storage(AWSAdapter, CheckedDownload):
     def head(self, remote_key: str, *, version_id: str | None = None) -> StorageObject:
         check_key(remote_key)
         return self._head(remote_key, version_id)
+
+    @cloud_operation("exists", kind=StorageError)
+    def exists(self, remote_key: str) -> bool:
+        """Whether the object exists (BucketNotFoundError when the bucket does not)."""
+        check_key(remote_key)
+        try:
+            self._head(remote_key)
+        except NotFoundError:
+            raise  # the bucket is missing
+        except Exception as exc:
+            if client_error_code(exc) in _MISSING_OBJECT_CODES:
+                return False
+            raise
+        return True
 
     @cloud_operation("open_read", kind=DownloadError, metric="download")
     def open_read(self, remote_key: str) -> BinaryIO:
@@ -578,21 +641,37 @@ class S3Storage(AWSAdapter, CheckedDownload):
         token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
         return objects, token
 
-    @cloud_operation("list_versions", kind=StorageError, resource="prefix")
-    def list_versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
-        """Every stored version under prefix, newest first per key (delete markers skipped)."""
+    @cloud_operation("list_versions", kind=StorageError)
+    def list_versions(self, remote_key: str) -> list[ObjectVersion]:
+        """The stored versions of exactly this key, newest first (delete markers skipped;
+        one version "null" when versioning was never on). sha256 comes from each version's
+        metadata (a HEAD per version: listings carry no metadata)."""
+        check_key(remote_key)
+        out: list[ObjectVersion] = []
+        for item in self._versions(remote_key):
+            if item["Key"] != remote_key:
+                continue  # the key is a prefix of other keys
+            version_id = str(item.get("VersionId"))
+            head = self._head(remote_key, None if version_id == "null" else version_id)
+            out.append(
+                ObjectVersion(
+                    key=item["Key"],
+                    version_id=version_id,
+                    size=int(item.get("Size", 0)),
+                    last_modified=item.get("LastModified"),
+                    is_latest=bool(item.get("IsLatest")),
+                    sha256=head.sha256,
+                )
+            )
+        return out
+
+    def _versions(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """Every stored version under prefix, as S3 lists them (newest first per key)."""
         pages = self.client.get_paginator("list_object_versions").paginate(
             Bucket=self.bucket, Prefix=prefix
         )
         for page in pages:
-            for item in page.get("Versions", []):
-                yield ObjectVersion(
-                    key=item["Key"],
-                    version_id=str(item.get("VersionId")),
-                    size=int(item.get("Size", 0)),
-                    last_modified=item.get("LastModified"),
-                    is_latest=bool(item.get("IsLatest")),
-                )
+            yield from page.get("Versions", [])
 
     @cloud_operation("delete", kind=DeleteError, mutating=True)
     def delete(self, remote_key: str, *, version_id: str | None = None) -> bool:
@@ -651,9 +730,9 @@ class S3Storage(AWSAdapter, CheckedDownload):
     def delete_bucket(self, *, force: bool = False) -> None:
         """Delete the bucket; with force, every object version in it first."""
         if force:
-            for version in list(self.list_versions()):
+            for version in list(self._versions("")):
                 self.client.delete_object(
-                    Bucket=self.bucket, Key=version.key, VersionId=version.version_id
+                    Bucket=self.bucket, Key=version["Key"], VersionId=version["VersionId"]
                 )
             for obj in list(self.list_objects()):
                 self.client.delete_object(Bucket=self.bucket, Key=obj.key)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -99,6 +100,31 @@ def file_digests(path: Path) -> Digests:
         while block := fh.read(_READ_BLOCK):
             hasher.update(block)
     return hasher.digests()
+
+
+class _Forward:
+    """A forward-only stream with the tell()/seek(current) the resumable upload asks for.
+
+    A seek anywhere else would mean re-sent bytes, which a forward stream cannot give: it
+    fails that upload (the engine retries from a fresh stream)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._raw.read(size)
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        target = offset if whence == os.SEEK_SET else self._pos + offset
+        if whence == os.SEEK_END or target != self._pos:
+            raise OSError("a forward-only stream cannot seek back")
+        return self._pos
 
 
 class GCSStorage(GCPService, CheckedDownload):
@@ -297,7 +323,7 @@ class GCSStorage(GCPService, CheckedDownload):
         if "md5" in known and "crc32c" in known:
             want = Digests(sha256, hex_to_b64(known["md5"]), known["crc32c"])
             # GCS checks md5/crc32c at the end; a CheckedReader also checks our sha256
-            blob = self._put(stream, remote_key, size, meta, want)
+            blob = self._put(_Forward(stream), remote_key, size, meta, want)
             return self._verified(blob, want, remote_key, sha256)
         with tempfile.TemporaryFile(prefix="specify-gcs-") as spool:  # unlinked at once
             hasher = _Hasher()

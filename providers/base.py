@@ -331,6 +331,15 @@ class TakesDigests(Protocol):
     takes_digests: ClassVar[bool]
 
 
+@runtime_checkable
+class RefinesReadCheck(Protocol):
+    """Optional capability: what a read of a *listed* object must hash to, when the
+    listing alone does not say (S3 lists a multipart ETag; HEAD gives the full-object
+    checksum or the part size that makes the ETag checkable)."""
+
+    def read_hashes(self, obj: StorageObject) -> dict[str, str]: ...
+
+
 def read_expectation(obj: StorageObject) -> dict[str, str]:
     """What the bytes of obj must hash to: the service's own hashes, and our sha256 record."""
     out = dict(obj.hashes)

@@ -36,7 +36,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from providers.base import CloudStorage, StorageObject, TakesDigests, read_expectation
+from providers.base import (
+    CloudStorage,
+    RefinesReadCheck,
+    StorageObject,
+    TakesDigests,
+    read_expectation,
+)
 from providers.errors import (
     CloudError,
     ConfigurationError,
@@ -338,12 +344,22 @@ class _Reader(io.RawIOBase):
         super().close()
 
 
+class _Checked(io.BytesIO):
+    """Bytes already checked against their sha256 (integrity.checks_sha256 sees it)."""
+
+    def __init__(self, data: bytes, sha256: str) -> None:
+        super().__init__(data)
+        self.expected = {"sha256": sha256}
+
+
 class _FdReader(io.RawIOBase):
     """An independent reader over an open (unlinked) spool file: one per attempt/target."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, sha256: str | None = None) -> None:
         self._fd = fd
         self._pos = 0
+        # the spool was checked against the source's hashes as it was filled
+        self.expected = {"sha256": sha256} if sha256 else {}
 
     def readable(self) -> bool:
         return True
@@ -363,12 +379,10 @@ def checked(
     extra: tuple[str, ...] = (),
 ) -> CheckedReader:
     """A fresh stream of obj, checked against the service's hashes (and sha256 when known)."""
-    expected = read_expectation(obj)
-    if not expected:
-        # the listing carried no hash (an S3 multipart object): head has what the service
-        # gives (full-object checksum, or the part size that makes its ETag checkable)
-        with contextlib.suppress(CloudError):
-            expected = read_expectation(storage.head(obj.key))
+    # a listing may not say (an S3 multipart object): the store knows where to look
+    expected = (
+        storage.read_hashes(obj) if isinstance(storage, RefinesReadCheck) else read_expectation(obj)
+    )
     if sha256:
         expected.setdefault("sha256", sha256)
     mapper = getattr(storage, "map_error", None)
@@ -952,7 +966,7 @@ class Replicator:
                     sha = got_sha
                     self._remember_sha(rel, src, sha)
                 for t, item in jobs:
-                    self._put(t, item, lambda d=data: io.BytesIO(d), len(data), sha, None, by)  # type: ignore[misc]
+                    self._put(t, item, lambda d=data: _Checked(d, sha), len(data), sha, None, by)  # type: ignore[misc]
                 return
             with self._large:
                 self._copy_large(rel, src, sha, jobs)
@@ -991,7 +1005,7 @@ class Replicator:
                 self._put(
                     t,
                     item,
-                    lambda: _FdReader(fd),  # type: ignore[arg-type,return-value]
+                    lambda: _FdReader(fd, spooled["sha256"]),  # type: ignore[arg-type,return-value]
                     spooled_size,
                     spooled["sha256"],
                     {a: spooled[a] for a in ("md5", "crc32c")},

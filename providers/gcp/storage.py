@@ -272,6 +272,13 @@ class GCSStorage(GCPService, CheckedDownload):
                     resource=key,
                 )
         obj = self._object(blob)
+        if obj.sha256 != sha256:  # the metadata part of the request was damaged
+            raise IntegrityError(
+                f"the service recorded sha256 {obj.sha256!r}, sent {sha256}",
+                provider=self.provider_name,
+                operation="upload",
+                resource=key,
+            )
         evidence = "gcs:md5Hash" if blob.md5_hash else "gcs:crc32c" if blob.crc32c else None
         return replace(obj, sha256=sha256, verified=evidence is not None, evidence=evidence)
 

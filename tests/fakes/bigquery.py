@@ -110,7 +110,7 @@ class FakeBigQuery(FakeGoogleAPI):
             "id": f"{self.project}:US.{job_id}",
             "jobReference": {"projectId": self.project, "jobId": job_id, "location": "US"},
             "configuration": body["configuration"],
-            "status": {"state": "DONE"},
+            "status": {"state": "RUNNING" if self.incomplete_polls else "DONE"},
             "statistics": {"creationTime": "1700000000000", "query": {"statementType": "SELECT"}},
         }
         self.jobs[job_id] = job
@@ -135,6 +135,8 @@ class FakeBigQuery(FakeGoogleAPI):
         reference = {"projectId": self.project, "jobId": req.params["job"], "location": "US"}
         if self.incomplete_polls > 0:
             self.incomplete_polls -= 1
+            if not self.incomplete_polls:  # done after this answer
+                self.jobs[req.params["job"]]["status"] = {"state": "DONE"}
             return 200, {
                 "kind": "bigquery#getQueryResultsResponse",
                 "jobReference": reference,

@@ -211,3 +211,26 @@ def test_vendored_files_are_listed_in_provenance() -> None:
     for p in vendored:
         if p.suffix == ".json":
             json.loads(p.read_text())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "code"),
+    [
+        ("PUT", "/secrets/db_password", {"api-version": "7.5"}, "BadParameter"),
+        ("GET", "/secrets", {"api-version": "7.5", "maxresults": "26"}, "BadParameter"),
+        (
+            "GET",
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v",
+            {"api-version": "2024-07-01", "$expand": "everything"},
+            "InvalidParameter",
+        ),
+    ],
+)
+def test_azure_fake_refuses_values_the_spec_does_not_allow(
+    method: str, path: str, query: dict[str, str], code: str
+) -> None:
+    """Path patterns (secret-name), ranges (maxresults 1-25) and enums ($expand)."""
+    server = azure_server()
+    req = AzureRequest(method, path, query, {"authorization": f"Bearer {FAKE_TOKEN}"}, b"{}")
+    status, _, body = server.dispatch(req)
+    assert (status, body["error"]["code"]) == (400, code)

@@ -235,3 +235,21 @@ def test_azure_fake_refuses_values_the_spec_does_not_allow(
     req = AzureRequest(method, path, query, {"authorization": f"Bearer {FAKE_TOKEN}"}, b"{}")
     status, _, body = server.dispatch(req)
     assert (status, body["error"]["code"]) == (400, code)
+
+
+def test_log_analytics_fake_answers_the_published_request_in_the_published_shape() -> None:
+    published = example("azure/loganalytics/examples/oms-post-example.json")
+    server = azure_server()
+    body = json.dumps(published["parameters"]["body"]).encode()
+    req = AzureRequest(
+        "POST",
+        "/v1/workspaces/workspace/query",
+        {},
+        {"authorization": f"Bearer {FAKE_TOKEN}"},
+        body,
+    )
+    status, _, answer = server.dispatch(req)
+    expected = published["responses"]["200"]["body"]
+    assert status == 200 and set(answer) == set(expected)
+    (table,) = answer["tables"]
+    assert set(table) == set(expected["tables"][0]) and table["name"] == "PrimaryResult"

@@ -667,6 +667,7 @@ def build_part(
                 hint="Export amounts as numbers",
             )
     exprs: dict[str, str] = {}
+    derived: set[str] = set()  # FOCUS columns computed by an expression over source columns
     money_checked: set[str] = set()
 
     def fill(template: str, actual: str | None) -> str:
@@ -738,6 +739,8 @@ def build_part(
         cm = chosen
         part.source_of[focus_col] = actual
         template = cm.expression or _default_expr(cm.kind, columns[actual])
+        if cm.expression:
+            derived.add(focus_col)
         exprs[focus_col] = fill(template, actual)
         typed = _already_typed(cm.kind, columns[actual])
         exact = typed and (cm.kind == "timestamp" or columns[actual].upper().startswith("DECIMAL"))
@@ -755,6 +758,9 @@ def build_part(
     # a Savings Plan line needs savingsPlan/SavingsPlanEffectiveCost)
     for col in ("BilledCost", "EffectiveCost"):
         if col == "BilledCost" and not part.has_billed:
+            continue
+        # a plain source column is covered by its own checks (number rule, required)
+        if col not in derived:
             continue
         if col in exprs and exprs[col] != "NULL":
             source = part.source_of.get(col, col)

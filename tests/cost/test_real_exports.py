@@ -407,3 +407,25 @@ def test_per_provider_totals_from_independent_sums() -> None:
     c = compare(FILES["focus_sample.csv"])
     for (prov, charge), amount in per.items():
         assert cents(c.by_charge[prov][charge]) == cents(amount)
+
+
+def test_cur2_data_exports_manifest_lists_the_files(tmp_path: Path) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    src = DATA / "aws" / "koku-2022-07-01-alt-columns.csv"
+    want = dsum(r["line_item_unblended_cost"] for r in rows(src))
+    table = pacsv.read_csv(src, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    period = tmp_path / "export" / "data" / "BILLING_PERIOD=2022-07"
+    period.mkdir(parents=True)
+    pq.write_table(table, period / "export-00001.snappy.parquet")
+    stale = tmp_path / "export" / "data" / "BILLING_PERIOD=2022-07-old"
+    stale.mkdir()
+    pq.write_table(table, stale / "export-00001.snappy.parquet")  # not in the manifest
+    manifest = {
+        "dataFiles": ["s3://bucket/export/data/BILLING_PERIOD=2022-07/export-00001.snappy.parquet"],
+        "billingPeriod": {"start": "2022-07-01", "end": "2022-08-01"},
+    }
+    (tmp_path / "export" / "Manifest.json").write_text(json.dumps(manifest))
+    c = compare(tmp_path / "export")
+    assert c.totals["aws"] == want and c.rows == len(rows(src))

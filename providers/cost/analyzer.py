@@ -311,7 +311,7 @@ class CloudCostAnalyzer:
                 currency=a["cur"],
                 charge=a["cc"],
                 category=a["cat"],
-                service=a["svc"],
+                service=a["svc"] or "",
                 region=a["region"],
                 day=a["day"],
                 unit=a["unit"],

@@ -470,8 +470,10 @@ def _gcp_struct_columns(columns: Sequence[str]) -> str:
     for name, shape in lists.items():
         actual = next((c for c in columns if c.lower() == name), None)
         if actual:
+            text = _pyjson(quote(actual))
             replace.append(
-                f"from_json({_pyjson(quote(actual))}, {sql_str(shape)}) AS {quote(actual)}"
+                f"CASE WHEN json_valid({text}) THEN from_json({text}, {sql_str(shape)}) END "
+                f"AS {quote(actual)}"
             )
     extra = ", ".join(exprs)
     rep = f" REPLACE ({', '.join(replace)})" if replace else ""
@@ -752,7 +754,8 @@ def build_part(
             bad = f"({quote(actual)} IS NOT NULL AND {parsed} IS NULL)"
             part.checks.append((bad, actual, _PROBLEM[cm.kind]))
             money_checked.add(actual)
-        if cm.required and cm.kind in ("decimal", "timestamp", "currency", "charge", "service"):
+        needed = ("decimal", "timestamp", "currency", "charge", "service", "provider")
+        if cm.required and cm.kind in needed:
             part.checks.append((f"({quote(actual)} IS NULL)", actual, _REQUIRED))
     # a money column the analysis needs must come out of every row (e.g. the EffectiveCost of
     # a Savings Plan line needs savingsPlan/SavingsPlanEffectiveCost)

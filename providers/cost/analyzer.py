@@ -644,8 +644,8 @@ class CloudCostAnalyzer:
 
 
 def _robust_z(d: float, med: float, mad: float, diffs: list[float]) -> float:
-    """The modified z-score 0.6745·(d − median)/MAD; when most days do not change (MAD
-    is 0), the mean absolute deviation stands in: (d − median)/(1.253314·MeanAD). A series
+    """The modified z-score 0.6745·(d - median)/MAD; when most days do not change (MAD
+    is 0), the mean absolute deviation stands in: (d - median)/(1.253314·MeanAD). A series
     that is mostly flat with recurring jumps is then not a stream of anomalies."""
     if mad:
         return 0.6745 * (d - med) / mad

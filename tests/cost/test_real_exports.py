@@ -429,3 +429,15 @@ def test_cur2_data_exports_manifest_lists_the_files(tmp_path: Path) -> None:
     (tmp_path / "export" / "Manifest.json").write_text(json.dumps(manifest))
     c = compare(tmp_path / "export")
     assert c.totals["aws"] == want and c.rows == len(rows(src))
+
+
+def test_mca_list_cost_from_payg_cost() -> None:
+    path = DATA / "azure" / "koku-camel_azure_version_2.csv"
+    frame = FocusFrame.from_sources([path])
+    got = sum(frame.to_arrow().column("ListCost").to_pylist(), Decimal(0))
+    frame.close()
+    nine = Decimal("1e-9")  # amounts are kept to nine decimals, row by row
+    want = sum(
+        (Decimal(r["paygCostInBillingCurrency"]).quantize(nine) for r in rows(path)), Decimal(0)
+    )
+    assert got == want != 0

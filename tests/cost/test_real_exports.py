@@ -441,3 +441,25 @@ def test_mca_list_cost_from_payg_cost() -> None:
         (Decimal(r["paygCostInBillingCurrency"]).quantize(nine) for r in rows(path)), Decimal(0)
     )
     assert got == want != 0
+
+
+def test_typed_amount_that_does_not_fit_is_an_error_not_null(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    src = DATA / "aws" / "koku-2022-07-01-alt-columns.csv"
+    table = pacsv.read_csv(src, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    for col, where in (
+        ("line_item_unblended_cost", "row 2"),
+        ("pricing_public_on_demand_cost", ""),
+    ):
+        values = pa.array([0.0, 1e308], pa.float64())
+        t = table.set_column(table.schema.get_field_index(col), col, values)
+        path = tmp_path / f"{col}.parquet"
+        pq.write_table(t, path)
+        frame = FocusFrame.from_sources([path])
+        with pytest.raises(CostInputError, match=rf"{where}.*out of range"):
+            frame.write_parquet(tmp_path / "rows.parquet")
+        frame.close()
+        assert not (tmp_path / "rows.parquet").exists()

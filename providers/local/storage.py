@@ -77,8 +77,9 @@ class LocalStorage(ServiceAdapter):
 
     The directory is the bucket: when it is missing, every operation raises
     BucketNotFoundError, as on the clouds, until `create_bucket()` makes it. With
-    create=True (the default for a store built on a path) the constructor makes it, as
-    naming a directory to copy into does; LocalProvider's named buckets pass create=False.
+    create=True (the default for a store built on a path) it reads as an empty bucket and
+    its first write makes it, as naming a directory to copy into does; LocalProvider's
+    named buckets pass create=False.
     """
 
     provider_name = "local"
@@ -98,16 +99,11 @@ class LocalStorage(ServiceAdapter):
         self.url_base = (
             url_base or os.environ.get("SPECIFY_LOCAL_URL_BASE") or DEFAULT_URL_BASE
         ).rstrip("/")
-        if create and not self.root.is_dir():
-            try:
-                self.root.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"cannot make the bucket directory {self.root} ({exc.strerror})",
-                    provider="local",
-                    operation="open",
-                    hint="Choose a directory you may write to",
-                ) from exc
+        # a store built on a path names a directory to copy into, like a plain path for cp:
+        # it reads as an empty bucket until the first write makes it (so a dry run or a
+        # refused run leaves nothing behind, and a path that cannot be a directory fails
+        # that write, per target)
+        self._implicit = create
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -123,7 +119,7 @@ class LocalStorage(ServiceAdapter):
     ) -> CloudError:
         common = {"provider": "local", "operation": operation, "resource": resource}
         if isinstance(exc, FileNotFoundError):
-            if not self.root.is_dir():  # removed while the call ran
+            if not self.root.is_dir() and not self._implicit:  # removed while the call ran
                 return self._no_bucket(operation)
             return ObjectNotFoundError(
                 f"no object {resource!r} in {self.root}",
@@ -164,15 +160,28 @@ class LocalStorage(ServiceAdapter):
             hint=f"Create it first (create_bucket, or `specify cloud mb {self.root.as_uri()}`)",
         )
 
-    def _bucket(self, operation: str) -> None:
-        """BucketNotFoundError unless the bucket's directory exists."""
-        if not self.root.is_dir():
+    def _bucket(self, operation: str, *, write: bool = False) -> None:
+        """BucketNotFoundError unless the bucket's directory exists (an implicit bucket
+        reads as empty, and its first write makes the directory)."""
+        if self.root.is_dir():
+            return
+        if not self._implicit:
             raise self._no_bucket(operation)
+        if write:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot make the bucket directory {self.root} ({exc.strerror})",
+                    provider="local",
+                    operation=operation,
+                    hint="Choose a directory you may write to",
+                ) from exc
 
-    def _key_path(self, key: str, operation: str) -> Path:
+    def _key_path(self, key: str, operation: str, *, write: bool = False) -> Path:
         """The checked key's path, in an existing bucket (the key is checked first)."""
         path = self._path(key)
-        self._bucket(operation)
+        self._bucket(operation, write=write)
         return path
 
     # ------------------------------------------------------------------ bucket
@@ -227,7 +236,7 @@ class LocalStorage(ServiceAdapter):
 
     @cloud_operation("set_versioning", mutating=True, resource=None)
     def set_versioning(self, enabled: bool) -> None:
-        self._bucket("set_versioning")
+        self._bucket("set_versioning", write=True)
         self._meta.mkdir(parents=True, exist_ok=True)
         (self._meta / "config.json").write_text(json.dumps({"versioning": enabled}))
 
@@ -327,7 +336,7 @@ class LocalStorage(ServiceAdapter):
         sha256: str | None,
         metadata: Mapping[str, str] | None,
     ) -> StorageObject:
-        self._key_path(key, "upload")
+        self._key_path(key, "upload", write=True)
         fd, name = tempfile.mkstemp(dir=self._tmp(), prefix="up-")
         tmp = Path(name)
         try:

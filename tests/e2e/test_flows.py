@@ -46,7 +46,6 @@ def _variants(node: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _schemas(stack: Stack) -> dict[str, dict[str, Any]]:
-    found = deployments_by_name(stack.server)
     names = ["replicate/by-hand", "deploy/by-hand", "destroy/by-hand", "cost-compare/daily"]
     stack.served.wait_for(names)
     found = deployments_by_name(stack.server)

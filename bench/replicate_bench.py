@@ -29,6 +29,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from providers.base import SupportsBuckets  # noqa: E402
 from tests.emulators import AZURITE_ACCOUNT, Emulators  # noqa: E402
 
 TRANSFERS = 8
@@ -169,8 +170,8 @@ class Bench:
         name = f"b-{uuid.uuid4().hex[:12]}"
         scheme = {"s3": "s3", "gcs": "gs", "az": "az"}[kind]
         storage, _ = open_location(f"{scheme}://{name}")
-        creator = getattr(storage, "create_bucket", None) or storage.ensure_container  # type: ignore[attr-defined]
-        creator()
+        assert isinstance(storage, SupportsBuckets), f"{scheme}:// stores create their bucket"
+        storage.create_bucket()
         return f"{scheme}://{name}"
 
     def ours(self, src: str, targets: list[str], *extra: str) -> dict[str, Any]:

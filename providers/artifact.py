@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from providers.base import CloudStorage
-from providers.errors import ConfigurationError, NotFoundError
+from providers.base import CloudStorage, SupportsSignedURLs
+from providers.errors import ConfigurationError, NotFoundError, ObjectNotFoundError
 
 # Tag keys and values must be valid GCP labels too (lowercase letters, digits, '_' and '-',
 # at most 63, keys starting with a letter): one spelling then works on every cloud.
@@ -273,13 +273,24 @@ def stage_artifact(
     replaces storage.get_url (the local provider hands processes a file:// URL).
     """
     key = f"{artifact_prefix(deployment_id)}{ARCHIVE_NAME}"
+    if url_for is None and not isinstance(storage, SupportsSignedURLs):
+        raise ConfigurationError(
+            f"{storage.uri()} cannot sign URLs, so an instance could not fetch the artifact",
+            operation="deploy",
+            resource="storage",
+            hint="Stage artifacts in a bucket of S3, GCS, Azure Blob or the local store",
+        )
     try:
         uploaded = storage.head(key).sha256 != prepared.sha256
-    except NotFoundError:
+    except ObjectNotFoundError:  # a missing bucket is an error, not "upload it"
         uploaded = True
     if uploaded:
         storage.upload(prepared.archive, key, {DEPLOYMENT_TAG: deployment_id})
-    url = url_for(key) if url_for else storage.get_url(key, expires_in=expires_in)
+    if url_for is not None:
+        url = url_for(key)
+    else:
+        assert isinstance(storage, SupportsSignedURLs)  # checked before anything was written
+        url = storage.get_url(key, expires_in=expires_in)
     return StagedArtifact(key=key, uri=storage.uri(key), url=url, uploaded=uploaded)
 
 

@@ -195,7 +195,21 @@ class DeploymentResult:
 # --------------------------------------------------------------------------- protocols
 @runtime_checkable
 class CloudStorage(Protocol):
-    """Unified object storage. Keys are '/'-separated; the store is one bucket/container."""
+    """Unified object storage. Keys are '/'-separated; the store is one bucket/container.
+
+    One contract for every store (tests/storage_contract runs it on local, S3, GCS, Azure):
+    - every method taking a key checks it first (`providers.locations.check_key`: no empty
+      key, no leading '/', no '.' or '..' segment, no '\\' or NUL) and raises
+      ConfigurationError before any request or write;
+    - a missing bucket raises BucketNotFoundError from every operation on it, a missing
+      object ObjectNotFoundError (from head, download, open_read); delete answers False
+      and exists False for a missing object;
+    - `StorageObject.metadata` is the user metadata as given at upload (names in lower
+      case), without the sha256, which is `StorageObject.sha256`;
+    - list_objects yields in ascending key order; prefix is a plain string prefix.
+    Optional capabilities are the small protocols below (SupportsBuckets, SupportsVersions,
+    SupportsSignedURLs, SupportsEncryption), checked with isinstance.
+    """
 
     provider_name: ClassVar[str]
 
@@ -217,12 +231,12 @@ class CloudStorage(Protocol):
         """Delete an object; False when it did not exist."""
         ...
 
-    def get_url(self, remote_key: str, expires_in: int = 3600) -> str:
-        """A time-limited URL that reads the object without credentials."""
+    def head(self, remote_key: str) -> StorageObject:
+        """The object's description; ObjectNotFoundError when missing."""
         ...
 
-    def head(self, remote_key: str) -> StorageObject:
-        """The object's description; NotFoundError when missing."""
+    def exists(self, remote_key: str) -> bool:
+        """Whether the object exists (BucketNotFoundError when the bucket does not)."""
         ...
 
     def open_read(self, remote_key: str) -> BinaryIO:
@@ -247,6 +261,58 @@ class CloudStorage(Protocol):
 
     def uri(self, remote_key: str = "") -> str:
         """The location URL of a key in this store, e.g. s3://bucket/key."""
+        ...
+
+
+# ------------------------------------------------------- optional storage capabilities
+# Small protocols in the manner of rclone's optional features (fs/features.go): a caller
+# asks `isinstance(store, SupportsVersions)` instead of probing with getattr/hasattr.
+
+
+@runtime_checkable
+class SupportsBuckets(Protocol):
+    """The store can create its bucket/container and tell whether it exists."""
+
+    def create_bucket(self, *, exist_ok: bool = True) -> bool:
+        """Create the bucket; True when this call created it, False when it existed already
+        (BucketExistsError instead when exist_ok is False)."""
+        ...
+
+    def bucket_exists(self) -> bool: ...
+
+
+@runtime_checkable
+class SupportsVersions(Protocol):
+    """The store keeps earlier versions of an object (S3 versions, GCS generations, Azure
+    blob versions, the local store's .specify/versions)."""
+
+    def versioning_enabled(self) -> bool:
+        """Whether overwrites and deletes keep the earlier version."""
+        ...
+
+    def list_versions(self, remote_key: str) -> list[ObjectVersion]:
+        """The stored versions of exactly this key (not a prefix), newest first; the live
+        one has is_latest. [] when the key has none; one entry when versioning is off."""
+        ...
+
+
+@runtime_checkable
+class SupportsSignedURLs(Protocol):
+    """The store can hand out time-limited URLs that read an object without credentials."""
+
+    def get_url(self, remote_key: str, expires_in: int = 3600) -> str:
+        """A GET URL valid for expires_in seconds (1 s .. 7 days, else ConfigurationError)."""
+        ...
+
+
+@runtime_checkable
+class SupportsEncryption(Protocol):
+    """Writes ask the service for server-side encryption with a chosen key or scope."""
+
+    @property
+    def encryption(self) -> str | None:
+        """What every write asks for ('AES256', 'aws:kms:KEY', 'kms:KEY-NAME',
+        'scope:NAME'), or None for the service's default."""
         ...
 
 
@@ -387,6 +453,16 @@ def check_cost_query(provider: str, start: date, end: date, granularity: str) ->
 
 
 # --------------------------------------------------------------------------- provider
+@runtime_checkable
+class SupportsDestroy(Protocol):
+    """A provider that removes a deployment itself: its instances, staged artifacts and
+    whatever else it made (VM providers; a single-region provider may take no region)."""
+
+    def destroy(self, deployment_id: str, region: str | None = None) -> int:
+        """Remove the deployment's resources; returns how many instances were removed."""
+        ...
+
+
 class CloudProvider(ABC):
     """One cloud. Subclasses build service objects lazily and deploy artifacts."""
 

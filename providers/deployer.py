@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Literal
 
 from providers.artifact import PreparedArtifact, check_deployment_id, prepare_artifact
-from providers.base import CloudCompute, CloudProvider, CloudStorage, DeploymentResult
+from providers.base import (
+    CloudCompute,
+    CloudProvider,
+    CloudStorage,
+    DeploymentResult,
+    SupportsDestroy,
+)
 from providers.deployment.instances import (
     GONE_STATES,
     LIVE_STATES,
@@ -415,8 +421,8 @@ class MultiCloudDeployer:
         region = target.region or None
         try:
             provider = self.provider(target.provider)
-            own = getattr(provider, "destroy", None)
-            if callable(own):
+            if isinstance(provider, SupportsDestroy):
+                own = provider.destroy
                 # AWS/GCP take (id, region); a provider with one region takes (id)
                 takes_region = len(inspect.signature(own).parameters) > 1
                 count = own(deployment_id, region) if takes_region else own(deployment_id)

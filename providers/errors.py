@@ -86,6 +86,25 @@ class DeleteError(StorageError):
     """Deleting an object failed."""
 
 
+class BucketNotFoundError(NotFoundError, StorageError):
+    """The bucket/container (for local: the bucket's directory) does not exist.
+
+    Every store raises it, for every operation on a missing bucket; create the bucket
+    with `create_bucket()` (`specify cloud mb LOCATION`)."""
+
+    default_hint = "Create the bucket first (create_bucket / `specify cloud mb`), or check its name"
+
+
+class ObjectNotFoundError(NotFoundError, StorageError):
+    """The bucket exists, the object (key, or key at a version) does not."""
+
+    default_hint = "Check the key (list the bucket to see what is there)"
+
+
+class BucketExistsError(StorageError):
+    """create_bucket(exist_ok=False) found the bucket/container already there."""
+
+
 class DeploymentError(CloudError):
     """Creating, waiting for or destroying a deployment failed."""
 
@@ -106,3 +125,27 @@ def sdk_missing(provider: str, package: str, extra: str) -> ProviderNotAvailable
         operation="import",
         hint=f"Install it with: pip install 'specify-cloud[{extra}]'",
     )
+
+
+def refine_not_found(
+    err: CloudError,
+    cls: type[BucketNotFoundError] | type[ObjectNotFoundError],
+    hint: str | None = None,
+) -> CloudError:
+    """err as the more precise cls (same message and fields; hint, when given, replaces
+    err's); err unchanged when it is not a NotFoundError or already one of cls."""
+    if not isinstance(err, NotFoundError) or isinstance(err, cls):
+        return err
+    return cls(
+        err.message,
+        provider=err.provider,
+        operation=err.operation,
+        resource=err.resource,
+        hint=hint or err.hint or None,
+        retryable=err.retryable,
+    )
+
+
+class CostInputError(CostAnalysisError, ConfigurationError):
+    """Billing data that cannot be read as it is (bad input: exit 2): the message names the
+    file, row and column and what to do."""

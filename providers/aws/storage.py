@@ -15,15 +15,20 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlencode
 
-from providers.aws.adapter import AWSAdapter, client_error_code
+from providers.aws.adapter import AWSAdapter, client_error_code, find_botocore_error
 from providers.base import SHA256_METADATA_KEY, ObjectVersion, StorageObject
 from providers.errors import (
+    BucketExistsError,
+    BucketNotFoundError,
+    CloudError,
     ConfigurationError,
     DeleteError,
     DownloadError,
     NotFoundError,
+    ObjectNotFoundError,
     StorageError,
     UploadError,
+    refine_not_found,
 )
 from providers.locations import check_key
 from providers.operation import cloud_operation
@@ -42,6 +47,16 @@ MIN_EXPIRY = 1
 MAX_EXPIRY = 7 * 24 * 3600  # SigV4 presigned URLs live at most 7 days
 SSE_MODES = ("AES256", "aws:kms")
 _HASH_BLOCK = 4 * MiB
+#: operations on the bucket itself: a not-found there is the bucket's
+_BUCKET_OPERATIONS = frozenset(
+    {"list_objects", "list_versions", "upload", "upload_stream", "get_versioning"}
+)
+_MISSING_OBJECT_CODES = frozenset({"404", "NotFound", "NoSuchKey", "NoSuchVersion"})
+
+
+def _user_metadata(meta: Mapping[str, str]) -> dict[str, str]:
+    """The metadata a caller gave (names lower-cased), without our sha256 entry."""
+    return {k.lower(): v for k, v in meta.items() if k.lower() != SHA256_METADATA_KEY}
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,30 @@ class S3Storage(AWSAdapter):
     def uri(self, remote_key: str = "") -> str:
         return f"s3://{self.bucket}/{remote_key}" if remote_key else f"s3://{self.bucket}"
 
+    def map_error(
+        self,
+        exc: Exception,
+        *,
+        operation: str,
+        resource: str | None,
+        kind: type[CloudError],
+    ) -> CloudError:
+        """The AWS mapping, with a not-found told apart: the bucket's or the object's."""
+        err = super().map_error(exc, operation=operation, resource=resource, kind=kind)
+        if not isinstance(err, NotFoundError):
+            return err
+        code = client_error_code(find_botocore_error(exc))
+        if code == "NoSuchBucket" or operation in _BUCKET_OPERATIONS:
+            return refine_not_found(err, BucketNotFoundError, self.not_found_hint("NoSuchBucket"))
+        return refine_not_found(err, ObjectNotFoundError)
+
+    @property
+    def encryption(self) -> str | None:
+        """The server-side encryption every write asks for (SupportsEncryption)."""
+        if self.sse == "aws:kms" and self.kms_key_id:
+            return f"aws:kms:{self.kms_key_id}"
+        return self.sse
+
     def _encryption(self) -> dict[str, str]:
         if self.sse is None:
             return {}
@@ -153,23 +192,34 @@ class S3Storage(AWSAdapter):
     # -- bucket ------------------------------------------------------------------------
     @cloud_operation("create_bucket", kind=StorageError, mutating=True, resource=None)
     def create_bucket(self, *, exist_ok: bool = True) -> bool:
-        """Create the bucket in this region; False when it already exists and exist_ok."""
+        """Create the bucket in this region; False when it already exists and exist_ok
+        (BucketExistsError without exist_ok)."""
         # us-east-1 answers 200 to re-creating a bucket you own, so ask first
-        if exist_ok and self._bucket_found():
-            return False
+        if self._bucket_found():
+            if exist_ok:
+                return False
+            raise self._exists_error()
         args: dict[str, Any] = {"Bucket": self.bucket}
         if self.region and self.region != "us-east-1":
             args["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
         try:
             self.client.create_bucket(**args)
         except Exception as exc:
-            if exist_ok and client_error_code(exc) in {
-                "BucketAlreadyOwnedByYou",
-                "BucketAlreadyExists",
-            }:
-                return False
+            if client_error_code(exc) in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                if exist_ok and client_error_code(exc) == "BucketAlreadyOwnedByYou":
+                    return False
+                raise self._exists_error() from exc
             raise
         return True
+
+    def _exists_error(self) -> BucketExistsError:
+        return BucketExistsError(
+            f"the bucket {self.bucket} exists already",
+            provider="aws",
+            operation="create_bucket",
+            resource=self.uri(),
+            hint="Use it as it is (exist_ok=True), or choose another name",
+        )
 
     @cloud_operation("bucket_exists", kind=StorageError, resource=None)
     def bucket_exists(self) -> bool:
@@ -237,7 +287,7 @@ class S3Storage(AWSAdapter):
             )
             # a multipart ETag is no MD5 of the content: the caller verifies with head
             return StorageObject(
-                key=remote_key, size=size, sha256=sha256, metadata=args["Metadata"]
+                key=remote_key, size=size, sha256=sha256, metadata=_user_metadata(args["Metadata"])
             )
         # one PutObject: s3transfer's thread and future machinery costs more client CPU
         # than the request itself for small objects (bounded: below the threshold)
@@ -257,7 +307,7 @@ class S3Storage(AWSAdapter):
             size=len(body),
             etag=etag,
             sha256=sha256,
-            metadata=args["Metadata"],
+            metadata=_user_metadata(args["Metadata"]),
             version_id=resp.get("VersionId"),
             # a single-part ETag is the MD5 of what S3 stored, except under SSE-KMS
             verified=self.sse != "aws:kms" and etag == md5.hexdigest() and len(body) == size,
@@ -312,7 +362,7 @@ class S3Storage(AWSAdapter):
         except Exception as exc:
             # HEAD answers a bare 404 for a missing key and a missing bucket alike
             if client_error_code(exc) in {"404", "NotFound"} and not self._bucket_found():
-                raise NotFoundError(
+                raise BucketNotFoundError(
                     f"NoSuchBucket: the bucket does not exist (region {self.region})",
                     provider="aws",
                     operation="head",
@@ -327,7 +377,7 @@ class S3Storage(AWSAdapter):
             last_modified=resp.get("LastModified"),
             etag=(resp.get("ETag") or "").strip('"') or None,
             sha256=meta.get(SHA256_METADATA_KEY),
-            metadata=meta,
+            metadata=_user_metadata(meta),
             version_id=resp.get("VersionId"),
         )
 
@@ -335,6 +385,20 @@ class S3Storage(AWSAdapter):
     def head(self, remote_key: str, *, version_id: str | None = None) -> StorageObject:
         check_key(remote_key)
         return self._head(remote_key, version_id)
+
+    @cloud_operation("exists", kind=StorageError)
+    def exists(self, remote_key: str) -> bool:
+        """Whether the object exists (BucketNotFoundError when the bucket does not)."""
+        check_key(remote_key)
+        try:
+            self._head(remote_key)
+        except NotFoundError:
+            raise  # the bucket is missing
+        except Exception as exc:
+            if client_error_code(exc) in _MISSING_OBJECT_CODES:
+                return False
+            raise
+        return True
 
     @cloud_operation("open_read", kind=DownloadError, metric="download")
     def open_read(self, remote_key: str) -> BinaryIO:
@@ -357,21 +421,37 @@ class S3Storage(AWSAdapter):
                     etag=(item.get("ETag") or "").strip('"') or None,
                 )
 
-    @cloud_operation("list_versions", kind=StorageError, resource="prefix")
-    def list_versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
-        """Every stored version under prefix, newest first per key (delete markers skipped)."""
+    @cloud_operation("list_versions", kind=StorageError)
+    def list_versions(self, remote_key: str) -> list[ObjectVersion]:
+        """The stored versions of exactly this key, newest first (delete markers skipped;
+        one version "null" when versioning was never on). sha256 comes from each version's
+        metadata (a HEAD per version: listings carry no metadata)."""
+        check_key(remote_key)
+        out: list[ObjectVersion] = []
+        for item in self._versions(remote_key):
+            if item["Key"] != remote_key:
+                continue  # the key is a prefix of other keys
+            version_id = str(item.get("VersionId"))
+            head = self._head(remote_key, None if version_id == "null" else version_id)
+            out.append(
+                ObjectVersion(
+                    key=item["Key"],
+                    version_id=version_id,
+                    size=int(item.get("Size", 0)),
+                    last_modified=item.get("LastModified"),
+                    is_latest=bool(item.get("IsLatest")),
+                    sha256=head.sha256,
+                )
+            )
+        return out
+
+    def _versions(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """Every stored version under prefix, as S3 lists them (newest first per key)."""
         pages = self.client.get_paginator("list_object_versions").paginate(
             Bucket=self.bucket, Prefix=prefix
         )
         for page in pages:
-            for item in page.get("Versions", []):
-                yield ObjectVersion(
-                    key=item["Key"],
-                    version_id=str(item.get("VersionId")),
-                    size=int(item.get("Size", 0)),
-                    last_modified=item.get("LastModified"),
-                    is_latest=bool(item.get("IsLatest")),
-                )
+            yield from page.get("Versions", [])
 
     @cloud_operation("delete", kind=DeleteError, mutating=True)
     def delete(self, remote_key: str, *, version_id: str | None = None) -> bool:
@@ -430,9 +510,9 @@ class S3Storage(AWSAdapter):
     def delete_bucket(self, *, force: bool = False) -> None:
         """Delete the bucket; with force, every object version in it first."""
         if force:
-            for version in list(self.list_versions()):
+            for version in list(self._versions("")):
                 self.client.delete_object(
-                    Bucket=self.bucket, Key=version.key, VersionId=version.version_id
+                    Bucket=self.bucket, Key=version["Key"], VersionId=version["VersionId"]
                 )
             for obj in list(self.list_objects()):
                 self.client.delete_object(Bucket=self.bucket, Key=obj.key)

@@ -32,7 +32,17 @@ ROLE_ASSIGNMENTS: tuple[RoleAssignment, ...] = (
         "/subscriptions/{subscription}/resourceGroups/{group}/providers/"
         "Microsoft.Storage/storageAccounts/{account}/blobServices/default/containers/{container}",
         ("storage",),
-        ("upload", "download", "list_objects", "head", "open_read", "delete", "ensure_container"),
+        (
+            "upload",
+            "download",
+            "list_objects",
+            "head",
+            "exists",
+            "open_read",
+            "delete",
+            "create_bucket",
+            "bucket_exists",
+        ),
         "read, write and delete blobs when signing in with Entra ID instead of an account key",
     ),
     RoleAssignment(

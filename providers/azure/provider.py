@@ -267,7 +267,7 @@ class AzureProvider(VMProvider):
         """The configured container (created when missing and create is set)."""
         storage = self.blob_storage()
         if create:
-            storage.ensure_container()
+            storage.create_bucket()
         return cast(CloudStorage, storage)
 
     def remove_leftovers(self, compute: CloudCompute, deployment_id: str) -> None:

@@ -17,14 +17,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from providers.azure.adapter import AzureAdapter, sdk_import_error
+from providers.azure.adapter import AzureAdapter, _code, sdk_import_error
 from providers.base import SHA256_METADATA_KEY, ObjectVersion, StorageObject
 from providers.errors import (
+    BucketExistsError,
+    BucketNotFoundError,
     CloudError,
     ConfigurationError,
     DeleteError,
     DownloadError,
+    NotFoundError,
+    ObjectNotFoundError,
+    StorageError,
     UploadError,
+    refine_not_found,
 )
 from providers.httpenv import requests_env
 from providers.locations import check_key
@@ -88,6 +94,12 @@ def service_client(
     return BlobServiceClient(account_url, credential=credential, **options)
 
 
+#: operations on the container itself: a not-found there is the container's
+_CONTAINER_OPERATIONS = frozenset(
+    {"list", "list_versions", "upload", "upload_stream", "versioning_enabled"}
+)
+
+
 def metadata_name(key: str) -> str:
     """A blob metadata name for key: names must be C# identifiers (case-insensitive)."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", key).lower()
@@ -98,6 +110,11 @@ def _clean_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return {metadata_name(k): str(v) for k, v in (metadata or {}).items()}
 
 
+def _user_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """The metadata a caller gave, without our sha256 entry."""
+    return {k: v for k, v in metadata.items() if k != SHA256_METADATA_KEY}
+
+
 def _to_object(props: Any) -> StorageObject:
     metadata = dict(props.metadata or {})
     return StorageObject(
@@ -106,8 +123,8 @@ def _to_object(props: Any) -> StorageObject:
         last_modified=props.last_modified,
         etag=(props.etag or "").strip('"') or None,
         sha256=metadata.get(SHA256_METADATA_KEY),
-        metadata=metadata,
-        version_id=getattr(props, "version_id", None),
+        metadata=_user_metadata(metadata),
+        version_id=props.version_id,
     )
 
 
@@ -194,21 +211,71 @@ class AzureBlobStorage(AzureAdapter):
     def uri(self, remote_key: str = "") -> str:
         return f"az://{self.container}/{remote_key}" if remote_key else f"az://{self.container}"
 
+    @property
+    def encryption(self) -> str | None:
+        """The encryption scope every write asks for (SupportsEncryption), or None."""
+        return f"scope:{self.encryption_scope}" if self.encryption_scope else None
+
+    def map_error(
+        self,
+        exc: Exception,
+        *,
+        operation: str,
+        resource: str | None,
+        kind: type[CloudError],
+    ) -> CloudError:
+        """The Azure mapping, with a not-found told apart: the container's or the blob's."""
+        err = super().map_error(exc, operation=operation, resource=resource, kind=kind)
+        if not isinstance(err, NotFoundError):
+            return err
+        code = _code(exc)
+        if code == "ContainerNotFound" or (
+            code != "BlobNotFound"
+            and (operation in _CONTAINER_OPERATIONS or not self._container.exists())
+        ):
+            return refine_not_found(err, BucketNotFoundError, self._container_hint())
+        return refine_not_found(err, ObjectNotFoundError)
+
+    def _container_hint(self) -> str:
+        return (
+            f"Create the container first (create_bucket, or `specify cloud mb {self.uri()}`), "
+            f"or check its name and the account ({self.account})"
+        )
+
     # ------------------------------------------------------------------ container
-    @cloud_operation("ensure_container", mutating=True, resource=None)
-    def ensure_container(self) -> bool:
-        """Create the container if it does not exist; True when it was created."""
+    @cloud_operation("create_bucket", kind=StorageError, mutating=True, resource=None)
+    def create_bucket(self, *, exist_ok: bool = True) -> bool:
+        """Create the container; False when it exists already (BucketExistsError without
+        exist_ok)."""
         try:
             self._container.create_container()
-            return True
         except ResourceExistsError:
-            return False
+            if exist_ok:
+                return False
+            raise BucketExistsError(
+                f"the container {self.container} exists already",
+                provider=self.provider_name,
+                operation="create_bucket",
+                resource=self.uri(),
+                hint="Use it as it is (exist_ok=True), or choose another name",
+            ) from None
+        return True
 
-    @cloud_operation("versioning_enabled", resource=None)
+    def ensure_container(self) -> bool:
+        """create_bucket() under its Azure name: True when the container was created."""
+        return self.create_bucket(exist_ok=True)
+
+    @cloud_operation("bucket_exists", kind=StorageError, resource=None)
+    def bucket_exists(self) -> bool:
+        return bool(self._container.exists())
+
+    @cloud_operation("versioning_enabled", kind=StorageError, resource=None)
     def versioning_enabled(self) -> bool:
-        """Whether the account keeps blob versions (checked by listing with versions)."""
+        """Whether the account keeps blob versions, seen in a listing with versions (the
+        switch is an account property of the management plane, so an empty container
+        answers False)."""
         for blob in self._container.list_blobs(include=["versions"], results_per_page=1):
-            return getattr(blob, "version_id", None) is not None
+            return blob.version_id is not None
         return False
 
     # ------------------------------------------------------------------ write
@@ -283,7 +350,7 @@ class AzureBlobStorage(AzureAdapter):
             last_modified=result.get("last_modified"),
             etag=str(result.get("etag") or "").strip('"') or None,
             sha256=sha256,
-            metadata=meta,
+            metadata=_user_metadata(meta),
             version_id=result.get("version_id"),
             verified=md5 is not None and reported is not None and bytes(reported) == md5,
         )
@@ -291,16 +358,31 @@ class AzureBlobStorage(AzureAdapter):
     # ------------------------------------------------------------------ read
     @cloud_operation("head", kind=DownloadError)
     def head(self, remote_key: str, version_id: str | None = None) -> StorageObject:
-        blob = self._container.get_blob_client(remote_key, version_id=version_id)
+        blob = self._container.get_blob_client(check_key(remote_key), version_id=version_id)
         return _to_object(blob.get_blob_properties())
+
+    @cloud_operation("exists", kind=StorageError)
+    def exists(self, remote_key: str) -> bool:
+        """Whether the blob exists (BucketNotFoundError when the container does not)."""
+        if self._container.get_blob_client(check_key(remote_key)).exists():
+            return True
+        if not self._container.exists():
+            raise BucketNotFoundError(
+                f"no container {self.container} in account {self.account}",
+                provider=self.provider_name,
+                operation="exists",
+                resource=remote_key,
+                hint=self._container_hint(),
+            )
+        return False
 
     @cloud_operation("download", kind=DownloadError, metric="download")
     def download(
         self, remote_key: str, local_path: Path | str, version_id: str | None = None
     ) -> Path:
         target = Path(local_path)
+        blob = self._container.get_blob_client(check_key(remote_key), version_id=version_id)
         target.parent.mkdir(parents=True, exist_ok=True)
-        blob = self._container.get_blob_client(remote_key, version_id=version_id)
         downloader = blob.download_blob(max_concurrency=self.max_concurrency)
         props = downloader.properties
         expected = (props.metadata or {}).get(SHA256_METADATA_KEY)
@@ -336,7 +418,7 @@ class AzureBlobStorage(AzureAdapter):
 
     @cloud_operation("open_read", kind=DownloadError)
     def open_read(self, remote_key: str, version_id: str | None = None) -> BinaryIO:
-        blob = self._container.get_blob_client(remote_key, version_id=version_id)
+        blob = self._container.get_blob_client(check_key(remote_key), version_id=version_id)
         downloader = blob.download_blob(max_concurrency=1)
         return io.BufferedReader(_DownloadStream(downloader), buffer_size=MiB)  # type: ignore[return-value]
 
@@ -349,9 +431,11 @@ class AzureBlobStorage(AzureAdapter):
             for props in page:
                 yield _to_object(props)
 
-    @cloud_operation("list_versions", kind=DownloadError)
+    @cloud_operation("list_versions", kind=StorageError)
     def list_versions(self, remote_key: str) -> list[ObjectVersion]:
-        """Stored versions of one blob, oldest first (one entry when versioning is off)."""
+        """Stored versions of exactly this blob, newest first (one entry, version id "",
+        when versioning is off)."""
+        check_key(remote_key)
         out = []
         for props in self._container.list_blobs(
             name_starts_with=remote_key, include=["versions", "metadata"]
@@ -361,25 +445,27 @@ class AzureBlobStorage(AzureAdapter):
             out.append(
                 ObjectVersion(
                     key=props.name,
-                    version_id=getattr(props, "version_id", None) or "",
+                    version_id=props.version_id or "",
                     size=int(props.size or 0),
                     last_modified=props.last_modified,
                     # Azure marks only the current version; with versioning off there are
                     # no version ids and the one entry is the blob itself
-                    is_latest=bool(getattr(props, "is_current_version", None))
-                    or not getattr(props, "version_id", None),
+                    is_latest=bool(props.is_current_version) or not props.version_id,
                     sha256=(props.metadata or {}).get(SHA256_METADATA_KEY),
                 )
             )
+        out.reverse()  # listed oldest first (version ids are timestamps)
         return out
 
     # ------------------------------------------------------------------ delete
     @cloud_operation("delete", kind=DeleteError, mutating=True)
     def delete(self, remote_key: str) -> bool:
         try:
-            self._container.delete_blob(remote_key, delete_snapshots="include")
+            self._container.delete_blob(check_key(remote_key), delete_snapshots="include")
             return True
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            if _code(exc) == "ContainerNotFound":
+                raise  # mapped to BucketNotFoundError
             return False
 
     # ------------------------------------------------------------------ SAS
@@ -394,6 +480,7 @@ class AzureBlobStorage(AzureAdapter):
                 resource=remote_key,
                 hint="Ask for a shorter-lived URL",
             )
+        check_key(remote_key)
         expiry = datetime.now(UTC) + timedelta(seconds=expires_in)
         key = getattr(self.client.credential, "account_key", None)
         signing: dict[str, Any] = {"account_key": key}

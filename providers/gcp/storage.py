@@ -23,12 +23,17 @@ from typing import Any, BinaryIO
 
 from providers.base import SHA256_METADATA_KEY, ObjectVersion, StorageObject
 from providers.errors import (
+    BucketExistsError,
+    BucketNotFoundError,
     CloudError,
     ConfigurationError,
     DeleteError,
     DownloadError,
     NotFoundError,
+    ObjectNotFoundError,
+    StorageError,
     UploadError,
+    refine_not_found,
 )
 from providers.gcp.common import GCPService, require, utc
 from providers.locations import check_key
@@ -41,6 +46,17 @@ DEFAULT_RESUMABLE_THRESHOLD = 8 * 1024 * 1024
 #: V4 signed URLs may live at most seven days
 MAX_URL_EXPIRY = 7 * 24 * 3600
 _READ_BLOCK = 1024 * 1024
+#: operations on the bucket itself: a 404 there is the bucket's
+_BUCKET_OPERATIONS = frozenset(
+    {"list", "list_versions", "upload", "upload_stream", "set_versioning", "versioning_enabled"}
+)
+
+
+def _user_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """The metadata a caller gave, names in lower case, without our sha256 entry."""
+    return {
+        k.lower(): str(v) for k, v in (metadata or {}).items() if k.lower() != SHA256_METADATA_KEY
+    }
 
 
 @dataclass(frozen=True)
@@ -169,6 +185,36 @@ class GCSStorage(GCPService):
     def uri(self, remote_key: str = "") -> str:
         return f"gs://{self.bucket_name}/{remote_key}" if remote_key else f"gs://{self.bucket_name}"
 
+    @property
+    def encryption(self) -> str | None:
+        """The Cloud KMS key every write asks for (SupportsEncryption), or None."""
+        return f"kms:{self.kms_key_name}" if self.kms_key_name else None
+
+    def map_error(
+        self,
+        exc: Exception,
+        *,
+        operation: str,
+        resource: str | None,
+        kind: type[CloudError],
+    ) -> CloudError:
+        """The GCP mapping, with a 404 told apart: the bucket's or the object's."""
+        err = super().map_error(exc, operation=operation, resource=resource, kind=kind)
+        if not isinstance(err, NotFoundError):
+            return err
+        if operation in _BUCKET_OPERATIONS or not self._bucket_found():
+            return refine_not_found(err, BucketNotFoundError, self._bucket_hint())
+        return refine_not_found(err, ObjectNotFoundError)
+
+    def _bucket_found(self) -> bool:
+        return bool(self._bucket.exists(retry=None))
+
+    def _bucket_hint(self) -> str:
+        return (
+            f"Create the bucket first (create_bucket, or `specify cloud mb {self.uri()}`), "
+            f"or check its name and the project ({self.project})"
+        )
+
     # ------------------------------------------------------------------ helpers
     def _blob(self, key: str, generation: int | None = None) -> Any:
         # Retries are the decorator's job: the SDK's own retry is switched off per call
@@ -183,7 +229,7 @@ class GCSStorage(GCPService):
             last_modified=utc(blob.updated),
             etag=blob.etag,
             sha256=metadata.get(SHA256_METADATA_KEY),
-            metadata=metadata,
+            metadata=_user_metadata(metadata),
             version_id=str(blob.generation) if blob.generation is not None else None,
         )
 
@@ -241,8 +287,9 @@ class GCSStorage(GCPService):
     ) -> str:
         """Upload a file with its sha256 in metadata; resumable at/above the threshold."""
         path = Path(local_path)
+        check_key(remote_key)
         digests = file_digests(path)
-        meta = {**(metadata or {}), SHA256_METADATA_KEY: digests.sha256}
+        meta = {**_user_metadata(metadata), SHA256_METADATA_KEY: digests.sha256}
         with path.open("rb") as fh:
             blob = self._put(fh, remote_key, path.stat().st_size, meta, crc32c=digests.crc32c)
         self._check_reported(blob, digests, remote_key)
@@ -259,8 +306,9 @@ class GCSStorage(GCPService):
         metadata: Mapping[str, str] | None = None,
     ) -> StorageObject:
         """Write from a stream whose size and sha256 are known; verify both on the way."""
+        check_key(remote_key)
         reader = _HashingReader(stream)
-        meta = {**(metadata or {}), SHA256_METADATA_KEY: sha256}
+        meta = {**_user_metadata(metadata), SHA256_METADATA_KEY: sha256}
         blob = self._put(reader, remote_key, size, meta)
         got = reader.hasher.digests()
         if not reader.rewound and (got.sha256 != sha256 or reader.hasher.nbytes != size):
@@ -354,7 +402,7 @@ class GCSStorage(GCPService):
         objects = [self._object(b) for b in page] if page is not None else []
         return objects, blobs.next_page_token
 
-    @cloud_operation("list_versions", kind=CloudError)
+    @cloud_operation("list_versions", kind=StorageError)
     def list_versions(self, remote_key: str) -> list[ObjectVersion]:
         """Every stored generation of one object, newest first."""
         check_key(remote_key)
@@ -380,11 +428,17 @@ class GCSStorage(GCPService):
             for b in versions
         ]
 
-    @cloud_operation("set_versioning", kind=CloudError, mutating=True, resource=None)
+    @cloud_operation("set_versioning", kind=StorageError, mutating=True, resource=None)
     def set_versioning(self, enabled: bool = True) -> None:
         """Keep noncurrent generations when objects are overwritten or deleted."""
         self._bucket.versioning_enabled = enabled
         self._bucket.patch(retry=None)
+
+    @cloud_operation("versioning_enabled", kind=StorageError, resource=None)
+    def versioning_enabled(self) -> bool:
+        """Whether the bucket keeps noncurrent generations (read from the service)."""
+        self._bucket.reload(retry=None)
+        return bool(self._bucket.versioning_enabled)
 
     @cloud_operation("delete", kind=DeleteError, mutating=True)
     def delete(self, remote_key: str) -> bool:
@@ -393,6 +447,8 @@ class GCSStorage(GCPService):
         try:
             self._blob(remote_key).delete(retry=None)
         except NotFound:
+            if not self._bucket_found():
+                raise
             return False
         return True
 
@@ -409,7 +465,8 @@ class GCSStorage(GCPService):
             )
         creds: Any = self.signing_credentials or getattr(self.client, "_credentials", None)
         extra: dict[str, Any] = {}
-        if not hasattr(creds, "sign_bytes"):
+        signing = require("google.auth.credentials", "google-auth").Signing
+        if not isinstance(creds, signing):
             # Tokens from the metadata server or user credentials cannot sign locally: ask
             # IAM to sign for the service account (needs roles/iam.serviceAccountTokenCreator).
             email = getattr(creds, "service_account_email", None)
@@ -439,12 +496,21 @@ class GCSStorage(GCPService):
             )
         )
 
-    @cloud_operation("head", kind=CloudError)
+    @cloud_operation("head", kind=StorageError)
     def head(self, remote_key: str) -> StorageObject:
         blob = self._bucket.get_blob(check_key(remote_key), retry=None)
         if blob is None:
             raise self._missing(remote_key, "head")
         return self._object(blob)
+
+    @cloud_operation("exists", kind=StorageError)
+    def exists(self, remote_key: str) -> bool:
+        """Whether the object exists (BucketNotFoundError when the bucket does not)."""
+        if self._bucket.get_blob(check_key(remote_key), retry=None) is not None:
+            return True
+        if not self._bucket_found():
+            raise self._missing(remote_key, "exists")
+        return False
 
     @cloud_operation("open_read", kind=DownloadError)
     def open_read(self, remote_key: str) -> BinaryIO:
@@ -455,20 +521,47 @@ class GCSStorage(GCPService):
         reader: BinaryIO = blob.open("rb", chunk_size=self.chunk_size, retry=None)
         return reader
 
-    @cloud_operation("create_bucket", kind=CloudError, mutating=True, resource=None)
-    def create_bucket(self, location: str | None = None, *, versioning: bool = False) -> None:
-        """Create the bucket (idempotent: an existing bucket of this project is kept)."""
+    @cloud_operation("create_bucket", kind=StorageError, mutating=True, resource=None)
+    def create_bucket(
+        self, *, exist_ok: bool = True, location: str | None = None, versioning: bool = False
+    ) -> bool:
+        """Create the bucket; False when it exists already (BucketExistsError without
+        exist_ok). location and versioning apply to a new bucket only."""
         from google.api_core.exceptions import Conflict
 
         bucket = self.client.bucket(self.bucket_name)
         bucket.versioning_enabled = versioning
         if self.kms_key_name:
             bucket.default_kms_key_name = self.kms_key_name
-        with contextlib.suppress(Conflict):
+        try:
             self.client.create_bucket(bucket, location=location, retry=None)
+        except Conflict:
+            if exist_ok:
+                return False
+            raise BucketExistsError(
+                f"the bucket {self.bucket_name} exists already",
+                provider=self.provider_name,
+                operation="create_bucket",
+                resource=self.uri(),
+                hint="Use it as it is (exist_ok=True), or choose another name",
+            ) from None
+        return True
+
+    @cloud_operation("bucket_exists", kind=StorageError, resource=None)
+    def bucket_exists(self) -> bool:
+        return self._bucket_found()
 
     def _missing(self, key: str, operation: str) -> NotFoundError:
-        return NotFoundError(
+        """The error for a get that found nothing: the bucket's when it is missing too."""
+        if not self._bucket_found():
+            return BucketNotFoundError(
+                f"no bucket '{self.bucket_name}' (project {self.project})",
+                provider=self.provider_name,
+                operation=operation,
+                resource=key,
+                hint=self._bucket_hint(),
+            )
+        return ObjectNotFoundError(
             f"no object '{key}' in bucket '{self.bucket_name}' (project {self.project})",
             provider=self.provider_name,
             operation=operation,

@@ -45,7 +45,11 @@ class LocalProvider(CloudProvider):
         self.bucket = bucket
 
     def get_storage(self, bucket: str | None = None) -> LocalStorage:
-        """The bucket storage/<bucket> under the root, or the directory an absolute path names."""
+        """The bucket storage/<bucket> under the root, or the directory an absolute path names.
+
+        A named bucket is like a cloud bucket: it must be created (create_bucket) before
+        use, except the provider's own default bucket, which is made on first use. A
+        directory named by its path is made when missing (a place to copy into)."""
         name = bucket or self.bucket
         path = Path(name).expanduser()
         if path.is_absolute():
@@ -57,7 +61,7 @@ class LocalProvider(CloudProvider):
                 operation="get_storage",
                 hint="Use a plain name (a directory under the root) or an absolute path",
             )
-        return LocalStorage(self.root / "storage" / name)
+        return LocalStorage(self.root / "storage" / name, create=name == self.bucket)
 
     @cached_property
     def _metrics(self) -> SQLiteMetrics:

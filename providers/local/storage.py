@@ -32,12 +32,15 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from providers.base import SHA256_METADATA_KEY, ObjectVersion, StorageObject
 from providers.errors import (
+    BucketExistsError,
+    BucketNotFoundError,
     CloudError,
     ConfigurationError,
     CredentialsError,
     DeleteError,
     DownloadError,
-    NotFoundError,
+    ObjectNotFoundError,
+    StorageError,
     UploadError,
 )
 from providers.locations import check_key
@@ -70,13 +73,24 @@ def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[int, str]:
 
 
 class LocalStorage(ServiceAdapter):
-    """A bucket that is a directory on this machine."""
+    """A bucket that is a directory on this machine.
+
+    The directory is the bucket: when it is missing, every operation raises
+    BucketNotFoundError, as on the clouds, until `create_bucket()` makes it. With
+    create=True (the default for a store built on a path) the constructor makes it, as
+    naming a directory to copy into does; LocalProvider's named buckets pass create=False.
+    """
 
     provider_name = "local"
     service_name = "storage"
 
     def __init__(
-        self, root: Path | str, *, signing_key: bytes | None = None, url_base: str | None = None
+        self,
+        root: Path | str,
+        *,
+        signing_key: bytes | None = None,
+        url_base: str | None = None,
+        create: bool = True,
     ) -> None:
         self.root = Path(root).expanduser().resolve()
         self._meta = self.root / META_DIR
@@ -84,6 +98,16 @@ class LocalStorage(ServiceAdapter):
         self.url_base = (
             url_base or os.environ.get("SPECIFY_LOCAL_URL_BASE") or DEFAULT_URL_BASE
         ).rstrip("/")
+        if create and not self.root.is_dir():
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot make the bucket directory {self.root} ({exc.strerror})",
+                    provider="local",
+                    operation="open",
+                    hint="Choose a directory you may write to",
+                ) from exc
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -99,8 +123,10 @@ class LocalStorage(ServiceAdapter):
     ) -> CloudError:
         common = {"provider": "local", "operation": operation, "resource": resource}
         if isinstance(exc, FileNotFoundError):
-            return NotFoundError(
-                f"no object in {self.root}",
+            if not self.root.is_dir():  # removed while the call ran
+                return self._no_bucket(operation)
+            return ObjectNotFoundError(
+                f"no object {resource!r} in {self.root}",
                 hint="Check the key and the directory",
                 **common,  # type: ignore[arg-type]
             )
@@ -130,6 +156,54 @@ class LocalStorage(ServiceAdapter):
             )
         return self.root / key
 
+    def _no_bucket(self, operation: str) -> BucketNotFoundError:
+        return BucketNotFoundError(
+            f"the bucket directory {self.root} does not exist",
+            provider="local",
+            operation=operation,
+            hint=f"Create it first (create_bucket, or `specify cloud mb {self.root.as_uri()}`)",
+        )
+
+    def _bucket(self, operation: str) -> None:
+        """BucketNotFoundError unless the bucket's directory exists."""
+        if not self.root.is_dir():
+            raise self._no_bucket(operation)
+
+    def _key_path(self, key: str, operation: str) -> Path:
+        """The checked key's path, in an existing bucket (the key is checked first)."""
+        path = self._path(key)
+        self._bucket(operation)
+        return path
+
+    # ------------------------------------------------------------------ bucket
+    @cloud_operation("create_bucket", kind=StorageError, mutating=True, resource=None)
+    def create_bucket(self, *, exist_ok: bool = True) -> bool:
+        """Make the bucket's directory; False when it existed (BucketExistsError without
+        exist_ok)."""
+        try:
+            self.root.mkdir(parents=True)
+        except FileExistsError:
+            if not self.root.is_dir():
+                raise ConfigurationError(
+                    f"{self.root} exists and is not a directory",
+                    provider="local",
+                    operation="create_bucket",
+                    hint="Choose another path for the bucket",
+                ) from None
+            if not exist_ok:
+                raise BucketExistsError(
+                    f"the bucket directory {self.root} exists already",
+                    provider="local",
+                    operation="create_bucket",
+                    hint="Pass exist_ok=True to use it as it is",
+                ) from None
+            return False
+        return True
+
+    @cloud_operation("bucket_exists", kind=StorageError, resource=None)
+    def bucket_exists(self) -> bool:
+        return self.root.is_dir()
+
     def _meta_path(self, key: str) -> Path:
         return self._meta / "meta" / f"{key}.json"
 
@@ -146,8 +220,14 @@ class LocalStorage(ServiceAdapter):
         cfg = self._meta / "config.json"
         return cfg.is_file() and bool(json.loads(cfg.read_text()).get("versioning"))
 
+    @cloud_operation("versioning_enabled", kind=StorageError, resource=None)
+    def versioning_enabled(self) -> bool:
+        self._bucket("versioning_enabled")
+        return self.versioning
+
     @cloud_operation("set_versioning", mutating=True, resource=None)
     def set_versioning(self, enabled: bool) -> None:
+        self._bucket("set_versioning")
         self._meta.mkdir(parents=True, exist_ok=True)
         (self._meta / "config.json").write_text(json.dumps({"versioning": enabled}))
 
@@ -191,7 +271,11 @@ class LocalStorage(ServiceAdapter):
             shutil.copy2(dest, vdir / str(old.get("version_id") or f"{time.time_ns():x}"))
         os.replace(tmp, dest)
         st = dest.stat()
-        user = {k: v for k, v in (metadata or {}).items() if k != SHA256_METADATA_KEY}
+        user = {
+            k.lower(): str(v)
+            for k, v in (metadata or {}).items()
+            if k.lower() != SHA256_METADATA_KEY
+        }
         meta = {
             "sha256": sha256,
             "size": size,
@@ -243,7 +327,7 @@ class LocalStorage(ServiceAdapter):
         sha256: str | None,
         metadata: Mapping[str, str] | None,
     ) -> StorageObject:
-        self._path(key)
+        self._key_path(key, "upload")
         fd, name = tempfile.mkstemp(dir=self._tmp(), prefix="up-")
         tmp = Path(name)
         try:
@@ -265,7 +349,7 @@ class LocalStorage(ServiceAdapter):
 
     @cloud_operation("download", kind=DownloadError, metric="download")
     def download(self, remote_key: str, local_path: Path | str) -> Path:
-        src = self._path(remote_key)
+        src = self._key_path(remote_key, "download")
         dest = Path(local_path)
         dest.parent.mkdir(parents=True, exist_ok=True)
         expected = self._object(remote_key, src).sha256
@@ -303,6 +387,7 @@ class LocalStorage(ServiceAdapter):
         """One page of objects (sorted by key) after page_token; the next token or None."""
         if page_size < 1:
             raise ConfigurationError(f"page_size={page_size} must be at least 1")
+        self._bucket("list_objects")
         keys = [k for k in self._keys(prefix) if page_token is None or k > page_token]
         keys.sort()
         page = []
@@ -338,7 +423,7 @@ class LocalStorage(ServiceAdapter):
 
     @cloud_operation("delete", kind=DeleteError, mutating=True)
     def delete(self, remote_key: str) -> bool:
-        path = self._path(remote_key)
+        path = self._key_path(remote_key, "delete")
         if not path.is_file():
             return False
         if self.versioning:
@@ -363,17 +448,21 @@ class LocalStorage(ServiceAdapter):
 
     @cloud_operation("head", kind=DownloadError)
     def head(self, remote_key: str) -> StorageObject:
-        return self._object(remote_key, self._path(remote_key))
+        return self._object(remote_key, self._key_path(remote_key, "head"))
+
+    @cloud_operation("exists", kind=StorageError)
+    def exists(self, remote_key: str) -> bool:
+        return self._key_path(remote_key, "exists").is_file()
 
     @cloud_operation("open_read", kind=DownloadError)
     def open_read(self, remote_key: str) -> BinaryIO:
-        return self._path(remote_key).open("rb")
+        return self._key_path(remote_key, "open_read").open("rb")
 
     @cloud_operation("list_versions", kind=DownloadError)
     def list_versions(self, remote_key: str) -> list[ObjectVersion]:
-        """Earlier versions (oldest first) and the current one (is_latest)."""
+        """The current version (is_latest) and the earlier ones, newest first."""
         out: list[ObjectVersion] = []
-        self._path(remote_key)
+        self._key_path(remote_key, "list_versions")
         vdir = self._versions_dir(remote_key)
         if vdir.is_dir():
             for p in sorted(vdir.iterdir(), key=lambda p: p.name):
@@ -396,11 +485,12 @@ class LocalStorage(ServiceAdapter):
                     cur.sha256,
                 )
             )
+        out.reverse()  # version ids are hex nanosecond stamps: name order is age order
         return out
 
     @cloud_operation("read_version", kind=DownloadError)
     def read_version(self, remote_key: str, version_id: str) -> bytes:
-        self._path(remote_key)
+        self._key_path(remote_key, "read_version")
         if not _VERSION_ID.match(version_id):
             raise ConfigurationError(
                 f"{version_id!r} is not a version id", operation="read_version", resource=remote_key
@@ -410,7 +500,7 @@ class LocalStorage(ServiceAdapter):
             cur = self.head(remote_key)
             if cur.version_id == version_id:
                 return self._path(remote_key).read_bytes()
-            raise NotFoundError(
+            raise ObjectNotFoundError(
                 "no such version", provider="local", resource=f"{remote_key}@{version_id}"
             )
         return path.read_bytes()

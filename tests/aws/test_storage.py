@@ -160,7 +160,7 @@ def test_versioning_and_versions(bucket: S3Storage, tmp_path: Path) -> None:
     assert bucket.versioning_enabled() is True
     bucket.upload(write(tmp_path / "v1", b"one"), "v/key")
     bucket.upload(write(tmp_path / "v2", b"two!"), "v/key")
-    versions = list(bucket.list_versions("v/"))
+    versions = bucket.list_versions("v/key")
     assert len(versions) == 2
     latest = [v for v in versions if v.is_latest]
     assert len(latest) == 1 and latest[0].size == 4

@@ -257,12 +257,12 @@ def test_versions_and_encryption_scope_on_a_versioned_account(
 
     assert storage.versioning_enabled() is True
     versions = storage.list_versions("report.txt")
-    assert [v.size for v in versions] == [5, 7]
-    assert [v.is_latest for v in versions] == [False, True]
-    assert versions[0].sha256 == hashlib.sha256(b"first").hexdigest()
-    old = storage.download("report.txt", tmp_path / "old.txt", version_id=versions[0].version_id)
+    assert [v.size for v in versions] == [7, 5]  # newest first
+    assert [v.is_latest for v in versions] == [True, False]
+    assert versions[1].sha256 == hashlib.sha256(b"first").hexdigest()
+    old = storage.download("report.txt", tmp_path / "old.txt", version_id=versions[1].version_id)
     assert old.read_bytes() == b"first"
-    assert storage.head("report.txt").version_id == versions[1].version_id
+    assert storage.head("report.txt").version_id == versions[0].version_id
 
 
 def test_upload_stream_in_blocks_is_not_self_verified(

@@ -51,6 +51,7 @@ def test_audit_one_line_per_mutating_operation(
     provider: LocalProvider, tmp_path: Path, audit_lines: Any
 ) -> None:
     store = provider.get_storage("audited")
+    store.create_bucket()
     src = tmp_path / "f.txt"
     src.write_text("x")
     store.upload(src, "a/f.txt")
@@ -62,6 +63,7 @@ def test_audit_one_line_per_mutating_operation(
     store.delete("a/f.txt")
     records = audit_lines()
     assert [(r["what"], r["resource"], r["result"]) for r in records] == [
+        ("local.storage.create_bucket", None, "ok"),
         ("local.storage.upload", "a/f.txt", "ok"),
         ("local.storage.upload", "../f.txt", "error"),
         ("local.storage.delete", "a/f.txt", "ok"),
@@ -70,7 +72,7 @@ def test_audit_one_line_per_mutating_operation(
         assert r["who"] == "tester" and r["provider"] == "local"
         assert r["where"] == str(store.root)
         assert datetime.fromisoformat(r["when"]).tzinfo is not None
-    assert "not allowed" in records[1]["error"]
+    assert "not allowed" in records[2]["error"]
 
 
 # --------------------------------------------------------------------------- SDK guard
@@ -98,10 +100,12 @@ def test_a_provider_follows_its_environment_and_a_registered_one_stays(
     monkeypatch.setenv("SPECIFY_LOCAL_ROOT", str(tmp_path / "one"))
     first = reg.require("local")
     assert reg.require("local") is first  # built once while nothing changes
+    first.get_storage("b").create_bucket()
     first.get_storage("b").upload_stream(io.BytesIO(b"1"), "k", size=1, sha256=SHA_1)
     monkeypatch.setenv("SPECIFY_LOCAL_ROOT", str(tmp_path / "two"))
     second = reg.require("local")
     assert second is not first
+    second.get_storage("b").create_bucket()
     second.get_storage("b").upload_stream(io.BytesIO(b"1"), "k", size=1, sha256=SHA_1)
     assert (tmp_path / "one" / "storage" / "b" / "k").is_file()
     assert (tmp_path / "two" / "storage" / "b" / "k").is_file()

@@ -31,6 +31,7 @@ def sha(data: bytes) -> str:
 def store(provider: LocalProvider) -> CloudStorage:
     storage = provider.get_storage("bucket-a")
     assert isinstance(storage, CloudStorage)
+    assert storage.create_bucket() is True  # a named bucket is made before use, as on a cloud
     return storage
 
 
@@ -95,6 +96,7 @@ def test_bad_keys_are_rejected_with_nothing_written(
     provider: LocalProvider, tmp_path: Path, key: str
 ) -> None:
     store = provider.get_storage("bucket-a")
+    store.create_bucket()
     src = write(tmp_path, "x", b"data")
     with pytest.raises(ConfigurationError):
         store.upload(src, key)
@@ -112,6 +114,7 @@ def test_bad_bucket_names_are_rejected(provider: LocalProvider) -> None:
 
 def test_pagination_over_more_than_1000_objects(provider: LocalProvider, tmp_path: Path) -> None:
     storage = provider.get_storage("many")
+    storage.create_bucket()
     for i in range(1005):
         storage.upload_stream(io.BytesIO(b"x"), f"p/{i:05d}", size=1, sha256=sha(b"x"))
     storage.upload_stream(io.BytesIO(b"y"), "q/other", size=1, sha256=sha(b"y"))
@@ -131,17 +134,18 @@ def test_pagination_over_more_than_1000_objects(provider: LocalProvider, tmp_pat
 
 def test_versions_keep_earlier_content(provider: LocalProvider, tmp_path: Path) -> None:
     storage = provider.get_storage("versioned")
+    storage.create_bucket()
     storage.set_versioning(True)
     for text in (b"v1", b"v2", b"v3"):
         storage.upload(write(tmp_path, "f", text), "doc.txt")
     versions = storage.list_versions("doc.txt")
-    assert [v.is_latest for v in versions] == [False, False, True]
+    assert [v.is_latest for v in versions] == [True, False, False]  # newest first
     assert [storage.read_version("doc.txt", v.version_id) for v in versions] == [
-        b"v1",
-        b"v2",
         b"v3",
+        b"v2",
+        b"v1",
     ]
-    assert versions[-1].sha256 == sha(b"v3")
+    assert versions[0].sha256 == sha(b"v3")
     assert storage.delete("doc.txt")
     assert len(storage.list_versions("doc.txt")) == 3  # the deleted one is kept as a version
     with pytest.raises(ConfigurationError):

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from providers.base import SupportsBuckets
 from providers.locations import open_location
 from providers.replication import ReplicationOptions, replicate_prefix, verify_prefix
 
@@ -30,8 +31,8 @@ def new_store(kind: str, tmp_path: Path) -> Any:
         return open_location(str(tmp_path / name))[0]
     scheme = {"s3": "s3", "gcs": "gs", "az": "az"}[kind]
     storage, _ = open_location(f"{scheme}://{name}")
-    create = getattr(storage, "create_bucket", None) or storage.ensure_container
-    create()
+    assert isinstance(storage, SupportsBuckets)
+    storage.create_bucket()
     return storage
 
 

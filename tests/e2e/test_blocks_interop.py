@@ -112,8 +112,17 @@ def test_the_catalog_shows_the_concrete_blocks_with_logos_and_docs(server: TestS
         assert types[slug]["logo_url"].startswith("https://"), slug
         assert types[slug]["documentation_url"].startswith("https://"), slug
         assert types[slug]["code_example"] and ".load(" in types[slug]["code_example"]
-    # the abstract base is not a type anyone can create
-    assert not [s for s, t in types.items() if t["name"] in ("Provider Block", "ProviderBlock")]
+    # the abstract base is not a type anyone can create: exactly the four concrete blocks
+    # carry the capability it declares
+    body = {"block_schemas": {"block_capabilities": {"all_": ["build-provider"]}}}
+    schemas = server.api("POST", "/block_schemas/filter", body)
+    by_id = {t["id"]: slug for slug, t in types.items()}
+    assert {by_id[s["block_type_id"]] for s in schemas} == {
+        "specify-local",
+        "specify-aws",
+        "specify-gcp",
+        "specify-azure",
+    }
     # the prefect-* credentials nested in the Specify blocks were registered with them
     assert {"aws-credentials", "gcp-credentials", "azure-blob-storage-credentials"} <= set(types)
 

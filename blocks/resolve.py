@@ -140,45 +140,58 @@ def find_block(name: str, block_type: str = "") -> Block:
         raise _not_found(name, f"no saved block of type {block_type} named '{name}'") from None
 
 
-def _aws(block: Any) -> ProviderBlock:
+def _aws_credentials(block: Any) -> ProviderBlock:
     from blocks.aws import SpecifyAWS
 
-    if hasattr(block, "bucket_name"):  # S3Bucket
-        spec = SpecifyAWS(credentials=block.credentials, bucket=block.bucket_name)
-        spec._base_prefix = block.bucket_folder or ""
-        return spec
     return SpecifyAWS(credentials=block)
 
 
-def _gcp(block: Any) -> ProviderBlock:
+def _s3_bucket(block: Any) -> ProviderBlock:
+    from blocks.aws import SpecifyAWS
+
+    spec = SpecifyAWS(credentials=block.credentials, bucket=block.bucket_name)
+    spec._base_prefix = block.bucket_folder or ""
+    return spec
+
+
+def _gcp_credentials(block: Any) -> ProviderBlock:
     from blocks.gcp import SpecifyGCP
 
-    if hasattr(block, "gcp_credentials"):  # GcsBucket
-        spec = SpecifyGCP(gcp_credentials=block.gcp_credentials, bucket=block.bucket)
-        spec._base_prefix = block.bucket_folder or ""
-        return spec
     return SpecifyGCP(gcp_credentials=block)
 
 
-def _azure(block: Any) -> ProviderBlock:
+def _gcs_bucket(block: Any) -> ProviderBlock:
+    from blocks.gcp import SpecifyGCP
+
+    spec = SpecifyGCP(gcp_credentials=block.gcp_credentials, bucket=block.bucket)
+    spec._base_prefix = block.bucket_folder or ""
+    return spec
+
+
+def _azure_credentials(block: Any) -> ProviderBlock:
     from blocks.azure import SpecifyAzure
 
-    if hasattr(block, "container_name"):  # AzureBlobStorageContainer
-        spec = SpecifyAzure(credentials=block.credentials, container=block.container_name)
-        spec._base_prefix = block.base_folder or ""
-        return spec
     return SpecifyAzure(credentials=block)
 
 
+def _azure_container(block: Any) -> ProviderBlock:
+    from blocks.azure import SpecifyAzure
+
+    spec = SpecifyAzure(credentials=block.credentials, container=block.container_name)
+    spec._base_prefix = block.base_folder or ""
+    return spec
+
+
 #: prefect-* block type slug -> how such a block reads as the Specify block of its cloud
+#: (its credentials nested; a bucket/container block also gives the bucket and folder)
 CONVERTERS: dict[str, Callable[[Any], ProviderBlock]] = {
-    "aws-credentials": _aws,
-    "minio-credentials": _aws,
-    "s3-bucket": _aws,
-    "gcp-credentials": _gcp,
-    "gcs-bucket": _gcp,
-    "azure-blob-storage-credentials": _azure,
-    "azure-blob-storage-container": _azure,
+    "aws-credentials": _aws_credentials,
+    "minio-credentials": _aws_credentials,
+    "s3-bucket": _s3_bucket,
+    "gcp-credentials": _gcp_credentials,
+    "gcs-bucket": _gcs_bucket,
+    "azure-blob-storage-credentials": _azure_credentials,
+    "azure-blob-storage-container": _azure_container,
 }
 
 

@@ -60,10 +60,12 @@ def test_the_abstract_base_is_not_a_block_type() -> None:
 
 
 def test_the_supported_types_are_named_by_their_own_slugs() -> None:
-    from blocks.resolve import TYPES, block_class
+    from blocks.resolve import CONVERTERS, TYPES, block_class
 
     for slug in TYPES:
         assert block_class(slug).get_block_type_slug() == slug
+    # every prefect-* type reads as a Specify block
+    assert set(CONVERTERS) == {s for s in TYPES if not s.startswith("specify-")}
 
 
 def test_importing_blocks_imports_no_cloud_integration() -> None:

@@ -67,5 +67,5 @@ def init(
     console.print(f"Use them by name, e.g. [bold]block:{made[0]}/prefix[/] as a location.")
     console.print(
         f"Make a block's bucket (if it does not exist yet) with "
-        f"[bold]specify cloud mb block:{made[-1]}[/]."
+        f"[bold]specify cloud mb block:{made[0]}[/]."
     )

@@ -7,32 +7,11 @@ An existing bucket is left as it is. Exit 2 on a bad location, 1 when the cloud 
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from commands.app import cloud
 from commands.locations import location_arg, open_store
 from commands.output import bad_input, cli_errors, console, emit_json
-
-
-def make_bucket(storage: Any) -> bool | None:
-    """Create the store's bucket; True when created, False when it existed, None when the
-    store cannot tell (GCS creation is idempotent and says neither)."""
-    from pathlib import Path
-
-    from providers.local.storage import LocalStorage
-
-    if isinstance(storage, LocalStorage):
-        root = Path(storage.root)
-        existed = root.is_dir()
-        root.mkdir(parents=True, exist_ok=True)
-        return not existed
-    ensure = getattr(storage, "ensure_container", None)  # Azure Blob Storage
-    if ensure is not None:
-        return bool(ensure())
-    result = storage.create_bucket()  # S3: exist_ok by default; GCS: idempotent
-    return None if result is None else bool(result)
 
 
 @cloud.command("mb")
@@ -52,13 +31,17 @@ def mb(
             f"'{loc}' has a prefix; mb makes a bucket or container: give "
             f"{str(loc)[: -len(loc.prefix) - 1]}",
         )
+    from providers.base import SupportsBuckets
+
     storage, _ = open_store(loc)
-    created = make_bucket(storage)
+    if not isinstance(storage, SupportsBuckets):
+        bad_input("LOCATION", f"{storage.uri('')} is a store that cannot make its bucket")
+    created = storage.create_bucket(exist_ok=True)
     uri = storage.uri("")
     if json_output:
         emit_json({"location": str(loc), "bucket": uri, "created": created})
         return
-    if created is False:
+    if not created:
         console.print(f"{uri} already exists", highlight=False)
     else:
         console.print(f"made {uri}", highlight=False)

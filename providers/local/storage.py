@@ -75,10 +75,11 @@ def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[int, str]:
 class LocalStorage(ServiceAdapter):
     """A bucket that is a directory on this machine.
 
-    The directory is the bucket: when it is missing, every operation raises
-    BucketNotFoundError, as on the clouds, until `create_bucket()` makes it. With
-    create=True (the default for a store built on a path) the constructor makes it, as
-    naming a directory to copy into does; LocalProvider's named buckets pass create=False.
+    The directory is the bucket. With create=False (LocalProvider's named buckets) it
+    behaves as a cloud bucket: while the directory is missing, every operation raises
+    BucketNotFoundError, until `create_bucket()` makes it. With create=True (the default
+    for a store built on a path, a place to copy into) the first write makes the directory,
+    and until then the bucket reads as empty.
     """
 
     provider_name = "local"
@@ -98,16 +99,7 @@ class LocalStorage(ServiceAdapter):
         self.url_base = (
             url_base or os.environ.get("SPECIFY_LOCAL_URL_BASE") or DEFAULT_URL_BASE
         ).rstrip("/")
-        if create and not self.root.is_dir():
-            try:
-                self.root.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"cannot make the bucket directory {self.root} ({exc.strerror})",
-                    provider="local",
-                    operation="open",
-                    hint="Choose a directory you may write to",
-                ) from exc
+        self.create = create
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -123,7 +115,7 @@ class LocalStorage(ServiceAdapter):
     ) -> CloudError:
         common = {"provider": "local", "operation": operation, "resource": resource}
         if isinstance(exc, FileNotFoundError):
-            if not self.root.is_dir():  # removed while the call ran
+            if not self.create and not self.root.is_dir():  # removed while the call ran
                 return self._no_bucket(operation)
             return ObjectNotFoundError(
                 f"no object {resource!r} in {self.root}",
@@ -164,15 +156,22 @@ class LocalStorage(ServiceAdapter):
             hint=f"Create it first (create_bucket, or `specify cloud mb {self.root.as_uri()}`)",
         )
 
-    def _bucket(self, operation: str) -> None:
-        """BucketNotFoundError unless the bucket's directory exists."""
-        if not self.root.is_dir():
+    def _bucket(self, operation: str, *, write: bool = False) -> bool:
+        """Whether the bucket's directory exists; a write makes it when self.create, and
+        without self.create a missing one raises BucketNotFoundError."""
+        if self.root.is_dir():
+            return True
+        if not self.create:
             raise self._no_bucket(operation)
+        if write:
+            self.root.mkdir(parents=True, exist_ok=True)
+            return True
+        return False
 
-    def _key_path(self, key: str, operation: str) -> Path:
+    def _key_path(self, key: str, operation: str, *, write: bool = False) -> Path:
         """The checked key's path, in an existing bucket (the key is checked first)."""
         path = self._path(key)
-        self._bucket(operation)
+        self._bucket(operation, write=write)
         return path
 
     # ------------------------------------------------------------------ bucket
@@ -222,12 +221,11 @@ class LocalStorage(ServiceAdapter):
 
     @cloud_operation("versioning_enabled", kind=StorageError, resource=None)
     def versioning_enabled(self) -> bool:
-        self._bucket("versioning_enabled")
-        return self.versioning
+        return self._bucket("versioning_enabled") and self.versioning
 
     @cloud_operation("set_versioning", mutating=True, resource=None)
     def set_versioning(self, enabled: bool) -> None:
-        self._bucket("set_versioning")
+        self._bucket("set_versioning", write=True)
         self._meta.mkdir(parents=True, exist_ok=True)
         (self._meta / "config.json").write_text(json.dumps({"versioning": enabled}))
 
@@ -327,7 +325,7 @@ class LocalStorage(ServiceAdapter):
         sha256: str | None,
         metadata: Mapping[str, str] | None,
     ) -> StorageObject:
-        self._key_path(key, "upload")
+        self._key_path(key, "upload", write=True)
         fd, name = tempfile.mkstemp(dir=self._tmp(), prefix="up-")
         tmp = Path(name)
         try:
@@ -387,7 +385,8 @@ class LocalStorage(ServiceAdapter):
         """One page of objects (sorted by key) after page_token; the next token or None."""
         if page_size < 1:
             raise ConfigurationError(f"page_size={page_size} must be at least 1")
-        self._bucket("list_objects")
+        if not self._bucket("list_objects"):
+            return [], None
         keys = [k for k in self._keys(prefix) if page_token is None or k > page_token]
         keys.sort()
         page = []

@@ -106,7 +106,7 @@ def run_compare(folder: Path) -> dict[str, object]:
     import duckdb  # noqa: F401  (module imports are outside the timing, as for the baseline)
 
     from providers.cost.analyzer import CloudCostAnalyzer
-    from providers.cost.focus import FocusFrame
+    from providers.cost.frame import FocusFrame
 
     started = time.perf_counter()
     frame = FocusFrame.from_sources([folder])

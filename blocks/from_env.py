@@ -15,6 +15,7 @@ from pathlib import Path
 
 from blocks import BLOCK_TYPES, ProviderBlock, SpecifyLocal
 from providers.errors import ConfigurationError
+from providers.gcp.settings import emulator_url
 
 # cloud -> (block type slug, variables that mean "this cloud is configured")
 CLOUDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -43,9 +44,7 @@ FIELDS: dict[str, dict[str, str]] = {
     "gcp": {
         "project": "GOOGLE_CLOUD_PROJECT",
         "service_account_file": "GOOGLE_APPLICATION_CREDENTIALS",
-        "storage_emulator_host": "STORAGE_EMULATOR_HOST",
-        "emulator_host": "STORAGE_EMULATOR_HOST",
-        "endpoint_url": "STORAGE_EMULATOR_HOST",
+        "storage_endpoint": "STORAGE_EMULATOR_HOST",
     },
     "azure": {
         "connection_string": "AZURE_STORAGE_CONNECTION_STRING",
@@ -125,6 +124,10 @@ def plan_blocks(
             if value and field_name in cls.model_fields and field_name not in values:
                 values[field_name] = value
                 used.append(var if env.get(var) else _FALLBACKS[var])
+        if cloud == "gcp" and env.get("STORAGE_EMULATOR_HOST"):
+            # Google's variable means an emulator: its URL, and no credentials
+            values["storage_endpoint"] = emulator_url(env["STORAGE_EMULATOR_HOST"])
+            values["storage_emulator"] = True
         for field_name in _BUCKET_FIELDS:
             if field_name in cls.model_fields:
                 values[field_name] = bucket

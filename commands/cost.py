@@ -1,33 +1,27 @@
 """`specify cloud cost`: compare costs across providers and billing export files.
 
 With no --source and no --provider, the seeded sample exports (AWS CUR 2.0, GCP export,
-Azure export) are generated and compared: the embedded default.
+Azure export) are generated and compared: the embedded default, labelled as sample data in
+every output. The flags become one providers.cost.options.CompareOptions, which both the
+direct run and `--prefect` (the cost-compare flow) use.
 """
 
 from __future__ import annotations
 
 import csv
 import sys
-from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from commands.app import cloud
-from commands.output import bad_input, cli_errors, console, emit_json
+from commands.output import cli_errors, console, emit_json, err_console
 from providers.base import CloudStorage
 
-GROUPS = ("category", "service", "region", "charge")
 FORMATS = ("table", "json", "csv")
-
-
-def _parse_date(option: str, text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        bad_input(option, f"'{text}' is not a date (use YYYY-MM-DD)")
 
 
 @cloud.command("cost")
@@ -39,118 +33,110 @@ def cost(
     source: list[str] = typer.Option(
         [], "--source", help="Billing export file/dir/glob or storage URL (repeatable)"
     ),
-    group_by: str = typer.Option("category", "--group-by", help="category|service|region|tag:KEY"),
+    group_by: str = typer.Option(
+        "category", "--group-by", help="category|service|region|charge|tag:KEY"
+    ),
     fmt: str = typer.Option("table", "--format", help="table|json|csv"),
     report: str = typer.Option(None, "--report", help="Write HTML + parquet + JSON here"),
     sample: bool = typer.Option(False, "--sample", help="Compare the generated sample exports"),
     rates: str = typer.Option(None, "--rates", help="Exchange rates CSV: CURRENCY,RATE"),
     currency: str = typer.Option(None, "--currency", help="Report currency (with --rates)"),
+    measure: str = typer.Option(
+        "auto",
+        "--measure",
+        help="billed (BilledCost), effective (EffectiveCost, amortized) or auto: billed "
+        "unless a source gives only EffectiveCost (an Azure amortized export)",
+    ),
     strict: bool = typer.Option(False, "--strict", help="Fail if any provider fails"),
     prefect: bool = typer.Option(
         False, "--prefect", help="Run the cost-compare flow (recorded on the Prefect server)"
     ),
 ) -> None:
     """Compare cloud costs: totals, breakdown, trend, cheapest, anomalies, recommendations."""
-    start = _parse_date("--from", date_from)
-    end = _parse_date("--to", date_to)
-    if start and end and end <= start:
-        bad_input("--to", f"{end} is not after --from {start}")
-    if fmt not in FORMATS:
-        bad_input("--format", f"'{fmt}' is not one of {', '.join(FORMATS)}")
-    tag_key = group_by[4:] if group_by.startswith("tag:") else None
-    if group_by not in GROUPS and not tag_key:
-        bad_input("--group-by", f"'{group_by}' is not one of {', '.join(GROUPS)}, tag:KEY")
-    if provider and (start is None or end is None):
-        bad_input("--from" if start is None else "--to", "required with --provider")
+    from providers.cost.options import CompareOptions
 
+    if fmt not in FORMATS:
+        from commands.output import bad_input
+
+        bad_input("--format", f"'{fmt}' is not one of {', '.join(FORMATS)}")
+    options = CompareOptions.build(
+        start=date_from,
+        end=date_to,
+        sources=source,
+        providers=provider,
+        group_by=group_by,
+        rates_file=rates,
+        currency=currency,
+        measure=measure,
+        strict=strict,
+        sample=sample,
+        output=report,
+    )
     if prefect:
-        _run_flow(start, end, list(source), list(provider), group_by, fmt, report, sample, strict)
+        _run_flow(options, fmt)
         return
 
-    from providers.cost.analyzer import read_rates, run_comparison
+    from providers.cost.analyzer import run_comparison
 
-    sources = list(source)
-    workdir = None
-    if sample or (not sources and not provider):
-        from providers.cost import sample as sample_mod
-        from providers.cost.sources import tempdir
-
-        first = start or (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)
-        last = end or (first + timedelta(days=32)).replace(day=1)
-        workdir = tempdir()
-        sample_mod.generate(workdir, start=first, days=max((last - first).days, 7))
-        sources.append(str(workdir))
+    comparison, frame = run_comparison(options, opener=_open_location)
+    written: dict[str, str] = {}
     try:
-        comparison, frame = run_comparison(
-            sources=sources,
-            providers=list(provider),
-            start=start,
-            end=end,
-            tag_key=tag_key,
-            rates=read_rates(rates) if rates else None,
-            currency=currency,
-            strict=strict,
-            opener=_open_location,
-        )
-        written = {}
-        try:
-            if report:
-                from providers.cost.report import write_report
+        if report:
+            from providers.cost.report import write_report
 
-                written = write_report(
-                    comparison, frame, report, group_by=group_by, opener=_open_location
-                )
-        finally:
-            frame.close()
+            written = write_report(
+                comparison, frame, report, group_by=options.group_by, opener=_open_location
+            )
     finally:
-        if workdir is not None:
-            import shutil
+        frame.close()
 
-            shutil.rmtree(workdir, ignore_errors=True)
-
-    breakdown = comparison.breakdown(group_by)
+    group = options.group_by
+    breakdown = comparison.breakdown(group)
     if fmt == "json":
         data = comparison.to_dict()
-        data["group_by"] = group_by
-        data["breakdown"] = data["by_tag"]["values"] if tag_key else data[f"by_{group_by}"]
+        data["group_by"] = group
+        data["breakdown"] = data["by_tag"]["values"] if options.tag_key else data[f"by_{group}"]
         data["report"] = written
         emit_json(data)
         return
     if fmt == "csv":
         out = csv.writer(sys.stdout)
-        out.writerow([group_by, "provider", "amount", "currency"])
+        # every row says whether it is generated sample data
+        out.writerow([group, "provider", "amount", "currency", "measure", "sample"])
+        flag = "true" if comparison.sample else "false"
         for key, per in breakdown.items():
             for p, amount in per.items():
-                out.writerow([key, p, f"{amount:.2f}", comparison.currency])
+                out.writerow(
+                    [key, p, f"{amount:.2f}", comparison.currency, comparison.measure, flag]
+                )
         return
-    _print_tables(comparison, breakdown, group_by)
+    _print_tables(comparison, breakdown, group)
     for name, where in written.items():
         console.print(f"wrote {name}: {where}")
 
 
-def _run_flow(
-    start: date | None,
-    end: date | None,
-    sources: list[str],
-    providers: list[str],
-    group_by: str,
-    fmt: str,
-    report: str | None,
-    sample: bool,
-    strict: bool,
-) -> None:
-    """The same comparison as a Prefect flow run; prints its totals."""
+def _run_flow(options: Any, fmt: str) -> None:
+    """The same comparison as a Prefect flow run, with every option; prints its totals."""
     from flows.cost_compare import cost_compare
+    from flows.params import CostOptions
 
+    flow_options = CostOptions.model_validate(
+        {
+            "group_by": options.group_by,
+            "rates": options.rates_text() or None,
+            "currency": options.currency,
+            "measure": options.measure,
+        }
+    )
     state = cost_compare(
-        start=start,
-        end=end,
-        sources=sources,
-        providers=providers,
-        output=report,
-        options={"group_by": group_by},  # type: ignore[arg-type]
-        strict=strict,
-        sample=sample,
+        start=options.start,
+        end=options.end,
+        sources=list(options.sources),
+        providers=list(options.providers),
+        output=options.output,
+        options=flow_options,
+        strict=options.strict,
+        sample=options.sample,
         return_state=True,
     )
     outcome = state.result(raise_on_failure=False)
@@ -164,14 +150,15 @@ def _run_flow(
         if failed:
             raise typer.Exit(1)
         return
-    table = Table(title=f"Totals ({data['currency']})")
+    label = f"{data['label']}: " if data.get("label") else ""
+    table = Table(title=f"{label}Totals ({data['measure']}, {data['currency']})")
     table.add_column("provider")
     table.add_column("total", justify="right")
     for p, amount in data["totals"].items():
-        table.add_row(p, f"{amount:,.2f}")
+        table.add_row(p, f"{Decimal(amount):,.2f}")
     console.print(table)
     for p, why in data["missing"].items():
-        console.print(f"[red]missing[/] {p}: {why}")
+        console.print(f"[red]missing[/] {escape(p)}: {escape(why)}")
     if failed:
         raise typer.Exit(1)
 
@@ -192,7 +179,18 @@ def _print_tables(comparison, breakdown, group_by: str) -> None:  # type: ignore
 
     cur = comparison.currency
     providers = comparison.providers
-    table = Table(title=f"Costs by {group_by} ({cur})")
+    label = "SAMPLE DATA: " if comparison.sample else ""
+    if comparison.sample:
+        console.print(f"[bold yellow]{comparison.label}[/]")
+    for s in comparison.sources:
+        files = s["files"]
+        shown = files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} files)"
+        console.print(f"read {escape(shown)} as {escape(s['title'])}", highlight=False)
+    for w in comparison.warnings:
+        err_console.print(f"[yellow]warning[/] {escape(w)}", highlight=False)
+    for n in comparison.notes:
+        console.print(f"[cyan]note[/] {escape(n)}", highlight=False)
+    table = Table(title=f"{label}Costs by {group_by} ({comparison.measure}, {cur})")
     table.add_column(group_by)
     for p in providers:
         table.add_column(p, justify="right")
@@ -207,27 +205,33 @@ def _print_tables(comparison, breakdown, group_by: str) -> None:  # type: ignore
         "of which estimated", *(f"{cents(comparison.estimated[p]):,.2f}" for p in providers)
     )
     console.print(table)
-    cheap = Table(title="Cheapest per comparable category")
+    cheap = Table(title=f"{label}Cheapest per comparable category")
     for col in ("category", "cheapest", "basis"):
         cheap.add_column(col)
     for cat, r in comparison.cheapest.items():
-        cheap.add_row(
-            cat, r["provider"], r["basis"] + (f" per {r['unit']}" if r.get("unit") else "")
-        )
+        if r["comparable"]:
+            cheap.add_row(cat, r["provider"], f"{r['basis']} per {r['unit']}")
+        else:
+            cheap.add_row(cat, "not comparable", escape(r["reason"]))
     overall = comparison.cheapest_overall
     if overall:
-        cheap.add_row("[bold]overall[/]", f"[bold]{overall['provider']}[/]", overall["basis"])
+        if overall["comparable"]:
+            cheap.add_row("[bold]overall[/]", f"[bold]{overall['provider']}[/]", overall["basis"])
+        else:
+            cheap.add_row("[bold]overall[/]", "not comparable", escape(overall["reason"]))
     console.print(cheap)
     for a in comparison.anomalies:
         console.print(
-            f"[yellow]anomaly[/] {a['provider']} {a['service']} {a['day']}: "
-            f"{cents(a['cost'])} (was {cents(a['previous'])})"
+            f"[yellow]anomaly[/] {a['provider']} {escape(a['service'])} {a['day']}: "
+            f"{cents(a['cost']):,.2f} (was {cents(a['previous']):,.2f}, "
+            f"+{cents(a['increase']):,.2f} {cur})"
         )
     for f in comparison.forecast.items():
         console.print(f"forecast {f[0]} {f[1]['month']}: {cents(f[1]['forecast']):,.2f} {cur}")
     for rec in comparison.recommendations:
         console.print(
-            f"[green]save {cents(rec.monthly_saving):,.2f}/month[/] {rec.provider}: {rec.title}"
+            f"[green]save {cents(rec.monthly_saving):,.2f}/month[/] {rec.provider}: "
+            f"{escape(rec.title)}"
         )
     for p, why in comparison.missing.items():
-        console.print(f"[red]missing[/] {p}: {why}")
+        console.print(f"[red]missing[/] {escape(p)}: {escape(why)}")

@@ -11,6 +11,7 @@ from commands import (  # noqa: F401
     cost,
     demo,
     deploy,
+    mb,
     providers_cmd,
     replicate,
     ui,

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from commands.app import cloud
+from commands.locations import location_arg, locations_option, open_source, open_store
 from commands.output import (
     EXIT_FAILED,
     bad_input,
@@ -25,39 +26,8 @@ from commands.output import (
 )
 
 if TYPE_CHECKING:
-    from providers.base import CloudStorage
+    from providers.locations import Location
     from providers.replication import ProgressEvent, ReplicationOptions
-
-
-def open_store(text: str) -> tuple[CloudStorage, str]:
-    """Storage and prefix of a location; block locations go through blocks.open_location."""
-    from providers.locations import open_location, parse_location
-
-    loc = parse_location(text)
-    if loc.is_block:
-        from blocks import open_location as open_block
-
-        return open_block(loc)
-    return open_location(loc)
-
-
-def open_source(text: str) -> tuple[CloudStorage, str]:
-    """Like open_store, but a local source directory must exist (a typo is not 'empty')."""
-    from pathlib import Path
-
-    from providers.locations import parse_location
-
-    loc = parse_location(text)
-    if loc.provider == "local" and not Path(loc.bucket).is_dir():
-        bad_input("SRC", f"{loc.bucket} is not a directory; check the path")
-    return open_store(text)
-
-
-def split_list(field: str, text: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        bad_input(field, "give at least one location, comma-separated")
-    return items
 
 
 def _join(prefix: str, extra: str) -> str:
@@ -170,7 +140,8 @@ def replicate(
     from providers.errors import ConfigurationError
     from providers.replication import ReplicationOptions, parse_size
 
-    targets = split_list("--to", to)
+    source = location_arg("SRC", src)
+    targets = locations_option("--to", to)
     if transfers < 1:
         bad_input("--transfers", "must be at least 1")
     if max_delete is not None and max_delete < 0:
@@ -190,9 +161,9 @@ def replicate(
         journal_dir=state_dir,
     )
     if prefect:
-        reports = _run_flow(src, targets, prefix, options)
+        reports = _run_flow(str(source), [str(t) for t in targets], prefix, options)
     else:
-        reports = _run_engine(src, targets, prefix, options, show=not json_output)
+        reports = _run_engine(source, targets, prefix, options, show=not json_output)
     if json_output:
         emit_json({"source": src, "targets": reports})
     else:
@@ -202,17 +173,17 @@ def replicate(
 
 
 def _run_engine(
-    src: str, targets: list[str], prefix: str, options: ReplicationOptions, show: bool
+    src: Location, targets: list[Location], prefix: str, options: ReplicationOptions, show: bool
 ) -> list[dict[str, Any]]:
     from providers.replication import replicate_prefix
 
-    source, sprefix = open_source(src)
+    source, sprefix = open_source("SRC", src)
     opened = []
-    for text in targets:
-        storage, tprefix = open_store(text)
+    for target in targets:
+        storage, tprefix = open_store(target)
         opened.append((storage, _join(tprefix, prefix)))
     if show and sys.stderr.isatty():
-        with _Bars(targets) as bars:
+        with _Bars([str(t) for t in targets]) as bars:
             reports = replicate_prefix(source, _join(sprefix, prefix), opened, options, bars)
     else:
         reports = replicate_prefix(source, _join(sprefix, prefix), opened, options)
@@ -254,7 +225,7 @@ def download(
     """Download KEY from the first store that serves it, failing over in order."""
     from providers.multicloud import UnifiedCloudStorage
 
-    stores = [open_store(t) for t in split_list("--from", from_)]
+    stores = [open_store(t) for t in locations_option("--from", from_)]
     unified = UnifiedCloudStorage(stores[0], stores[1:])
     target = dest / key.rsplit("/", 1)[-1] if dest.is_dir() else dest
     path, served_by = unified.download_from(key, target)
@@ -278,8 +249,10 @@ def verify(
     """Compare SRC with each target by sha256: missing / differ / match. Exit 1 on any gap."""
     from providers.replication import ReplicationOptions, verify_prefix
 
-    source, sprefix = open_source(src)
-    targets = [open_store(t) for t in split_list("--to", to)]
+    source_loc = location_arg("SRC", src)
+    target_locs = locations_option("--to", to)
+    source, sprefix = open_source("SRC", source_loc)
+    targets = [open_store(t) for t in target_locs]
     options = ReplicationOptions(
         include=tuple(include), exclude=tuple(exclude), transfers=max(1, transfers)
     )

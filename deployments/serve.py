@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 COST_CRON = os.environ.get("SPECIFY_COST_CRON", "0 6 * * *")
 COST_TIMEZONE = os.environ.get("SPECIFY_COST_TIMEZONE", "UTC")
 TAGS = ("specify-cloud",)
+# the cron schedule's identity: a redeploy updates it in place instead of adding one
+SCHEDULE_SLUG = "daily-0600"
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def accepted_parameters(flow: Flow[..., Any], parameters: dict[str, Any]) -> dic
 def build(spec: DeploymentSpec, flow: Flow[..., Any]) -> RunnerDeployment:
     from prefect.schedules import Cron
 
-    schedules = [Cron(spec.cron, timezone=spec.timezone)] if spec.cron else None
+    schedules = [Cron(spec.cron, timezone=spec.timezone, slug=SCHEDULE_SLUG)] if spec.cron else None
     deployment = flow.to_deployment(
         name=spec.name,
         description=spec.description,

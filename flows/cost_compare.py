@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,8 @@ from flows.common import cloud_of, retry_unless_permanent
 from flows.params import CostOptions
 from providers.base import CostRecord
 from providers.cost.analyzer import CloudCostAnalyzer, CostComparison, cents
-from providers.cost.focus import FocusFrame
+from providers.cost.frame import FocusFrame
+from providers.cost.options import CompareOptions
 from providers.cost.sources import expand_paths, fetch_remote, tempdir
 
 
@@ -118,6 +119,7 @@ def analyse(
     currency: str | None,
     output: str | None,
     group_by: str,
+    measure: str = "auto",
 ) -> tuple[CostComparison, dict[str, str]]:
     from pathlib import Path
 
@@ -128,7 +130,9 @@ def analyse(
         for name, recs in records.items():
             frame.add_records(recs, name=f"api:{name}")
         analyzer = CloudCostAnalyzer(
-            rates={k: Decimal(v) for k, v in (rates or {}).items()}, currency=currency
+            rates={k: Decimal(v) for k, v in (rates or {}).items()},
+            currency=currency,
+            measure=measure,
         )
         comparison = analyzer.compare(frame, tag_key=tag_key, missing=missing)
         written: dict[str, str] = {}
@@ -164,11 +168,15 @@ def publish_artifacts(c: CostComparison, group_by: str, written: dict[str, str])
             {group_by: "TOTAL", "amount": f"{cents(c.totals[p]):.2f}", "currency": c.currency}
         )
         key = _key(f"cost-{p}")
-        create_table_artifact(table=rows, key=key, description=f"{p} costs by {group_by}")
+        label = f"{c.label}: " if c.sample else ""
+        create_table_artifact(
+            table=rows, key=key, description=f"{label}{p} costs by {group_by} ({c.measure})"
+        )
         keys.append(key)
     lines = [
-        f"# Cloud cost comparison ({c.start} to {c.end}, {c.currency})",
+        f"# Cloud cost comparison ({c.start} to {c.end}, {c.measure}, {c.currency})",
         "",
+        *([f"**{c.label}**", ""] if c.sample else []),
         "| provider | total | estimated |",
         "| --- | ---: | ---: |",
         *(
@@ -178,9 +186,13 @@ def publish_artifacts(c: CostComparison, group_by: str, written: dict[str, str])
         "",
         "| category | cheapest | basis |",
         "| --- | --- | --- |",
-        *(f"| {k} | {v['provider']} | {v['basis']} |" for k, v in c.cheapest.items()),
+        *(
+            f"| {k} | {v['provider'] or 'not comparable'} | {v.get('reason') or v['basis']} |"
+            for k, v in c.cheapest.items()
+        ),
         "",
-        f"**Cheapest overall:** {c.cheapest_overall.get('provider', '-')}",
+        f"**Cheapest overall:** {c.cheapest_overall.get('provider') or 'not comparable'}"
+        + (f" ({c.cheapest_overall['reason']})" if c.cheapest_overall.get("reason") else ""),
         "",
         "## Recommendations",
         *(
@@ -189,7 +201,11 @@ def publish_artifacts(c: CostComparison, group_by: str, written: dict[str, str])
         ),
         "",
         "## Anomalies",
-        *(f"- {a['provider']} {a['service']} {a['day']}: {cents(a['cost'])}" for a in c.anomalies),
+        *(
+            f"- {a['provider']} {a['service']} {a['day']}: {cents(a['cost'])} "
+            f"(was {cents(a['previous'])})"
+            for a in c.anomalies
+        ),
     ]
     if c.missing:
         lines += ["", "## Missing", *(f"- {p}: {why}" for p, why in c.missing.items())]
@@ -237,27 +253,38 @@ def cost_compare(
     group_by = opts.group_key
     allowed = set(optional or [])
     d_start, d_end = start, end
+    # --- cost semantics: options and period arithmetic live once, in providers.cost.options
+    compare = CompareOptions.build(
+        start=start,
+        end=end,
+        sources=sources or (),
+        providers=providers or (),
+        provider_blocks=provider_blocks or (),
+        group_by=opts.group_by,
+        tag_key=opts.tag_key,
+        rates=opts.rates,
+        currency=opts.currency,
+        measure=opts.measure,
+        strict=strict,
+        sample=sample,
+        output=output,
+    )
     sources = list(sources or [])
     scratch: list[str] = []  # temporary directories removed at the end
-    if sample or not (sources or providers or provider_blocks):
+    if compare.uses_sample:
         from providers.cost import sample as sample_mod
 
-        first = d_start or (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)
-        last = d_end or (first + timedelta(days=32)).replace(day=1)
+        first, days = compare.sample_period()
         folder = tempdir()
         scratch.append(str(folder))
-        sample_mod.generate(folder, start=first, days=max((last - first).days, 7))
+        sample_mod.generate(folder, start=first, days=days)
         sources.append(str(folder))
-    api_start = d_start or date.today() - timedelta(days=30)
-    api_end = d_end or date.today()
+    api_start, api_end = compare.api_period()
+    # --- end of cost semantics
 
-    source_futures = {
-        s: fetch_source.with_options(tags=_source_tags(s)).submit(s) for s in sources
-    }
+    source_futures = {s: fetch_source.with_options(tags=_source_tags(s)).submit(s) for s in sources}
     provider_futures = {
-        p: fetch_provider.with_options(tags=_source_tags(p + "://")).submit(
-            p, api_start, api_end
-        )
+        p: fetch_provider.with_options(tags=_source_tags(p + "://")).submit(p, api_start, api_end)
         for p in providers or []
     }
     provider_futures |= {
@@ -294,11 +321,12 @@ def cost_compare(
             d_start,
             d_end,
             missing,
-            opts.tag_key if opts.group_by == "tag" else None,
-            opts.rates,
-            opts.currency,
+            compare.tag_key,
+            compare.rates_text(),
+            compare.currency,
             output,
             group_by,
+            compare.measure,
         )
     finally:
         _remove(scratch)

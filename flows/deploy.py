@@ -9,6 +9,10 @@ deployed, artifacts keyed by deployment id (`deploy-<id>`, `deploy-<id>-<provide
 
 A run ends Failed, naming each failed target, when any target failed: a best-effort deploy
 keeps what succeeded (and says so), all-or-nothing rolls everything back first.
+
+Where a deployment went is recorded in the Prefect variable `specify-deployment-<id>`
+(flows.state), so `destroy` on any worker goes to exactly that deployment's targets; what
+it removes there is found by the deployment-id tag.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from flows import events
 from flows.common import artifact_key, cloud_tags
 from flows.params import DeployTargetModel, Strategy, target_texts
 from flows.progress import ProgressSettings, _Ticker, create_progress, update_progress
+from flows.state import SharedRecordStore
 from providers.artifact import PreparedArtifact
 from providers.base import DeploymentResult
 from providers.deployer import (
@@ -185,7 +190,7 @@ def deploy(
         size: small, medium or large (or an instance type) for targets that name none.
         timeout: Seconds to wait for each instance to run.
     """
-    deployer = MultiCloudDeployer()
+    deployer = MultiCloudDeployer(store=SharedRecordStore())
     parsed = deployer.parse_targets(target_texts(targets), size=size)
     dep_id, prepared, _ = deployer.plan(
         artifact,
@@ -265,7 +270,7 @@ def destroy(deployment_id: str, providers: list[str] | None = None) -> list[Depl
         providers: Also sweep these providers' default regions (aws, gcp, azure, local) for
             resources tagged with the id; empty: only where the deployment went.
     """
-    deployer = MultiCloudDeployer()
+    deployer = MultiCloudDeployer(store=SharedRecordStore())
     chosen = deployer.targets_of(deployment_id, None, providers)
     futures = [
         destroy_target.with_options(tags=cloud_tags(t.provider)).submit(

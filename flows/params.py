@@ -155,6 +155,13 @@ class CostOptions(BaseModel):
         description="The report currency (ISO 4217, e.g. USD); empty: the data's own.",
         examples=["USD"],
     )
+    # cost semantics (issue 15): which FOCUS cost column the comparison measures
+    measure: Literal["auto", "billed", "effective"] = Field(
+        default="auto",
+        description="billed: FOCUS BilledCost; effective: EffectiveCost (amortized "
+        "commitments); auto: billed unless a source gives only EffectiveCost (an Azure "
+        "amortized export).",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -144,3 +144,8 @@ def refine_not_found(
         hint=hint or err.hint or None,
         retryable=err.retryable,
     )
+
+
+class CostInputError(CostAnalysisError, ConfigurationError):
+    """Billing data that cannot be read as it is (bad input: exit 2): the message names the
+    file, row and column and what to do."""

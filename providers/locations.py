@@ -7,12 +7,16 @@ Accepted forms:
     file:///abs/path          a directory on this machine (local)
     ./dir, /abs/dir, ~/dir    the same, as a plain path
     block:NAME[/prefix]       the provider configured in the saved Prefect block NAME
+    block:TYPE:NAME[/prefix]  the same, naming the block's type (e.g. s3-bucket:my-data)
+
+A command parses each location once, at its edge, and hands the Location value down to
+where a store opens (`open_location` here, or `blocks.open_location` for blocks).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -21,7 +25,8 @@ from providers.errors import ConfigurationError
 
 ACCEPTED_FORMS = (
     "s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, "
-    "file:///absolute/path, a plain directory path, or block:NAME/prefix"
+    "file:///absolute/path, a plain directory path, or block:NAME/prefix "
+    "(block:TYPE:NAME/prefix to name the block's type)"
 )
 
 SCHEME_PROVIDERS = {"s3": "aws", "gs": "gcp", "az": "azure", "file": "local"}
@@ -44,14 +49,24 @@ class Location:
     provider: str  # aws | gcp | azure | local | block
     bucket: str  # bucket or container; the absolute directory for local; the block name
     prefix: str = ""
+    block_type: str = ""  # for block locations: the type slug when the location names it
 
     @property
     def is_block(self) -> bool:
         return self.provider == "block"
 
+    def child(self, extra: str) -> Location:
+        """This location with extra appended to its prefix ('' leaves it as it is)."""
+        extra = extra.strip("/")
+        if not extra:
+            return self
+        prefix = f"{self.prefix.rstrip('/')}/{extra}" if self.prefix else extra
+        return replace(self, prefix=_clean_prefix(str(self), prefix))
+
     def __str__(self) -> str:
         if self.provider == "block":
-            base = f"block:{self.bucket}"
+            kind = f"{self.block_type}:" if self.block_type else ""
+            base = f"block:{kind}{self.bucket}"
         elif self.provider == "local":
             base = Path(self.bucket).as_uri()
         else:
@@ -81,9 +96,12 @@ def parse_location(text: str) -> Location:
         raise _bad(text, "it is empty")
     if raw.startswith("block:"):
         name, _, prefix = raw[len("block:") :].partition("/")
+        block_type, _, name = name.rpartition(":")
         if not _BLOCK_NAME.match(name):
             raise _bad(text, "a block name is lowercase letters, digits and hyphens")
-        return Location("block", name, _clean_prefix(text, prefix))
+        if block_type and not _BLOCK_NAME.match(block_type):
+            raise _bad(text, "a block type is its slug, e.g. s3-bucket in block:s3-bucket:NAME")
+        return Location("block", name, _clean_prefix(text, prefix), block_type)
     if "://" not in raw:
         return Location("local", str(Path(raw).expanduser().resolve()))
     parts = urlsplit(raw)

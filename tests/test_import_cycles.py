@@ -17,10 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 #: cycles another branch is removing; each entry is tolerated only while it exists.
-#: providers/cost/focus.py <-> providers/cost/sources.py is the `cost` branch's (issue 15).
-KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
-    {frozenset({"providers.cost.focus", "providers.cost.sources"})}
-)
+#: (providers.cost.focus <-> providers.cost.sources is gone: FocusFrame is providers.cost.frame)
+KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()
 
 
 def module_files(root: Path, package: str) -> dict[str, Path]:

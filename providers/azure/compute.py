@@ -42,7 +42,10 @@ _POWER_STATES = {
     "stopped": "stopped",
     "deallocated": "stopped",
 }
+#: provisioningState of the model view; a PowerState/* status of the instance view, when
+#: there is one, says more (a Succeeded VM may be running, stopped or deallocated)
 _PROVISIONING_STATES = {
+    "succeeded": "running",
     "creating": "pending",
     "updating": "pending",
     "failed": "failed",
@@ -301,15 +304,29 @@ class AzureVirtualMachines(AzureAdapter):
 
     @cloud_operation("list_instances", kind=DeploymentError, resource=None)
     def list_instances(self, tags: Mapping[str, str] | None = None) -> list[Instance]:
-        """VMs of the resource group carrying all the given tags (ARM cannot filter VMs by tag)."""
+        """VMs of the resource group carrying all the given tags (ARM cannot filter VMs by tag).
+
+        VirtualMachines_List takes `$expand=instanceView` only together with a `$filter`
+        (a scale set), so the list is read plain and each matching VM's run-time state
+        comes from its own instance view (VirtualMachines_InstanceView).
+        """
         wanted = dict(tags or {})
         out = []
-        for model in self.compute.virtual_machines.list(self.resource_group, expand="instanceView"):
+        for model in self.compute.virtual_machines.list(self.resource_group):
             vm = _as_dict(model)
             have = vm.get("tags") or {}
             if all(have.get(k) == v for k, v in wanted.items()):
-                out.append(self._instance(vm, address=None))
+                out.append(self._instance(self._with_instance_view(vm), address=None))
         return out
+
+    def _with_instance_view(self, vm: dict[str, Any]) -> dict[str, Any]:
+        """The VM with properties.instanceView filled in (left out if the VM is gone)."""
+        name = str(vm.get("name") or str(vm.get("id", "")).rsplit("/", 1)[-1])
+        try:
+            view = _as_dict(self.compute.virtual_machines.instance_view(self.resource_group, name))
+        except ResourceNotFoundError:
+            return vm  # deleted since the list was read: provisioningState is all there is
+        return {**vm, "properties": {**(vm.get("properties") or {}), "instanceView": view}}
 
     def wait_until_running(self, instance_id: str, timeout: float = 300.0) -> Instance:
         return wait_for_state(
@@ -415,20 +432,21 @@ class AzureVirtualMachines(AzureAdapter):
     def _instance(self, vm: Mapping[str, Any], address: str | None) -> Instance:
         props = vm.get("properties", {})
         state = _PROVISIONING_STATES.get(str(props.get("provisioningState", "")).lower(), "pending")
-        launched = None
-        for status in props.get("instanceView", {}).get("statuses", []):
+        launched = props.get("timeCreated")
+        for status in (props.get("instanceView") or {}).get("statuses", []):
             code = str(status.get("code", ""))
-            if code.startswith("PowerState/") and state != "failed":
-                state = _POWER_STATES.get(code.split("/", 1)[1], state)
-            if code.startswith("ProvisioningState/") and status.get("time"):
+            if code.startswith("PowerState/") and state not in ("failed", "terminated"):
+                state = _POWER_STATES.get(code.split("/", 1)[1].lower(), state)
+            if code.startswith("ProvisioningState/") and status.get("time") and not launched:
                 launched = status["time"]
         if isinstance(launched, str):
             from datetime import datetime
 
             launched = datetime.fromisoformat(launched.replace("Z", "+00:00"))
+        name = str(vm.get("name") or str(vm.get("id", "")).rsplit("/", 1)[-1])
         return Instance(
-            instance_id=str(vm.get("name")),
-            name=str(vm.get("name")),
+            instance_id=name,
+            name=name,
             state=state,
             provider=self.provider_name,
             region=vm.get("location"),

@@ -3,11 +3,17 @@
 One usage query per date range: daily cost for a scope (a subscription by default),
 grouped by ServiceName and ResourceLocation, following `properties.nextLink` until the
 last page. Rows become the project's CostRecords with Decimal amounts.
+
+As the published contract (Query_Usage in azure-rest-api-specs, vendored under
+tests/contracts/azure/costmanagement) has it: a query groups by at most 2 columns, its
+granularity is Daily (months are summed here from the daily rows), grouping by a tag
+answers the columns TagKey and TagValue, and `204 No Content` (on the first page or on
+a nextLink page) means no rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, cast
@@ -37,12 +43,47 @@ GROUP_DIMENSIONS = {
 }
 _COST_COLUMNS = ("PreTaxCost", "Cost", "CostUSD", "PreTaxCostUSD")
 _MAX_PAGES = 1000
+#: QueryDataset.grouping: "Query can have up to 2 group by clauses."
+MAX_GROUPINGS = 2
+
+
+def groupings(group_by: Iterable[str]) -> list[dict[str, str]]:
+    """The query's grouping clauses for the protocol's group_by names (at most 2).
+
+    ServiceName is always one of them (every record names its service); with nothing else
+    asked for, ResourceLocation is the second. `tag:KEY` groups by that tag.
+    """
+    wanted: list[dict[str, str]] = [{"type": "Dimension", "name": "ServiceName"}]
+    for g in group_by:
+        clause = (
+            {"type": "TagKey", "name": g[4:]}
+            if g.startswith("tag:")
+            else {"type": "Dimension", "name": GROUP_DIMENSIONS.get(g, g)}
+        )
+        if clause not in wanted:
+            wanted.append(clause)
+    if len(wanted) == 1:
+        wanted.append({"type": "Dimension", "name": "ResourceLocation"})
+    if len(wanted) > MAX_GROUPINGS:
+        asked = ", ".join(c["name"] for c in wanted[1:])
+        raise ConfigurationError(
+            f"Cost Management groups a query by at most {MAX_GROUPINGS} columns, and the "
+            f"service is always one of them; got {len(wanted) - 1} more ({asked})",
+            provider="azure",
+            operation="get_costs",
+            hint="Group by 'service' plus one of region, resource_group, meter or tag:KEY",
+        )
+    return wanted
 
 
 def query_body(
     start: date, end: date, granularity: str, dimensions: tuple[str, ...], tags: tuple[str, ...]
 ) -> dict[str, Any]:
-    """The documented Query usage body for [start, end) (Azure's end date is inclusive)."""
+    """The documented Query usage body for [start, end) (Azure's end date is inclusive).
+
+    The granularity is always Daily, the only value QueryDataset documents; `granularity`
+    says how the caller wants the rows summed afterwards.
+    """
     last = end - timedelta(days=1)
     grouping = [{"type": "Dimension", "name": d} for d in dimensions]
     grouping += [{"type": "TagKey", "name": t} for t in tags]
@@ -54,7 +95,7 @@ def query_body(
             "to": f"{last.isoformat()}T23:59:59Z",
         },
         "dataset": {
-            "granularity": "Monthly" if granularity.upper() == "MONTHLY" else "Daily",
+            "granularity": "Daily",
             "aggregation": {"totalCost": {"name": "PreTaxCost", "function": "Sum"}},
             "grouping": grouping,
         },
@@ -62,7 +103,7 @@ def query_body(
 
 
 def _period(value: Any, monthly: bool) -> tuple[date, date]:
-    text = str(value)
+    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
     day = (
         datetime.strptime(text, "%Y%m%d").date()
         if text.isdigit()
@@ -118,24 +159,21 @@ class AzureCostManagement(AzureAdapter):
         group_by: tuple[str, ...] = ("service",),
     ) -> list[CostRecord]:
         granularity = check_cost_query("azure", start, end, granularity)
-        dims = ["ServiceName", "ResourceLocation"]
-        tags: list[str] = []
-        for g in group_by:
-            if g.startswith("tag:"):
-                tags.append(g[4:])
-            elif GROUP_DIMENSIONS.get(g, g) not in dims:
-                dims.append(GROUP_DIMENSIONS.get(g, g))
-        body = query_body(start, end, granularity, tuple(dims), tuple(tags))
-        monthly = body["dataset"]["granularity"] == "Monthly"
+        clauses = groupings(group_by)
+        dims = tuple(c["name"] for c in clauses if c["type"] == "Dimension")
+        tags = [c["name"] for c in clauses if c["type"] == "TagKey"]
+        body = query_body(start, end, granularity, dims, tuple(tags))
+        monthly = granularity.upper() == "MONTHLY"
         result = self.client.query.usage(self.scope, cast(Any, body))
+        # 204 No Content ("Resource is not available"): the SDK answers None, i.e. no rows
         page = result.as_dict() if result is not None else {}
         records: list[CostRecord] = []
         for _ in range(_MAX_PAGES):
             props = page.get("properties") or {}
-            records.extend(self._records(props, monthly, tags))
+            records.extend(self._records(props, tags))
             next_link = props.get("nextLink")
             if not next_link:
-                return records
+                return _monthly(records) if monthly else records
             page = self._next_page(next_link, body)
         raise CostAnalysisError(
             f"more than {_MAX_PAGES} pages for {self.scope}",
@@ -153,13 +191,15 @@ class AzureCostManagement(AzureAdapter):
             raise ResourceNotFoundError(response=response)
         if response.status_code >= 400:
             raise HttpResponseError(response=response)
+        if response.status_code == 204 or not response.content:
+            return {}  # 204 No Content on a nextLink page: no more rows
         data: dict[str, Any] = response.json()
         return data
 
-    def _records(
-        self, props: Mapping[str, Any], monthly: bool, tags: list[str]
-    ) -> list[CostRecord]:
+    def _records(self, props: Mapping[str, Any], tags: list[str]) -> list[CostRecord]:
         names = [c["name"] for c in props.get("columns") or []]
+        if not names and not props.get("rows"):
+            return []  # an empty answer (204, or 200 with nothing): no rows
         index = {n.lower(): i for i, n in enumerate(names)}
         cost_col = next((index[c.lower()] for c in _COST_COLUMNS if c.lower() in index), None)
         date_col = index.get("usagedate", index.get("billingmonth"))
@@ -172,11 +212,15 @@ class AzureCostManagement(AzureAdapter):
             )
         out = []
         for row in props.get("rows") or []:
-            start, end = _period(row[date_col], monthly)
+            start, end = _period(row[date_col], False)
 
             def col(name: str, row: list[Any] = row) -> Any:
                 i = index.get(name.lower())
                 return row[i] if i is not None else None
+
+            # a TagKey grouping answers TagKey and TagValue columns (empty when untagged)
+            key, value = col("TagKey"), col("TagValue")
+            row_tags = {str(key): str(value)} if tags and key and value not in (None, "") else {}
 
             out.append(
                 CostRecord(
@@ -188,8 +232,36 @@ class AzureCostManagement(AzureAdapter):
                     currency=str(col("Currency") or "USD"),
                     region=col("ResourceLocation") or None,
                     account=self.scope,
-                    tags={t: str(col(t)) for t in tags if col(t) not in (None, "")},
+                    tags=row_tags,
                     raw=dict(zip(names, row, strict=False)),
                 )
             )
         return out
+
+
+def _monthly(records: list[CostRecord]) -> list[CostRecord]:
+    """Daily records summed per calendar month (and service, region, currency, tags)."""
+    months: dict[tuple[Any, ...], list[CostRecord]] = {}
+    for rec in records:
+        month = rec.period_start.replace(day=1)
+        key = (month, rec.service, rec.region, rec.currency, tuple(sorted(rec.tags.items())))
+        months.setdefault(key, []).append(rec)
+    out = []
+    for (month, *_), group in months.items():
+        first = group[0]
+        _, end = _period(month.strftime("%Y%m%d"), True)
+        out.append(
+            CostRecord(
+                provider=first.provider,
+                service=first.service,
+                period_start=month,
+                period_end=end,
+                amount=sum((r.amount for r in group), Decimal(0)),
+                currency=first.currency,
+                region=first.region,
+                account=first.account,
+                tags=dict(first.tags),
+                raw={"UsageMonth": month.strftime("%Y%m"), "days": len(group)},
+            )
+        )
+    return out

@@ -2,6 +2,10 @@
 
 A database lives on a logical server; create_database makes the server (with the spec's
 administrator login) and then the database, waiting on both long-running operations.
+The size must fit the service objective: Basic holds at most 2 GB, S0-S2 250 GB (the
+"Max storage" of Azure SQL's DTU resource limits); without an instance class, Basic is
+chosen when the size fits it and S0 otherwise, and a size the chosen objective cannot hold
+is refused before anything is created.
 The database id is "server/database"; deleting the last database also deletes the
 server this module created for it.
 """
@@ -39,6 +43,35 @@ _STATUS = {
     "disabled": "failed",
     "inaccessible": "failed",
 }
+
+
+#: "Max storage (GB)" per DTU service objective (Azure SQL Database resource limits for
+#: single databases, DTU purchasing model)
+MAX_STORAGE_GB = {
+    "Basic": 2,
+    **dict.fromkeys(("S0", "S1", "S2"), 250),
+    **dict.fromkeys(("S3", "S4", "S6", "S7", "S9", "S12"), 1024),
+    **dict.fromkeys(("P1", "P2", "P4", "P6"), 1024),
+    **dict.fromkeys(("P11", "P15"), 4096),
+}
+
+
+def service_objective(instance_class: str, storage_gb: int | None) -> str:
+    """The sku name for a size: the caller's, or Basic when it fits (else S0); a size the
+    objective cannot hold is a ConfigurationError naming its limit."""
+    size = storage_gb or 0
+    name = instance_class or ("Basic" if size <= MAX_STORAGE_GB["Basic"] else "S0")
+    limit = MAX_STORAGE_GB.get(name)
+    if limit is not None and size > limit:
+        raise ConfigurationError(
+            f"storage_gb={size} is more than the {limit} GB an Azure SQL '{name}' database "
+            "can hold",
+            provider="azure",
+            operation="create_database",
+            hint=f"Ask for at most {limit} GB, or an instance class that holds {size} GB "
+            "(S0-S2: 250 GB, S3 and up: 1024 GB)",
+        )
+    return name
 
 
 def server_name(name: str) -> str:
@@ -121,6 +154,7 @@ class AzureSqlDatabase(AzureAdapter):
                 resource=spec.name,
                 hint="Set DatabaseSpec.password (it is sent once and never logged)",
             )
+        sku = service_objective(spec.instance_class, spec.storage_gb)  # before creating
         server = server_name(spec.name)
         db = server_name(spec.name)
         tags = dict(spec.tags)
@@ -141,7 +175,7 @@ class AzureSqlDatabase(AzureAdapter):
             ),
         ).result()
         body: dict[str, Any] = {"location": self.region, "tags": tags, "properties": {}}
-        body["sku"] = {"name": spec.instance_class or "Basic"}
+        body["sku"] = {"name": sku}
         if spec.storage_gb:
             body["properties"]["maxSizeBytes"] = spec.storage_gb * 1024**3
         database = self.client.databases.begin_create_or_update(

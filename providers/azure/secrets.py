@@ -7,11 +7,12 @@ Secret values never enter messages, logs or repr.
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from providers.azure.adapter import AzureAdapter, sdk_import_error
 from providers.base import SecretMetadata, SecretValue
-from providers.errors import CloudError
+from providers.errors import CloudError, ConfigurationError
 from providers.operation import cloud_operation
 
 try:
@@ -19,6 +20,22 @@ try:
     from azure.keyvault.secrets import SecretClient
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise sdk_import_error("azure-keyvault-secrets") from exc
+
+
+#: secret-name in Key Vault's secrets.json: "^[0-9a-zA-Z-]+$" (at most 127 characters)
+_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
+
+
+def check_name(name: str) -> str:
+    """A name Key Vault accepts, or a ConfigurationError saying which characters it takes."""
+    if not _NAME.match(name):
+        raise ConfigurationError(
+            f"{name!r} is not a valid Key Vault secret name",
+            provider="azure",
+            operation="secret name",
+            hint="Use 1-127 letters, digits and hyphens (no underscores, dots or slashes)",
+        )
+    return name
 
 
 def _metadata(props: Any, versions: int | None = None) -> SecretMetadata:
@@ -67,12 +84,12 @@ class AzureKeyVaultSecrets(AzureAdapter):
 
     @cloud_operation("set_secret", mutating=True, resource="name")
     def set_secret(self, name: str, value: str) -> SecretMetadata:
-        secret = self.client.set_secret(name, value)
+        secret = self.client.set_secret(check_name(name), value)
         return _metadata(secret.properties)
 
     @cloud_operation("get_secret", resource="name")
     def get_secret(self, name: str, version: str | None = None) -> SecretValue:
-        secret = self.client.get_secret(name, version)
+        secret = self.client.get_secret(check_name(name), version)
         return SecretValue(
             name=str(secret.name),
             version=str(secret.properties.version),
@@ -87,7 +104,7 @@ class AzureKeyVaultSecrets(AzureAdapter):
     @cloud_operation("list_versions", resource="name")
     def list_versions(self, name: str) -> list[str]:
         """Version ids of one secret, oldest first."""
-        props = list(self.client.list_properties_of_secret_versions(name))
+        props = list(self.client.list_properties_of_secret_versions(check_name(name)))
         props.sort(key=lambda p: (p.created_on is None, p.created_on))
         return [str(p.version) for p in props]
 
@@ -95,7 +112,9 @@ class AzureKeyVaultSecrets(AzureAdapter):
     def delete_secret(self, name: str, purge: bool = False) -> bool:
         try:
             # the SDK reads the poll interval from this underscored keyword only
-            poller = self.client.begin_delete_secret(name, _polling_interval=self.poll_interval)
+            poller = self.client.begin_delete_secret(
+                check_name(name), _polling_interval=self.poll_interval
+            )
         except ResourceNotFoundError:
             return False
         poller.wait()  # Key Vault's poller returns from result() without waiting

@@ -9,21 +9,10 @@ Columns prefixed `x_` are FOCUS custom columns (allowed by the spec) kept for tr
 from __future__ import annotations
 
 import csv
-import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
 from importlib import resources
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-from providers.base import CloudStorage, CostRecord
-from providers.errors import CostAnalysisError
-
-if TYPE_CHECKING:
-    import pandas as pd
-    import pyarrow as pa
 
 FOCUS_VERSION = "1.1"
 MONEY_SQL = "DECIMAL(18,9)"
@@ -57,6 +46,32 @@ COLUMNS: dict[str, str] = {
     "x_Raw": "VARCHAR",  # raw source columns as JSON, for API records (files: see above)
 }
 MONEY_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "x_Credits")
+
+#: FOCUS 1.0 columns whose presence the spec requires (a FOCUS file missing some of them is read,
+#: with a warning naming them, when the comparison does not need them)
+FOCUS_MANDATORY = (
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "ContractedCost",
+    "EffectiveCost",
+    "InvoiceIssuerName",
+    "ListCost",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "ServiceCategory",
+    "ServiceName",
+)
 
 #: FOCUS ChargeCategory allowed values
 CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
@@ -122,231 +137,6 @@ def arrow_schema():  # type: ignore[no-untyped-def]
         "BIGINT": pa.int64(),
     }
     return pa.schema([(name, types[t]) for name, t in COLUMNS.items()])
-
-
-class FocusFrame:
-    """FOCUS rows from any number of sources, as one lazy DuckDB query.
-
-    Files stay where they are: `sql()` is a UNION ALL of one compiled SELECT per scan, so
-    aggregations run straight over the files. `to_arrow`/`to_pandas` materialise the rows
-    (money as decimal128, exact); `write_parquet` writes them atomically.
-    """
-
-    def __init__(self, *, start: date | None = None, end: date | None = None) -> None:
-        import duckdb
-
-        from providers.cost import sources
-
-        self.con = duckdb.connect()
-        # timestamps with an offset become UTC, whatever the machine's zone
-        self.con.execute("SET TimeZone = 'UTC'")
-        sources.install_tables(self.con)
-        self.parts: list[sources.Part] = []
-        self.start, self.end = start, end
-        self._checked = False
-        self._workdir: Path | None = None
-
-    # ------------------------------------------------------------------ building
-    @classmethod
-    def from_sources(
-        cls,
-        specs: Sequence[Path | str],
-        *,
-        start: date | None = None,
-        end: date | None = None,
-        opener: Callable[[str], tuple[CloudStorage, str]] | None = None,
-    ) -> FocusFrame:
-        frame = cls(start=start, end=end)
-        for spec in specs:
-            frame.add_source(spec, opener=opener)
-        return frame
-
-    @classmethod
-    def from_records(
-        cls, records: Sequence[CostRecord], *, start: date | None = None, end: date | None = None
-    ) -> FocusFrame:
-        frame = cls(start=start, end=end)
-        frame.add_records(records)
-        return frame
-
-    def add_source(
-        self,
-        spec: Path | str,
-        *,
-        opener: Callable[[str], tuple[CloudStorage, str]] | None = None,
-    ) -> None:
-        """A file, directory, glob, or storage URL (s3://, gs://, az://, block:NAME/...)."""
-        from providers.cost import sources
-
-        text = str(spec)
-        if ("://" in text and not text.startswith("file://")) or text.startswith("block:"):
-            if self._workdir is None:
-                self._workdir = sources.tempdir()
-            path: Path | str = sources.fetch_remote(text, self._workdir, opener)
-        else:
-            path = text[len("file://") :] if text.startswith("file://") else text
-        self.add_files(sources.expand_paths(path))
-
-    def add_files(self, files: Sequence[Path]) -> None:
-        from providers.cost import sources
-
-        groups: dict[tuple[str, str], list[str]] = {}
-        for f in files:
-            kind = sources.file_kind(f)
-            fmt = sources.detect_format(sources.file_columns(self.con, f), where=str(f))
-            groups.setdefault((fmt, kind), []).append(str(f))
-        for (fmt, kind), paths in groups.items():
-            # parquet files of one format are scanned together (parallel, one pass)
-            batches = [paths] if kind == "parquet" else [[p] for p in paths]
-            for batch in batches:
-                self.parts.append(sources.build_part(self.con, fmt, kind, batch))
-        self._checked = False
-
-    def add_records(self, records: Sequence[CostRecord], name: str = "records") -> None:
-        from providers.cost import sources
-
-        table = sources.records_table(records, name=name)
-        view = f"__records_{len(self.parts)}"
-        self.con.register(view, table)
-        inner = f"SELECT *, TRUE AS __explicit, CAST(NULL AS INTEGER) AS __bad FROM {view}"
-        part = sources.Part("api", [name], view, {}, inner_sql=inner, explicit=True)
-        part.select_sql = sources._select(inner)
-        part.text_typed = False
-        self.parts.append(part)
-
-    # ------------------------------------------------------------------ reading
-    def sql(self) -> str:
-        """The FOCUS rows (in the date range) as one SQL query."""
-        return self._union("select_sql")
-
-    def unmapped_sql(self) -> str:
-        """The rows before the service/charge lookups (see sources.lookup_sql)."""
-        return self._union("inner_sql")
-
-    def _union(self, attr: str) -> str:
-        if not self.parts:
-            raise CostAnalysisError(
-                "no cost data", operation="compare", hint="Give at least one source or provider"
-            )
-        union = " UNION ALL BY NAME ".join(f"({getattr(p, attr)})" for p in self.parts)
-        return f"SELECT * FROM ({union}){self._where()}"
-
-    def _where(self) -> str:
-        conds = []
-        if self.start:
-            conds.append(f"ChargePeriodStart >= TIMESTAMP '{self.start.isoformat()}'")
-        if self.end:
-            conds.append(f"ChargePeriodStart < TIMESTAMP '{self.end.isoformat()}'")
-        return f" WHERE ({' AND '.join(conds)})" if conds else ""
-
-    def grouped_sql(self, keys: str, aggregates: str) -> str:
-        """Pre-lookup rows grouped by keys, one GROUP BY per part, unioned.
-
-        Grouping each scan on its own keeps the per-part constants (format, whether the
-        service category is explicit) out of the hash keys: about 20 % faster on 10^7 rows.
-        """
-        if not self.parts:
-            raise CostAnalysisError(
-                "no cost data", operation="compare", hint="Give at least one source or provider"
-            )
-        selects = []
-        for p in self.parts:
-            explicit = "TRUE" if p.explicit else "FALSE"
-            # rows failing a check are kept whatever their date, so they are counted
-            where = self._where()
-            where = f"{where} OR __bad IS NOT NULL" if where else ""
-            selects.append(
-                f"(SELECT {sql_quote(p.format)} AS x_SourceFormat, {explicit} AS __explicit, g.* "
-                f"FROM (SELECT {keys}, {aggregates}, COUNT(__bad) AS __bad_rows "
-                f"FROM ({p.inner_sql}){where} GROUP BY ALL) g)"
-            )
-        return " UNION ALL ".join(selects)
-
-    def check(self) -> None:
-        """Raise for malformed text values (bad number or date, missing value)."""
-        from providers.cost import sources
-
-        if self._checked:
-            return
-        for part in self.parts:
-            sources.check_part(self.con, part)
-        self._checked = True
-
-    def mark_checked(self) -> None:
-        """An aggregation over every row found no malformed value (see grouped_sql)."""
-        self._checked = True
-
-    def check_values(
-        self, currencies: Iterable[str | None], charge_null: bool, categories: Iterable[str | None]
-    ) -> None:
-        """Locate and raise for unknown looked-up values seen in an aggregate."""
-        from providers.cost import sources
-
-        bad_cur = [c for c in currencies if c is None or c not in currencies_known()]
-        if bad_cur:
-            sources.locate(
-                self.con,
-                self.parts,
-                "BillingCurrency IS NULL OR BillingCurrency NOT IN (SELECT code FROM __currencies)",
-                "BillingCurrency",
-                "is not a known currency (ISO 4217)",
-            )
-        if charge_null:
-            sources.locate(
-                self.con,
-                self.parts,
-                "ChargeCategory IS NULL",
-                "ChargeCategory",
-                "is not a known charge type",
-            )
-        bad_cat = [c for c in categories if c not in SERVICE_CATEGORIES]
-        if bad_cat:
-            listing = ", ".join(sql_quote(c) for c in SERVICE_CATEGORIES)
-            sources.locate(
-                self.con,
-                self.parts,
-                f"ServiceCategory IS NULL OR ServiceCategory NOT IN ({listing})",
-                "ServiceCategory",
-                "is not a FOCUS ServiceCategory",
-            )
-
-    def validate(self) -> None:
-        """Every check, including looked-up values (one extra pass over the data)."""
-        self.check()
-        rows = self.con.execute(
-            f"SELECT DISTINCT BillingCurrency, ChargeCategory IS NULL, ServiceCategory "
-            f"FROM ({self.sql()})"
-        ).fetchall()
-        self.check_values({r[0] for r in rows}, any(r[1] for r in rows), {r[2] for r in rows})
-
-    def to_arrow(self) -> pa.Table:
-        self.validate()
-        return self.con.sql(self.sql()).to_arrow_table()
-
-    def to_pandas(self) -> pd.DataFrame:
-        import pandas as pd
-
-        return self.to_arrow().to_pandas(types_mapper=pd.ArrowDtype)
-
-    def write_parquet(self, path: Path | str) -> Path:
-        """Validate everything, then write all rows to a temp file renamed into place."""
-        target = Path(path)
-        self.validate()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        try:
-            self.con.execute(
-                f"COPY ({self.sql()}) TO {sql_quote(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
-            )
-            tmp.replace(target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return target
-
-    def close(self) -> None:
-        self.con.close()
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
 
 
 def currencies_known() -> frozenset[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from providers.base import CloudStorage
 from providers.cost.analyzer import CostComparison, cents
-from providers.cost.focus import FocusFrame
+from providers.cost.frame import FocusFrame
 
 REPORT_FILES = ("cost-report.html", "focus-rows.parquet", "comparison.json")
 COLORS = {"aws": "#ff9900", "gcp": "#4285f4", "azure": "#0078d4", "local": "#6b7280"}
@@ -93,7 +93,8 @@ def render_html(c: CostComparison, *, group_by: str = "category") -> str:
     totals["of which estimated"] = c.estimated
     totals["credits netted (GCP)"] = c.credits
     cheapest_rows = "".join(
-        f"<tr><th>{esc(cat)}</th><td>{esc(r['provider'])}</td><td>{esc(r['basis'])}"
+        f"<tr><th>{esc(cat)}</th><td>{esc(r['provider'] or 'not comparable')}</td>"
+        f"<td>{esc(r.get('reason') or r['basis'])}"
         f"{' per ' + esc(r['unit']) if r.get('unit') else ''}</td></tr>"
         for cat, r in c.cheapest.items()
     )
@@ -113,17 +114,30 @@ def render_html(c: CostComparison, *, group_by: str = "category") -> str:
         for p, f in c.forecast.items()
     )
     missing = "".join(f"<li>{esc(p)}: {esc(why)}</li>" for p, why in c.missing.items())
-    overall = c.cheapest_overall.get("provider", "-")
+    overall = c.cheapest_overall.get("provider") or "not comparable"
+    overall_why = c.cheapest_overall.get("reason") or c.cheapest_overall.get("basis", "")
+    banner = (
+        f'<p id="sample-label" style="background:#fde68a;padding:8px;font-weight:bold">'
+        f"{esc(c.label)}</p>"
+        if c.sample
+        else ""
+    )
+    read = "".join(f"<li>{esc(', '.join(s['files']))}: {esc(s['title'])}</li>" for s in c.sources)
+    notes = "".join(f"<li>{esc(n)}</li>" for n in [*c.notes, *c.warnings])
     period = f"{c.start or '…'} to {c.end or '…'}"
+    title = ("SAMPLE DATA: " if c.sample else "") + "Cloud cost comparison"
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Cloud cost comparison</title>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
 table{{border-collapse:collapse;margin-bottom:1em}}td,th{{border:1px solid #ddd;padding:4px 8px}}
 .num{{text-align:right}}th{{text-align:left;background:#f6f6f6}}</style></head><body>
-<h1>Cloud cost comparison</h1>
-<p>Period {esc(period)} ({c.days} days), {c.rows:,} FOCUS rows, currency {esc(cur)}.
-Cheapest overall: <b id="cheapest-overall">{esc(overall)}</b>
-({esc(str(c.cheapest_overall.get("basis", "")))}).</p>
+<h1>Cloud cost comparison{" (sample data)" if c.sample else ""}</h1>
+{banner}
+<p>Period {esc(period)} ({c.days} days), {c.rows:,} FOCUS rows, measure {esc(c.measure)},
+currency {esc(cur)}. Cheapest overall: <b id="cheapest-overall">{esc(overall)}</b>
+({esc(str(overall_why))}).</p>
+{f"<h2>Sources</h2><ul>{read}</ul>" if read else ""}
+{f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}
 {f"<h2>Missing providers</h2><ul>{missing}</ul>" if missing else ""}
 {_table("Totals", totals, c.providers, cur)}
 <h2>Daily cost trend</h2>{trend_svg(c)}

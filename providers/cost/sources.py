@@ -2,13 +2,18 @@
 
 Each source becomes a DuckDB SELECT producing the FOCUS columns, built from the mapping
 tables in `mappings/` (one per source format): the code below knows column *kinds*
-(text, decimal, timestamp, currency, charge, service), never a particular cloud. Files are
-scanned lazily, so the analysis aggregates straight over them.
+(text, decimal, timestamp, currency, charge, service, provider, tags), never a particular
+cloud. Files are scanned lazily, so the analysis aggregates straight over them.
 
-Malformed input raises CostAnalysisError naming the file, the row (1-based data row) and
-the column. Text columns are checked before anything is computed; typed parquet columns
-need no check; values looked up in tables (currency, charge type) are checked after the
-aggregation, and the offending row is then located.
+Malformed input raises CostInputError (bad input: exit 2) naming the file, the row (1-based
+data row) and the column, and what to do. Text columns are checked in the same pass as the
+aggregation; typed parquet columns need fewer checks; values looked up in tables (currency,
+charge type) are checked after the aggregation, and the offending row is then located.
+
+Numbers follow one strict rule (`NUMBER_RE`): optional sign, digits with an optional
+decimal point, optional exponent; nothing else (no `_`, no thousands separators, no
+booleans, no NaN/Infinity), and a value that does not fit DECIMAL(18,9) is an error, never
+NULL.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import csv
 import gzip
 import io
 import json
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from providers.base import CloudStorage, CostRecord
 from providers.cost import focus
-from providers.errors import CostAnalysisError
+from providers.errors import CostInputError
 
 if TYPE_CHECKING:
     import duckdb
@@ -38,12 +44,31 @@ PARQUET_EXT = (".parquet", ".pq")
 CSV_EXT = (".csv", ".csv.gz")
 JSON_EXT = (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 LOOKUP_KINDS = ("charge", "service")
-_NUMERIC = ("DOUBLE", "FLOAT", "DECIMAL", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "REAL")
+_NUMERIC: tuple[str, ...] = (
+    "DOUBLE",
+    "FLOAT",
+    "DECIMAL",
+    "BIGINT",
+    "INTEGER",
+    "HUGEINT",
+    "SMALLINT",
+    "REAL",
+)
+_NUMERIC += ("TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT", "UHUGEINT")
 _TEMPORAL = ("TIMESTAMP", "DATE")
+#: the one number rule for text values (after trimming spaces)
+NUMBER_RE = r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?"
+MONEY_MAX = Decimal("999999999.999999999")
+#: line endings are checked over the whole file below this size, else in its first MiB
+_FULL_SCAN_BYTES = 64 * 2**20
+JSON_SHAPE = (
+    "JSON lines (one row object per line) or a JSON array of row objects, as written by "
+    "`bq query --format=json` or `--format=prettyjson`"
+)
 
 
 def _error(message: str, *, resource: str | None = None, hint: str | None = None) -> Exception:
-    return CostAnalysisError(
+    return CostInputError(
         message,
         operation="read billing data",
         resource=resource,
@@ -67,6 +92,7 @@ class ColumnMap:
     kind: str
     expression: str
     fallback: str
+    dataset: str = ""
 
     @property
     def required(self) -> bool:
@@ -76,20 +102,23 @@ class ColumnMap:
 @dataclass(frozen=True)
 class FormatSpec:
     name: str
+    title: str
     signature: tuple[tuple[str, ...], ...]
     columns: tuple[ColumnMap, ...]
+    charges: str  # the key of this format's rows in charge_categories.csv
+    datasets: str = ""  # 'azure': actual or amortized, decided per file
 
 
 @cache
 def formats() -> dict[str, FormatSpec]:
     """The known source formats, read from mappings/formats.csv and one table each."""
     sigs: dict[str, list[tuple[str, ...]]] = {}
-    tables: dict[str, str] = {}
+    rows: dict[str, dict[str, str]] = {}
     for row in focus.mapping_rows("formats.csv"):
         sigs.setdefault(row["format"], []).append(tuple(row["columns"].split("+")))
-        tables[row["format"]] = row["mapping"]
+        rows.setdefault(row["format"], row)
     specs = {}
-    for name, table in tables.items():
+    for name, row in rows.items():
         cols = tuple(
             ColumnMap(
                 r["focus_column"],
@@ -97,25 +126,43 @@ def formats() -> dict[str, FormatSpec]:
                 r["kind"],
                 r["expression"] or "",
                 r["fallback"] or "",
+                r.get("dataset") or "",
             )
-            for r in focus.mapping_rows(table)
+            for r in focus.mapping_rows(row["mapping"])
         )
-        specs[name] = FormatSpec(name, tuple(sigs[name]), cols)
+        specs[name] = FormatSpec(
+            name, row["title"], tuple(sigs[name]), cols, row["charges"], row["dataset"] or ""
+        )
     return specs
 
 
-def detect_format(columns: Iterable[str], *, where: str = "") -> str:
+def format_title(fmt: str, dataset: str = "") -> str:
+    spec = formats().get(fmt)
+    title = spec.title if spec else "API records"
+    return f"{title}, {dataset} cost" if dataset else title
+
+
+def detect_format(columns: Iterable[str], *, where: str = "", kind: str = "csv") -> str:
     """The format whose signature columns are all present (case-insensitive)."""
-    present = {c.lower() for c in columns}
+    cols = list(columns)
+    present = {c.lower() for c in cols}
     for spec in formats().values():
         for sig in spec.signature:
             if all(c.lower() in present for c in sig):
                 return spec.name
+    known = "; ".join(f"{s.title}: {', '.join(s.signature[0])}" for s in formats().values())
+    if kind == "json":
+        hint = f"Give {JSON_SHAPE}, with the columns of a GCP billing export or a FOCUS file"
+    else:
+        hint = (
+            "Check that the file is a billing export with its header row. Recognised "
+            f"formats and the columns that identify them: {known}"
+        )
+    shown = ", ".join(cols[:8]) + (", ..." if len(cols) > 8 else "")
     raise _error(
-        "the format is not recognised (not an AWS CUR 2.0, GCP billing export, Azure cost "
-        "export or FOCUS file)",
+        f"the format is not recognised (its columns: {shown or 'none'})",
         resource=where or None,
-        hint="Check that the file is a billing export with its header row",
+        hint=hint,
     )
 
 
@@ -128,13 +175,42 @@ def file_kind(path: Path) -> str:
         return "csv"
     if name.endswith(JSON_EXT):
         return "json"
-    raise _error("unknown file type", resource=str(path), hint="Use .parquet, .csv or .jsonl")
+    raise _error(
+        "unknown file type",
+        resource=str(path),
+        hint="Use .parquet, .csv, .csv.gz, .json, .jsonl or .json.gz",
+    )
+
+
+def _open_binary(path: Path) -> Any:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
 
 
 def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
-    return open(path, encoding="utf-8-sig")
+    return io.TextIOWrapper(_open_binary(path), encoding="utf-8-sig", newline="")
+
+
+def csv_header(path: Path) -> tuple[list[str], bool]:
+    """The header of a CSV file, and whether at least one data row follows it."""
+    try:
+        with _open_text(path) as fh:
+            reader = csv.reader(fh)
+            header = next(reader, [])
+            has_rows = any(any(field.strip() for field in row) for row in reader)
+            return header, has_rows
+    except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
+        raise _error(f"cannot read the file ({exc})", resource=str(path)) from exc
+
+
+def _first_rows_any(path: Path) -> bool:
+    """For CSV: does any data row follow the header (reads until the first one)?"""
+    return csv_header(path)[1]
+
+
+def _json_scan(path: str) -> str:
+    return f"read_json({sql_str(path)}, format='auto', sample_size=-1)"
 
 
 def file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
@@ -144,19 +220,118 @@ def file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
         if kind == "parquet":
             rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_str(str(path))})")
             return [r[0] for r in rows.fetchall()]
+        if kind == "csv":
+            return csv_header(path)[0]
         with _open_text(path) as fh:
-            if kind == "csv":
-                return next(csv.reader(fh), [])
-            first = fh.readline()
-            return list(json.loads(first).keys()) if first.strip() else []
+            head = fh.read(4096).lstrip()
+        if not head:
+            raise _error("the file is empty: it has no rows", resource=str(path))
+        if head[0] not in "[{":
+            raise _error(
+                f"the file is not JSON rows (it starts with {head[:20]!r})",
+                resource=str(path),
+                hint=f"Give {JSON_SHAPE}",
+            )
+        described = con.execute(f"DESCRIBE SELECT * FROM {_json_scan(str(path))}").fetchall()
+        return [r[0] for r in described]
+    except CostInputError:
+        raise
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise _error(f"cannot read the file ({exc})", resource=str(path)) from exc
-    except Exception as exc:  # duckdb errors: corrupt parquet
-        raise _error(f"cannot read the file ({exc})", resource=str(path)) from exc
+    except Exception as exc:  # duckdb errors: corrupt parquet, JSON of the wrong shape
+        shape = f" Expected {JSON_SHAPE}" if kind == "json" else ""
+        raise _error(
+            f"cannot read the file ({_first_line(exc)}).{shape}", resource=str(path)
+        ) from exc
+
+
+def _one(cursor: Any) -> Any:
+    """The first row of a result, reading it to the end (DuckDB needs that)."""
+    rows = cursor.fetchall()
+    return rows[0] if rows else None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def check_not_empty(con: duckdb.DuckDBPyConnection, path: Path, kind: str) -> None:
+    """An export with no data rows is an error naming the file (never a provider quietly
+    missing from the totals)."""
+    where = str(path)
+    if kind == "csv":
+        if not _first_rows_any(path):
+            raise _error(
+                "the export has no data rows (only a header, or it is cut inside the header)",
+                resource=where,
+                hint="Export the period again; an export with no costs still has rows",
+            )
+        return
+    try:
+        if kind == "parquet":
+            n = _one(
+                con.execute(f"SELECT SUM(num_rows) FROM parquet_file_metadata({sql_str(where)})")
+            )
+        else:
+            n = _one(con.execute(f"SELECT COUNT(*) FROM {_json_scan(where)}"))
+    except Exception as exc:
+        shape = f" Expected {JSON_SHAPE}" if kind == "json" else ""
+        raise _error(f"cannot read the file ({_first_line(exc)}).{shape}", resource=where) from exc
+    if not n or not n[0]:
+        raise _error("the export has no data rows", resource=where)
+
+
+def mixed_line_endings(path: Path) -> bool:
+    """Both CRLF and bare LF line ends (the whole file if small, else its first MiB)."""
+    limit = _FULL_SCAN_BYTES if path.stat().st_size <= _FULL_SCAN_BYTES else 2**20
+    with _open_binary(path) as fh:
+        data = fh.read(limit)
+    crlf = data.count(b"\r\n")
+    return crlf > 0 and data.count(b"\n") > crlf
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path
+    files: tuple[Path, ...]
+
+
+def read_manifest(path: Path) -> Manifest | None:
+    """An AWS CUR manifest (`reportKeys`, legacy CUR) or Data Exports manifest (`dataFiles`,
+    CUR 2.0): the report files it lists, found next to it. None if not a manifest."""
+    if not path.name.lower().endswith(".json"):
+        return None
+    try:
+        data = json.loads(path.read_text("utf-8-sig"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    keys = data.get("reportKeys") or data.get("dataFiles")
+    if not isinstance(keys, list) or not ("assemblyId" in data or "dataFiles" in data):
+        return None
+    found = []
+    for key in keys:
+        parts = str(key).replace("s3://", "").split("/")
+        candidates = [path.parent.joinpath(*parts[i:]) for i in range(len(parts))]
+        match = next((c for c in candidates if c.is_file()), None)
+        if match is None:
+            raise _error(
+                f"the manifest lists '{key}', which is not next to it",
+                resource=str(path),
+                hint="Download every file of the report (the manifest and the files it lists)",
+            )
+        found.append(match)
+    return Manifest(path, tuple(found))
 
 
 def expand_paths(spec: Path | str) -> list[Path]:
-    """A file, every billing file under a directory, or a glob's matches."""
+    """A file, every billing file under a directory, or a glob's matches.
+
+    A CUR manifest stands for the files it lists: in a directory holding manifests, only
+    the report files some manifest lists are read (older assemblies of the same month,
+    which AWS leaves in place, would count twice)."""
     path = Path(spec).expanduser()
     if path.is_dir():
         found = sorted(
@@ -172,7 +347,21 @@ def expand_paths(spec: Path | str) -> list[Path]:
         raise _error(
             "no billing files found", resource=str(spec), hint="Give a file, directory or glob"
         )
-    return found
+    manifests = [m for m in (read_manifest(p) for p in found) if m is not None]
+    if not manifests:
+        return found
+    listed = {f.resolve() for m in manifests for f in m.files}
+    skip = {m.path.resolve() for m in manifests}
+    out = [p for p in found if p.resolve() in listed]
+    for p in found:
+        resolved = p.resolve()
+        if resolved in skip or resolved in listed:
+            continue
+        if any(resolved.is_relative_to(m.path.parent.resolve()) for m in manifests):
+            continue  # an older assembly of a report whose manifest is here
+        out.append(p)
+    out += [f for m in manifests for f in m.files if f.resolve() not in {o.resolve() for o in out}]
+    return sorted(set(out))
 
 
 def _is_billing_name(path: Path) -> bool:
@@ -222,9 +411,91 @@ class Part:
     # (SQL true for a bad value, source column, what is wrong with it)
     checks: list[tuple[str, str, str]] = field(default_factory=list)
     text_typed: bool = True
+    dataset: str = ""  # 'actual' / 'amortized' for Azure cost exports
+    warnings: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)  # CSV header as written
+
+    @property
+    def title(self) -> str:
+        return format_title(self.format, self.dataset)
+
+    @property
+    def has_billed(self) -> bool:
+        """False when the source gives no BilledCost (an amortized export)."""
+        return self.dataset != "amortized"
 
 
-def _scan_sql(kind: str, files: Sequence[str]) -> str:
+def _csv_reader(path: str, header: list[str], fmt: str, mixed: bool) -> str:
+    """An explicit dialect (never sniffed): the header parsed by Python's csv module, every
+    column text, RFC 4180 quoting; strict (a short or long row is an error) unless the line
+    endings are mixed, where DuckDB's strict parser refuses the file."""
+    names = []
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        name = name or f"column{i}"
+        if name.lower() in seen:  # DuckDB needs unique names
+            seen[name.lower()] += 1
+            name = f"{name}_{seen[name.lower()]}"
+        seen.setdefault(name.lower(), 0)
+        names.append(name)
+    cols = "{" + ", ".join(f"{sql_str(n)}: 'VARCHAR'" for n in names) + "}"
+    nulls = "['', 'NULL']" if fmt == "focus" else "['']"
+    strict = "false" if mixed else "true"
+    return (
+        f"read_csv({sql_str(path)}, header=true, auto_detect=false, delim=',', quote='\"', "
+        f"escape='\"', columns={cols}, nullstr={nulls}, strict_mode={strict}, "
+        "null_padding=false, max_line_size=16777216)"
+    )
+
+
+def _gcp_struct_columns(columns: Sequence[str]) -> str:
+    """GCP export as CSV with flattened dotted columns ('service.description'): rebuild the
+    BigQuery records, and parse list columns written as JSON or Python literals."""
+    groups: dict[str, list[str]] = {}
+    for c in columns:
+        if "." in c:
+            groups.setdefault(c.split(".", 1)[0], []).append(c)
+    lower = {c.lower() for c in columns}
+    exprs = []
+    for prefix, cols in groups.items():
+        if prefix.lower() in lower:
+            continue
+        fields = ", ".join(f"{quote(c.split('.', 1)[1])} := {quote(c)}" for c in cols)
+        exprs.append(f"struct_pack({fields}) AS {quote(prefix)}")
+    replace = []
+    lists = {
+        "credits": '[{"name": "VARCHAR", "amount": "VARCHAR", "type": "VARCHAR"}]',
+        "labels": '[{"key": "VARCHAR", "value": "VARCHAR"}]',
+    }
+    for name, shape in lists.items():
+        actual = next((c for c in columns if c.lower() == name), None)
+        if actual:
+            replace.append(
+                f"from_json({_pyjson(quote(actual))}, {sql_str(shape)}) AS {quote(actual)}"
+            )
+    extra = ", ".join(exprs)
+    rep = f" REPLACE ({', '.join(replace)})" if replace else ""
+    return f"*{rep}" + (f", {extra}" if extra else "")
+
+
+def _pyjson(col: str) -> str:
+    """A list written as JSON or as a Python literal ([{'amount': -1.5, 'id': None}])."""
+    text = f"CAST({col} AS VARCHAR)"
+    return (
+        f"CASE WHEN starts_with(trim({text}), '[{{\"') OR trim({text}) = '[]' THEN {text} "
+        f"ELSE regexp_replace(regexp_replace(regexp_replace(replace({text}, '''', '\"'), "
+        "'\\bNone\\b', 'null', 'g'), '\\bTrue\\b', 'true', 'g'), '\\bFalse\\b', 'false', 'g') END"
+    )
+
+
+def _scan_sql(
+    kind: str,
+    files: Sequence[str],
+    *,
+    fmt: str = "",
+    header: list[str] | None = None,
+    mixed: bool = False,
+) -> str:
     if kind == "parquet":
         listing = "[" + ", ".join(sql_str(f) for f in files) + "]"
         return (
@@ -234,67 +505,277 @@ def _scan_sql(kind: str, files: Sequence[str]) -> str:
         )
     (only,) = files
     if kind == "csv":
-        reader = f"read_csv({sql_str(only)}, header=true, all_varchar=true, auto_detect=true)"
+        reader = _csv_reader(only, header or [], fmt, mixed)
+        select = _gcp_struct_columns(header or []) if fmt == "gcp_billing_export" else "*"
     else:
-        reader = f"read_json({sql_str(only)}, format='newline_delimited', sample_size=-1)"
+        reader = _json_scan(only)
+        select = "*"
     # insertion order is preserved for one file, so row_number() is the data row number
-    return f"(SELECT *, {sql_str(only)} AS __file, row_number() OVER () AS __row FROM {reader})"
+    return (
+        f"(SELECT {select}, {sql_str(only)} AS __file, row_number() OVER () AS __row FROM {reader})"
+    )
 
 
 def _describe(con: duckdb.DuckDBPyConnection, scan_sql: str, where: str) -> dict[str, str]:
     try:
         rows = con.execute(f"DESCRIBE SELECT * FROM {scan_sql}").fetchall()
     except Exception as exc:
-        raise _error(f"cannot read the file ({exc})", resource=where) from exc
+        raise _error(f"cannot read the file ({_first_line(exc)})", resource=where) from exc
     return {r[0]: str(r[1]) for r in rows if r[0] not in ("__file", "__row")}
 
 
-def build_part(con: duckdb.DuckDBPyConnection, fmt: str, kind: str, files: Sequence[str]) -> Part:
-    """Compile the format's mapping table into a SELECT of FOCUS columns."""
-    scan = _scan_sql(kind, files)
-    where = files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} files)"
-    columns = _describe(con, scan, where)
-    part = Part(fmt, list(files), scan, columns, text_typed=kind != "parquet")
+def money_sql(col: str, duck_type: str) -> str:
+    """A source value as money by the strict number rule (NULL if it breaks the rule)."""
+    t = duck_type.upper()
+    if t.startswith(_NUMERIC):
+        return f"TRY_CAST({col} AS {focus.MONEY_SQL})"
+    text = f"json_extract_string({col}, '$')" if t == "JSON" else f"trim(CAST({col} AS VARCHAR))"
+    return (
+        f"CASE WHEN regexp_full_match({text}, '{NUMBER_RE}') "
+        f"THEN TRY_CAST({text} AS {focus.MONEY_SQL}) END"
+    )
+
+
+def timestamp_sql(col: str, duck_type: str) -> str:
+    """ISO 8601 (offset or 'Z' or ' UTC' -> UTC) or epoch seconds (BigQuery JSON)."""
+    if duck_type.upper().startswith(_TEMPORAL):
+        return f"CAST({col} AS TIMESTAMP)"
+    text = f"trim(CAST({col} AS VARCHAR))"
+    return (
+        f"COALESCE(CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP), "
+        f"CASE WHEN regexp_full_match({text}, '[0-9]{{9,}}([.][0-9]+)?([eE][+-]?[0-9]+)?') "
+        f"THEN CAST(to_timestamp(CAST({text} AS DOUBLE)) AS TIMESTAMP) END)"
+    )
+
+
+@cache
+def provider_names() -> dict[str, tuple[str, str]]:
+    """Lower-case provider name -> (provider id, display name), from providers.csv."""
+    return {r["name"].lower(): (r["id"], r["display"]) for r in focus.mapping_rows("providers.csv")}
+
+
+def provider_id(name: str) -> str:
+    key = name.strip().lower()
+    if key in provider_names():
+        return provider_names()[key][0]
+    return re.sub(r"[^a-z0-9]+", "-", key).strip("-") or key
+
+
+def display_name(pid: str) -> str:
+    for ident, display in provider_names().values():
+        if ident == pid:
+            return display
+    return pid
+
+
+def provider_sql(col: str) -> str:
+    key = f"lower(trim(CAST({col} AS VARCHAR)))"
+    whens = " ".join(f"WHEN {sql_str(k)} THEN {sql_str(v[0])}" for k, v in provider_names().items())
+    slug = f"trim(regexp_replace({key}, '[^a-z0-9]+', '-', 'g'), '-')"
+    return f"CASE {key} {whens} ELSE {slug} END"
+
+
+def _tags_sql(prefixes: Sequence[str], columns: dict[str, str]) -> str | None:
+    """Tag columns (`resourceTags/user:team`, `resource_tags_user_team`) as one JSON object;
+    the `user:`/`user_` prefix is dropped, empty values are no tag."""
+    entries = []
+    for prefix in prefixes:
+        for c in columns:
+            if c.lower().startswith(prefix.lower()) and len(c) > len(prefix):
+                key = c[len(prefix) :]
+                for user in ("user:", "user_"):
+                    if key.startswith(user):
+                        key = key[len(user) :]
+                entries.append(f"{{'key': {sql_str(key)}, 'value': CAST({quote(c)} AS VARCHAR)}}")
+    if not entries:
+        return None
+    listing = "[" + ", ".join(entries) + "]"
+    return (
+        f"CAST(to_json(map_from_entries(list_filter({listing}, "
+        "lambda e: e.value IS NOT NULL AND e.value <> ''))) AS VARCHAR)"
+    )
+
+
+_PLACEHOLDER = re.compile(r"\{(money|text):([^}]+)\}")
+
+
+def azure_dataset(
+    con: duckdb.DuckDBPyConnection, scan: str, columns: dict[str, str], path: str
+) -> str:
+    """'amortized' or 'actual' for an Azure cost export (see docs/cost.md).
+
+    The file name decides when it says (Cost Management names exports ...ActualCost... /
+    ...AmortizedCost...); else the rows: amortized exports carry the reservation and
+    savings-plan usage at its amortized cost (Cost <> 0 with PricingModel Reservation or
+    SavingsPlan) or UnusedReservation/UnusedSavingsPlan rows; actual exports carry that
+    usage at 0 and the purchases as ChargeType Purchase.
+    """
+    name = Path(path).name.lower()
+    if "amortized" in name:
+        return "amortized"
+    if "actual" in name:
+        return "actual"
     lower = {c.lower(): c for c in columns}
-    exprs: dict[str, str] = {}
+    charge = lower.get("chargetype")
+    model = lower.get("pricingmodel")
+    cost = next((lower[c] for c in ("costinbillingcurrency", "cost") if c in lower), None)
+    if not charge:
+        return "actual"
+    conds = [
+        f"lower(CAST({quote(charge)} AS VARCHAR)) IN ('unusedreservation', 'unusedsavingsplan')"
+    ]
+    if model and cost:
+        conds.append(
+            f"(lower(CAST({quote(model)} AS VARCHAR)) IN ('reservation', 'savingsplan') "
+            f"AND lower(CAST({quote(charge)} AS VARCHAR)) = 'usage' "
+            f"AND COALESCE({money_sql(quote(cost), columns[cost])}, 0) <> 0)"
+        )
+    try:
+        row = _one(con.execute(f"SELECT bool_or({' OR '.join(conds)}) FROM {scan}"))
+    except Exception as exc:
+        raise translate_error(exc, path) from exc
+    return "amortized" if row and row[0] else "actual"
+
+
+def build_part(
+    con: duckdb.DuckDBPyConnection,
+    fmt: str,
+    kind: str,
+    files: Sequence[str],
+    *,
+    header: list[str] | None = None,
+) -> Part:
+    """Compile the format's mapping table into a SELECT of FOCUS columns."""
+    where = files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} files)"
+    mixed = kind == "csv" and mixed_line_endings(Path(files[0]))
+    scan = _scan_sql(kind, files, fmt=fmt, header=header, mixed=mixed)
+    columns = _describe(con, scan, where)
     spec = formats()[fmt]
+    dataset = azure_dataset(con, scan, columns, files[0]) if spec.datasets == "azure" else ""
+    part = Part(fmt, list(files), scan, columns, text_typed=kind != "parquet", dataset=dataset)
+    part.header = list(header or [])
+    lower = {c.lower(): c for c in columns}
+    for c, t in columns.items():
+        if t.upper() == "BOOLEAN" and any(
+            c.lower() in (s.lower() for s in cm.source_columns)
+            for cm in spec.columns
+            if cm.kind == "decimal"
+        ):
+            raise _error(
+                f"column '{c}' holds true/false values, not amounts",
+                resource=f"{where}:{c}",
+                hint="Export amounts as numbers",
+            )
+    exprs: dict[str, str] = {}
+    money_checked: set[str] = set()
+
+    def fill(template: str, actual: str | None) -> str:
+        def sub(m: re.Match[str]) -> str:
+            name = lower.get(m.group(2).lower())
+            if name is None:
+                return "NULL"
+            if m.group(1) == "text":
+                return quote(name)
+            if part.text_typed and name not in money_checked:
+                money_checked.add(name)
+                parsed = money_sql(quote(name), columns[name])
+                bad = f"({quote(name)} IS NOT NULL AND {parsed} IS NULL)"
+                part.checks.append((bad, name, _PROBLEM["decimal"]))
+            return money_sql(quote(name), columns[name])
+
+        text = _PLACEHOLDER.sub(sub, template)
+        if actual is not None:
+            text = text.replace("{num}", money_sql(quote(actual), columns[actual]))
+            text = text.replace("{col}", quote(actual))
+        return text
+
+    rows: dict[str, list[ColumnMap]] = {}
     for cm in spec.columns:
-        actual = next((lower[c.lower()] for c in cm.source_columns if c.lower() in lower), None)
-        if not cm.source_columns:  # a constant or an expression over other columns
-            exprs[cm.focus_column] = cm.expression or "NULL"
+        if cm.dataset and cm.dataset != dataset:
             continue
-        if actual is None:
-            if cm.required:
+        rows.setdefault(cm.focus_column, []).append(cm)
+    for focus_col, options in rows.items():
+        chosen: ColumnMap | None = None
+        actual: str | None = None
+        for cm in options:
+            if not cm.source_columns:
+                chosen = cm
+                break
+            if cm.kind == "tags":
+                tags = _tags_sql(cm.source_columns, columns)
+                if tags is not None:
+                    exprs[focus_col] = tags
+                    chosen = cm
+                    break
+                continue
+            actual = next((lower[c.lower()] for c in cm.source_columns if c.lower() in lower), None)
+            if actual is not None:
+                chosen = cm
+                break
+        if chosen is not None and chosen.kind == "tags":
+            continue
+        if chosen is None:
+            last = options[-1]
+            if last.required:
+                names = [c for o in options for c in o.source_columns]
+                also = (
+                    f"; also accepted: {', '.join(repr(c) for c in names[1:])}"
+                    if len(names) > 1
+                    else ""
+                )
                 raise _error(
-                    f"column '{cm.source_columns[0]}' is missing "
-                    f"({fmt.replace('_', ' ')} needs it for FOCUS {cm.focus_column})",
+                    f"column '{names[0]}' is missing ({spec.title} needs it for FOCUS "
+                    f"{focus_col}{also})",
                     resource=where,
                     hint="Export the file with all standard columns",
                 )
-            exprs[cm.focus_column] = cm.fallback
+            exprs[focus_col] = fill(last.fallback, None)
             continue
-        part.source_of[cm.focus_column] = actual
-        if cm.expression:
-            template = cm.expression
-        elif cm.kind == "timestamp" and _already_typed(cm.kind, columns[actual]):
-            template = "CAST({col} AS TIMESTAMP)"  # typed parquet: no parsing (much faster)
-        else:
-            template = _default_expr(cm.kind)
-        exprs[cm.focus_column] = template.replace("{col}", quote(actual))
-        if cm.kind in ("decimal", "timestamp") and not _already_typed(cm.kind, columns[actual]):
+        if not chosen.source_columns:  # a constant or an expression over other columns
+            exprs[focus_col] = fill(chosen.expression or "NULL", None)
+            continue
+        assert actual is not None
+        cm = chosen
+        part.source_of[focus_col] = actual
+        template = cm.expression or _default_expr(cm.kind, columns[actual])
+        exprs[focus_col] = fill(template, actual)
+        typed = _already_typed(cm.kind, columns[actual])
+        exact = typed and (cm.kind == "timestamp" or columns[actual].upper().startswith("DECIMAL"))
+        if cm.kind in ("decimal", "timestamp") and not exact:
             # the parsed value is computed once (see _stage); the check reads it by name
-            bad = f"({quote(actual)} IS NOT NULL AND {quote('__f_' + cm.focus_column)} IS NULL)"
+            parsed = quote("__f_" + focus_col)
+            if cm.kind == "decimal" and cm.expression:
+                parsed = money_sql(quote(actual), columns[actual])
+            bad = f"({quote(actual)} IS NOT NULL AND {parsed} IS NULL)"
             part.checks.append((bad, actual, _PROBLEM[cm.kind]))
+            money_checked.add(actual)
         if cm.required and cm.kind in ("decimal", "timestamp", "currency", "charge", "service"):
             part.checks.append((f"({quote(actual)} IS NULL)", actual, _REQUIRED))
+    # a money column the analysis needs must come out of every row (e.g. the EffectiveCost of
+    # a Savings Plan line needs savingsPlan/SavingsPlanEffectiveCost)
+    for col in ("BilledCost", "EffectiveCost"):
+        if col == "BilledCost" and not part.has_billed:
+            continue
+        if col in exprs and exprs[col] != "NULL":
+            source = part.source_of.get(col, col)
+            part.checks.append((f"({quote('__f_' + col)} IS NULL)", source, _UNCOMPUTABLE[col]))
+    if fmt == "focus":
+        missing = [c for c in focus.FOCUS_MANDATORY if c.lower() not in lower]
+        if "ServiceProviderName".lower() in lower or "ProviderName".lower() in lower:
+            missing = [c for c in missing if c != "ProviderName"]
+        if missing:
+            part.warnings.append(
+                f"{where}: FOCUS mandatory columns missing (not needed for the comparison, "
+                f"read without them): {', '.join(missing)}"
+            )
     if kind == "parquet" and part.checks:
         # parquet footers count nulls per column: check only columns that have some
         listing = "[" + ", ".join(sql_str(f) for f in files) + "]"
-        rows = con.execute(
+        rows_ = con.execute(
             f"SELECT path_in_schema, SUM(stats_null_count), COUNT(*) - COUNT(stats_null_count) "
             f"FROM parquet_metadata({listing}) GROUP BY 1"
         ).fetchall()
-        clean = {r[0] for r in rows if r[1] == 0 and r[2] == 0}
+        clean = {r[0] for r in rows_ if r[1] == 0 and r[2] == 0}
         part.checks = [c for c in part.checks if not (c[2] == _REQUIRED and c[1] in clean)]
     staged, computed = _stage(exprs, scan)
     part.staged_sql = staged
@@ -308,13 +789,25 @@ def build_part(con: duckdb.DuckDBPyConnection, fmt: str, kind: str, files: Seque
 
 _PROBLEM = {"decimal": "is not a number", "timestamp": "is not a date"}
 _REQUIRED = "empty: a value is required"
+_UNCOMPUTABLE = {
+    "BilledCost": "gives no BilledCost for this row (a column it needs is empty)",
+    "EffectiveCost": (
+        "gives no EffectiveCost for this row: its line item type needs a column that is "
+        "empty or missing (Savings Plan usage: savingsPlan/SavingsPlanEffectiveCost; reserved "
+        "usage: reservation/EffectiveCost)"
+    ),
+}
 
 
-def _default_expr(kind: str) -> str:
+def _default_expr(kind: str, duck_type: str) -> str:
+    if kind == "decimal":
+        return "{num}"
+    if kind == "timestamp":
+        return timestamp_sql("{col}", duck_type)
+    if kind == "provider":
+        return provider_sql("{col}")
     return {
         "text": "CAST({col} AS VARCHAR)",
-        "decimal": f"TRY_CAST({{col}} AS {focus.MONEY_SQL})",
-        "timestamp": "CAST(TRY_CAST({col} AS TIMESTAMPTZ) AS TIMESTAMP)",
         "currency": "upper(trim(CAST({col} AS VARCHAR)))",
         "charge": "CAST({col} AS VARCHAR)",
         "service": "CAST({col} AS VARCHAR)",
@@ -433,11 +926,16 @@ def _select(inner: str) -> str:
 
 def install_tables(con: duckdb.DuckDBPyConnection) -> None:
     """The lookup tables the compiled SELECTs join (from the mapping data)."""
+    charges = focus.mapping_rows("charge_categories.csv")
+    keys = {"api": "api", **{f.name: f.charges for f in formats().values()}}
+    charge_rows = [
+        {"source": fmt, "source_value": r["source_value"], "ChargeCategory": r["ChargeCategory"]}
+        for fmt, key in keys.items()
+        for r in charges
+        if r["source"] == key
+    ]
     tables = {
-        "__charge_map": (
-            focus.mapping_rows("charge_categories.csv"),
-            ("source", "source_value", "ChargeCategory"),
-        ),
+        "__charge_map": (charge_rows, ("source", "source_value", "ChargeCategory")),
         "__service_map": (
             focus.mapping_rows("services.csv"),
             ("provider", "source_service", "ServiceName", "ServiceCategory"),
@@ -452,6 +950,63 @@ def install_tables(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+# --------------------------------------------------------------------------- errors
+_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_COUNTS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+_FILE = re.compile(r"file = (.+)")
+
+
+def translate_error(exc: BaseException, default_file: str | None = None) -> Exception:
+    """A DuckDB read error as a CostInputError naming file, row and column (never its text)."""
+    if isinstance(exc, CostInputError):
+        return exc
+    text = str(exc)
+    file_m = _FILE.search(text)
+    file = file_m.group(1).strip() if file_m else (default_file or "the billing data")
+    line_m = _LINE.search(text)
+    counts = _COUNTS.search(text)
+    if line_m:
+        line = int(line_m.group(1))
+        row = max(line - 1, 1)
+        if counts:
+            expected, found = int(counts.group(1)), int(counts.group(2))
+            column = ""
+            try:
+                header = csv_header(Path(file))[0]
+                if found < expected and found < len(header):
+                    column = f", column '{header[found]}'"
+            except Exception:
+                pass
+            if found < expected:
+                why = f"the row ends after {found} of its {expected} columns"
+                hint = "The file looks cut short: download or export it again"
+            else:
+                why = f"the row has {found} values for {expected} columns"
+                hint = "Quote values that contain commas (RFC 4180), or export the file again"
+            return _error(
+                f"file {file}, row {row}{column}: {why}", resource=f"{file}:{row}", hint=hint
+            )
+        return _error(
+            f"file {file}, row {row}: the CSV is malformed there (unbalanced quotes or mixed "
+            "line endings)",
+            resource=f"{file}:{row}",
+            hint="Export the file again, or convert its line endings (e.g. dos2unix)",
+        )
+    if "unterminated quote" in text.lower():
+        return _error(
+            f"file {file}: a quoted value is not closed (the file looks cut short)",
+            resource=file,
+            hint="Download or export it again",
+        )
+    if "Out of Range" in text or "overflow" in text.lower():
+        return _error(
+            f"{file}: an amount is out of range (a line amount must be below 10^9, a total "
+            "below 10^29)",
+            resource=file,
+        )
+    return _error(f"{file}: cannot read the billing data ({_first_line(exc)})", resource=file)
+
+
 # --------------------------------------------------------------------------- checks
 def check_part(con: duckdb.DuckDBPyConnection, part: Part) -> None:
     """Raise for the first malformed value (bad number/date, missing required value)."""
@@ -464,19 +1019,38 @@ def check_part(con: duckdb.DuckDBPyConnection, part: Part) -> None:
         f"SELECT __file, __row, CASE {case} END FROM {part.staged_sql} WHERE {cond} "
         "ORDER BY __file, __row LIMIT 1"
     )
-    row = con.execute(sql).fetchone()
+    try:
+        row = _one(con.execute(sql))
+    except Exception as exc:
+        raise translate_error(exc, part.files[0]) from exc
     if row is None:
         return
     file, rownum, index = row
     _, col, problem = checks[index]
-    value = con.execute(
-        f"SELECT CAST({quote(col)} AS VARCHAR) FROM {part.scan_sql} WHERE __file = ? AND __row = ?",
-        [file, rownum],
-    ).fetchone()
+    value = None
+    if col in part.columns:
+        value = _one(
+            con.execute(
+                f"SELECT CAST({quote(col)} AS VARCHAR) FROM {part.scan_sql} "
+                "WHERE __file = ? AND __row = ?",
+                [file, rownum],
+            )
+        )
     shown = "" if value is None or value[0] is None else f"'{value[0]}' "
+    hint = None
+    if problem == _PROBLEM["decimal"] and value and value[0] is not None:
+        text = value[0].strip()
+        if re.fullmatch(NUMBER_RE, text):
+            problem = f"is out of range (a line amount must be at most {MONEY_MAX})"
+        else:
+            hint = (
+                "Write amounts as plain numbers: digits, one '.' and an optional exponent "
+                "(no '_', thousands separators, true/false or NaN)"
+            )
     raise _error(
         f"file {file}, row {rownum}, column '{col}': {shown}{problem}",
         resource=f"{file}:{rownum}:{col}",
+        hint=hint,
     )
 
 
@@ -489,16 +1063,18 @@ def locate(
             f"SELECT x_SourceFile, x_SourceRow, CAST({focus_col} AS VARCHAR), "
             f"x_Raw FROM ({part.select_sql}) WHERE {condition} ORDER BY 1, 2 LIMIT 1"
         )
-        row = con.execute(sql).fetchone()
+        row = _one(con.execute(sql))
         if row is not None:
             file, rownum, value, _ = row
             col = part.source_of.get(focus_col, focus_col)
             if col in part.columns:  # show the value as the file has it
-                raw = con.execute(
-                    f"SELECT CAST({quote(col)} AS VARCHAR) FROM {part.scan_sql} "
-                    "WHERE __file = ? AND __row = ?",
-                    [file, rownum],
-                ).fetchone()
+                raw = _one(
+                    con.execute(
+                        f"SELECT CAST({quote(col)} AS VARCHAR) FROM {part.scan_sql} "
+                        "WHERE __file = ? AND __row = ?",
+                        [file, rownum],
+                    )
+                )
                 value = raw[0] if raw else value
             raise _error(
                 f"file {file}, row {rownum}, column '{col}': '{value}' {why}",
@@ -585,7 +1161,7 @@ def records_table(records: Sequence[CostRecord], *, name: str = "records") -> pa
 
 #: raw keys where API adapters leave the source's charge type, and the table to read it with
 RECORD_CHARGE_KEYS = ("ChargeCategory", "RECORD_TYPE", "record_type", "cost_type", "ChargeType")
-RECORD_FORMATS = {"aws": "aws_cur2", "gcp": "gcp_billing_export", "azure": "azure_cost_export"}
+RECORD_FORMATS = {"aws": "aws", "gcp": "gcp_billing_export", "azure": "azure_cost_export"}
 
 
 def _record_charge(rec: CostRecord, amount: Decimal, charge_map: dict[tuple[str, str], str]) -> str:

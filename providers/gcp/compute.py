@@ -40,6 +40,12 @@ def label(text: str) -> str:
     return _LABEL_BAD.sub("-", text.lower())[:63]
 
 
+def label_filter(tags: Mapping[str, str] | None) -> str:
+    """An instances.list filter matching every label: each expression in parentheses, as
+    the API reference asks for more than one (`(labels.a = "1") AND (labels.b = "2")`)."""
+    return " AND ".join(f'(labels.{label(k)} = "{label(v)}")' for k, v in (tags or {}).items())
+
+
 def _last(url: str | None) -> str | None:
     return url.rsplit("/", 1)[-1] if url else None
 
@@ -199,13 +205,8 @@ class ComputeEngine(GCPService):
     @cloud_operation("list_instances", kind=CloudError, resource=None)
     def list_instances(self, tags: Mapping[str, str] | None = None) -> list[Instance]:
         """Instances whose labels carry every given tag (the pager follows pages)."""
-        clauses = [f'labels.{label(k)} = "{label(v)}"' for k, v in (tags or {}).items()]
         pager = self.instances.list(
-            request={
-                "project": self.project,
-                "zone": self.zone,
-                "filter": " AND ".join(clauses),
-            }
+            request={"project": self.project, "zone": self.zone, "filter": label_filter(tags)}
         )
         return [self._instance(raw) for raw in pager]
 

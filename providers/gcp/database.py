@@ -20,6 +20,8 @@ from providers.waiting import wait_for_state
 DEFAULT_ENDPOINT = "https://sqladmin.googleapis.com"
 VERSIONS = {"postgres": "POSTGRES_16", "mysql": "MYSQL_8_0", "sqlserver": "SQLSERVER_2022_EXPRESS"}
 PORTS = {"postgres": 5432, "mysql": 3306, "sqlserver": 1433}
+#: Settings.data_disk_size_gb: "The data disk size minimum is 10GB."
+MIN_DISK_GB = 10
 STATES = {
     "PENDING_CREATE": "creating",
     "RUNNABLE": "available",
@@ -94,6 +96,15 @@ class CloudSQLDatabase(GCPService):
                 operation="create_database",
                 resource=spec.name,
                 hint=f"Use one of {', '.join(VERSIONS)}",
+            )
+        if spec.storage_gb < MIN_DISK_GB:
+            raise ConfigurationError(
+                f"storage_gb={spec.storage_gb} is below Cloud SQL's minimum data disk of "
+                f"{MIN_DISK_GB} GB",
+                provider=self.provider_name,
+                operation="create_database",
+                resource=spec.name,
+                hint=f"Ask for at least {MIN_DISK_GB} GB",
             )
         body: dict[str, Any] = {
             "name": spec.name,

@@ -11,17 +11,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from providers.base import MetricData
-from providers.errors import CloudError
+from providers.errors import CloudError, ConfigurationError
 from providers.gcp.common import GCPService, RestClient, rfc3339, utc
 from providers.operation import cloud_operation
 
 DEFAULT_ENDPOINT = "https://monitoring.googleapis.com"
 METRIC_PREFIX = "custom.googleapis.com/"
 _LABEL_BAD = re.compile(r"[^a-zA-Z0-9_]")
+#: TimeInterval (google/monitoring/v3/common.proto): a written point's end time must not be
+#: more than 25 hours in the past or more than five minutes in the future
+MAX_AGE = timedelta(hours=25)
+MAX_AHEAD = timedelta(minutes=5)
+
+
+def check_write_window(when: datetime, now: datetime | None = None) -> None:
+    """Refuse a point Cloud Monitoring would refuse, naming the window it accepts."""
+    now = now or datetime.now(UTC)
+    oldest, newest = now - MAX_AGE, now + MAX_AHEAD
+    if oldest <= when <= newest:
+        return
+    raise ConfigurationError(
+        f"timestamp {rfc3339(when)} is outside the window Cloud Monitoring accepts for new "
+        f"points: {rfc3339(oldest)} to {rfc3339(newest)} (at most 25 hours in the past and "
+        "5 minutes in the future)",
+        provider="gcp",
+        operation="put_metric",
+        hint="Pass a timestamp within the last 25 hours, or none for now",
+    )
 
 
 def _label_key(key: str) -> str:
@@ -70,8 +90,14 @@ class CloudMonitoringMetrics(GCPService):
         dimensions: Mapping[str, str] | None = None,
         timestamp: datetime | None = None,
     ) -> None:
-        """Write one point of a GAUGE double series (Monitoring creates the descriptor)."""
+        """Write one point of a GAUGE double series (Monitoring creates the descriptor).
+
+        The point's time must lie within the window the API accepts (25 hours back, 5
+        minutes ahead), and after the series' previous point; the window is checked here,
+        before anything is sent.
+        """
         when = utc(timestamp) or datetime.now(UTC)
+        check_write_window(when)
         series = {
             "metric": {
                 "type": self.metric_type(name),
@@ -92,7 +118,8 @@ class CloudMonitoringMetrics(GCPService):
         end_time: datetime,
         dimensions: Mapping[str, str] | None = None,
     ) -> list[MetricData]:
-        """Every point of the series in [start_time, end_time], oldest first."""
+        """Every point of the series in (start_time, end_time], oldest first (the API reads
+        a half-open interval that excludes its start)."""
         clauses = [f"metric.type = {_quote(self.metric_type(name))}"]
         clauses += [
             f"metric.labels.{_label_key(k)} = {_quote(str(v))}"

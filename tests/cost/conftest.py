@@ -10,7 +10,7 @@ import pytest
 
 from providers.cost import sample
 from providers.cost.analyzer import CloudCostAnalyzer, CostComparison
-from providers.cost.focus import FocusFrame
+from providers.cost.frame import FocusFrame
 
 FORMAT_SETS = {
     # the embedded default: CUR parquet, GCP JSONL, Azure CSV

@@ -12,7 +12,7 @@ import pytest
 from providers.base import CostRecord
 from providers.cost import sample
 from providers.cost.analyzer import CloudCostAnalyzer, CostComparison, cents
-from providers.cost.focus import FocusFrame
+from providers.cost.frame import FocusFrame
 from providers.errors import CostAnalysisError
 
 Generated = tuple[sample.SampleTruth, CostComparison, Path]
@@ -113,7 +113,7 @@ def test_recommendations_carry_savings_and_justifying_rows(generated: Generated)
         assert all(row["ServiceCategory"] == cat for row in rec.rows)
     egress = [r for r in c.recommendations if r.rule == "reduce_egress"]
     for rec in egress:
-        net = sum((row["BilledCost"] for row in rec.rows), Decimal(0))
+        net = sum((row["Cost"] for row in rec.rows), Decimal(0))
         assert rec.monthly_saving == cents(net * Decimal("30.4375") / c.days * Decimal("0.30"))
 
 

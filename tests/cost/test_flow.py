@@ -4,6 +4,7 @@ artifacts with keys, report written."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def test_flow_compares_reports_missing_and_publishes(
         output=str(out),
     )
     for p in ("aws", "azure", "gcp"):
-        assert data["totals"][p] == float(cents(truth.total(p)))
+        assert Decimal(data["totals"][p]) == truth.total(p)
     assert list(data["missing"]) == [missing]
     assert set(data["artifacts"]) == {"cost-aws", "cost-azure", "cost-gcp", "cost-comparison"}
     found = _artifacts(data["artifacts"])
@@ -98,7 +99,7 @@ def test_cli_reads_a_block_location_and_runs_the_flow(
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["totals"]["gcp"] == float(cents(truth.total("gcp")))
+    assert Decimal(data["totals"]["gcp"]) == truth.total("gcp")
     assert {o.key for o in store.list_objects("reports/")} == {
         "reports/cost-report.html",
         "reports/focus-rows.parquet",
@@ -110,5 +111,5 @@ def test_cli_reads_a_block_location_and_runs_the_flow(
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["totals"]["azure"] == float(cents(truth.total("azure")))
+    assert Decimal(data["totals"]["azure"]) == truth.total("azure")
     assert "cost-comparison" in data["artifacts"]

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from providers.cost import focus, sample
 from providers.cost.analyzer import CloudCostAnalyzer, cents
-from providers.cost.focus import FocusFrame
+from providers.cost.frame import FocusFrame
 from providers.cost.report import write_report
 from providers.local.storage import LocalStorage
 
@@ -65,7 +65,7 @@ def test_report_to_a_directory(sample_dir: tuple[sample.SampleTruth, Path], tmp_
     assert table.num_rows == len(truth.rows)
     assert sum(table.column("BilledCost").to_pylist(), Decimal(0)) == truth.total()
     data = json.loads((tmp_path / "out" / "comparison.json").read_text())
-    assert data["totals"]["gcp"] == float(cents(truth.total("gcp")))
+    assert Decimal(data["totals"]["gcp"]) == truth.total("gcp")
 
 
 def test_report_to_provider_storage_and_source_from_storage(

@@ -10,7 +10,7 @@ import pytest
 
 from providers.cost import sample
 from providers.cost.analyzer import CloudCostAnalyzer
-from providers.cost.focus import FocusFrame
+from providers.cost.frame import FocusFrame
 from providers.cost.report import write_report
 from providers.errors import CostAnalysisError
 

@@ -14,7 +14,8 @@ import pytest
 
 from providers.cost import sample
 from providers.cost.analyzer import CloudCostAnalyzer, cents, run_comparison
-from providers.cost.focus import FocusFrame
+from providers.cost.frame import FocusFrame
+from providers.cost.options import CompareOptions
 from providers.cost.report import write_report
 from providers.errors import CostAnalysisError
 from tests.aws.conftest import moto_post
@@ -86,10 +87,12 @@ def test_cost_explorer_pages_compare_with_export_files(
     ]
     assert moto_post(moto, "/moto-api/static/ce/cost-and-usage-results", {"results": pages}) == 201
     c, frame = run_comparison(
-        sources=[str(folder / "gcp"), str(folder / "azure")],
-        providers=["aws"],
-        start=start,
-        end=end,
+        CompareOptions(
+            sources=(str(folder / "gcp"), str(folder / "azure")),
+            providers=("aws",),
+            start=start,
+            end=end,
+        )
     )
     frame.close()
     assert c.totals["aws"] == Decimal("13.250000001")  # both pages, exact

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from blocks.from_env import plan_blocks
-from deployments.serve import DEPLOYMENTS, accepted_parameters, load_flow
+from deployments.serve import DEPLOYMENTS, SCHEDULE_SLUG, accepted_parameters, load_flow
 
 YAML = Path(__file__).resolve().parents[2] / "deployments" / "prefect.yaml"
 
@@ -36,12 +36,43 @@ def test_serve_and_prefect_yaml_agree() -> None:
         assert entry["work_pool"]["name"] == "specify"
         assert "specify-cloud" in entry["tags"]
         if spec.cron:
-            assert entry["schedules"] == [{"cron": spec.cron, "timezone": spec.timezone}]
+            assert entry["schedules"] == [
+                {"cron": spec.cron, "timezone": spec.timezone, "slug": SCHEDULE_SLUG}
+            ]
         else:
-            assert entry["schedules"] == []
-    yaml_text = YAML.read_text()
-    for step in ("git_clone", "push_to_", "pull_from_"):
-        assert step not in yaml_text
+            # null keeps a schedule added in the UI and prints no deprecation warning on
+            # redeploy ([] does: "Preserving existing schedules when an empty ...")
+            assert entry["schedules"] is None
+
+
+def test_prefect_yaml_runs_on_a_fresh_worker() -> None:
+    """Pull steps that fetch and install the code; no path of this machine anywhere."""
+    config = yaml.safe_load(YAML.read_text())
+    steps = [next(iter(step)) for step in config["pull"]]
+    assert steps == [
+        "prefect.deployments.steps.git_clone",
+        "prefect.deployments.steps.pip_install_requirements",
+    ]
+    clone = config["pull"][0]["prefect.deployments.steps.git_clone"]
+    assert clone["repository"] == "{{ prefect.variables.specify_cloud_repository }}"
+    install = config["pull"][1]["prefect.deployments.steps.pip_install_requirements"]
+    assert install["directory"] == "{{ clone.directory }}"
+    requirements = (YAML.parents[1] / install["requirements_file"]).read_text()
+    assert ".[all]" in requirements.split()
+
+    def strings(node: object) -> list[str]:
+        if isinstance(node, dict):
+            return [s for v in node.values() for s in strings(v)]
+        if isinstance(node, list):
+            return [s for v in node for s in strings(v)]
+        return [node] if isinstance(node, str) else []
+
+    found = strings(config)
+    assert not [s for s in found if s.startswith(("/", "~")) or ":\\" in s], found
+    assert "set_working_directory" not in YAML.read_text()
+    for entry in config["deployments"]:
+        env = entry["work_pool"]["job_variables"]["env"]
+        assert env["SPECIFY_PROGRESS_INTERVAL"] and env["PYTHONUNBUFFERED"] == "1"
 
 
 def test_default_parameters_fit_the_flows() -> None:

@@ -86,7 +86,7 @@ class Stack:
                 "event": {"prefix": [prefix]},
                 "related": {"id": [f"prefect.flow-run.{flow_run_id}"]},
             },
-            "limit": 200,
+            "limit": 50,  # the most the API returns per page
         }
         deadline = time.monotonic() + 30
         while True:

@@ -8,7 +8,10 @@ import json
 import os
 import re
 import socket
+import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from datetime import date
@@ -20,7 +23,7 @@ import pytest
 from tests.deploy.conftest import APP
 from tests.e2e.conftest import BUCKET, Stack
 from tests.e2e.test_deployments import make_buckets
-from tests.prefect_server import deployments_by_name
+from tests.prefect_server import REPO_ROOT, deployments_by_name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.emulators]
 _HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -85,6 +88,13 @@ def test_every_field_of_the_run_forms_says_what_it_does(stack: Stack) -> None:
 
 
 # --------------------------------------------------------------------------- replicate
+_MOVED = re.compile(r"objects copied, ([\d.]+) (B|KiB|MiB) of")
+
+
+def _bytes(value: str, unit: str) -> float:
+    return float(value) * {"B": 1, "KiB": 1024, "MiB": 1024**2}[unit]
+
+
 def _task_runs(stack: Stack, run_id: str, expect: int) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + 30
     while True:
@@ -146,8 +156,9 @@ def test_replicate_shows_progress_fails_honestly_and_emits_events(stack: Stack) 
     assert len(lines) >= 3, lines
     assert all(good_url in line and "/s" in line for line in lines), lines
     assert lines[-1].startswith(f"{good_url}: 3/3 objects copied"), lines[-1]
-    moved = [float(m.group(1)) for line in lines if (m := re.search(r", ([\d.]+) KiB of", line))]
-    assert moved == sorted(moved) and len(set(moved)) >= 2, lines
+    moved = [_bytes(m.group(1), m.group(2)) for ln in lines if (m := _MOVED.search(ln))]
+    assert len(moved) == len(lines) and moved == sorted(moved), lines
+    assert len(set(moved)) >= 2 and moved[-1] == pytest.approx(len(files["big.bin"]) + 11, 1e-3)
 
     # one event per target, related to the run, with the figures
     found = stack.events(run["id"], "specify-cloud.replication.", expect=2)
@@ -213,11 +224,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_deploy_and_destroy_emit_events_and_progress(stack: Stack, tmp_path: Path) -> None:
-    app = tmp_path / "app"
-    app.mkdir()
-    (app / "app.py").write_text(APP)
-    dep_id = f"e2e-{uuid.uuid4().hex[:8]}"
+def _deploy_local(stack: Stack, app: Path, dep_id: str) -> dict[str, Any]:
     result, run = stack.run_deployment(
         "deploy/by-hand",
         {
@@ -229,13 +236,30 @@ def test_deploy_and_destroy_emit_events_and_progress(stack: Stack, tmp_path: Pat
         },
     )
     assert run["state"]["type"] == "COMPLETED", result.stdout + result.stderr
+    return run
+
+
+def _answers(address: str) -> bytes | None:
+    try:
+        with _HTTP.open(f"http://{address}/", timeout=5) as resp:
+            body: bytes = resp.read()
+            return body
+    except OSError:
+        return None
+
+
+def test_deploy_and_destroy_emit_events_and_progress(stack: Stack, tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "app.py").write_text(APP)
+    dep_id = f"e2e-{uuid.uuid4().hex[:8]}"
+    run = _deploy_local(stack, app, dep_id)
     (event,) = stack.events(run["id"], "specify-cloud.deploy.")
     assert event["event"] == "specify-cloud.deploy.completed"
     assert event["resource"]["prefect.resource.id"] == f"specify-cloud.deployment.{dep_id}"
     (row,) = event["payload"]["targets"]
     assert row["state"] == "running" and row["address"]
-    with _HTTP.open(f"http://{row['address']}/", timeout=10) as resp:
-        assert resp.read() == f"hello {dep_id}".encode()
+    assert _answers(row["address"]) == f"hello {dep_id}".encode()
     tasks = _task_runs(stack, run["id"], expect=1)
     assert "local" in tasks["deploy local:local"]["tags"]
     arts = {a["key"]: a for a in stack.artifacts(run["id"])}
@@ -246,5 +270,58 @@ def test_deploy_and_destroy_emit_events_and_progress(stack: Stack, tmp_path: Pat
     assert run["state"]["type"] == "COMPLETED", result.stdout + result.stderr
     (event,) = stack.events(run["id"], "specify-cloud.destroy.")
     assert event["event"] == "specify-cloud.destroy.completed"
-    with pytest.raises(OSError):
-        _HTTP.open(f"http://{row['address']}/", timeout=3)
+    assert _answers(row["address"]) is None
+
+
+def test_destroy_on_another_worker_touches_exactly_that_deployment(
+    stack: Stack, tmp_path: Path
+) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "app.py").write_text(APP)
+    gone, kept = f"e2e-a-{uuid.uuid4().hex[:6]}", f"e2e-b-{uuid.uuid4().hex[:6]}"
+    addresses = {}
+    for dep_id in (gone, kept):
+        run = _deploy_local(stack, app, dep_id)
+        (row,) = json.loads(
+            next(a for a in stack.artifacts(run["id"]) if a["key"] == f"deploy-{dep_id}")["data"]
+        )
+        addresses[dep_id] = row["address"]
+    # the record every worker reads
+    record = stack.server.api("GET", f"/variables/name/specify-deployment-{gone}")
+    assert record["value"]["deployment_id"] == gone
+    assert [t["provider"] for t in record["value"]["targets"]] == ["local"]
+
+    # another worker: its own state directory is empty, the cloud (local root) is shared
+    other = stack.server.env(
+        SPECIFY_LOCAL_ROOT=str(stack.local_root),
+        SPECIFY_DEPLOY_STATE=str(tmp_path / "other-worker-state"),
+    )
+    code = (
+        "import json, sys\n"
+        "from flows.deploy import destroy\n"
+        f"state = destroy({gone!r}, return_state=True)\n"
+        "rows = state.result(raise_on_failure=False)\n"
+        "print(json.dumps({'type': state.type.value, "
+        "'targets': [f'{r.provider}:{r.region}' for r in getattr(rows, 'results', rows)]}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=other,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=str(REPO_ROOT),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    # exactly the recorded target: no sweep of aws, gcp and azure
+    assert outcome == {"type": "COMPLETED", "targets": ["local:local"]}, outcome
+    assert _answers(addresses[gone]) is None
+    assert _answers(addresses[kept]) == f"hello {kept}".encode()
+    with pytest.raises(urllib.error.HTTPError):
+        stack.server.api("GET", f"/variables/name/specify-deployment-{gone}")
+
+    result, run = stack.run_deployment("destroy/by-hand", {"deployment_id": kept})
+    assert run["state"]["type"] == "COMPLETED", result.stdout + result.stderr
+    assert _answers(addresses[kept]) is None

@@ -10,6 +10,14 @@ Shaped like the documented REST API:
 The fake refuses what Azure refuses: a NIC pointing at a missing subnet, public IP or NSG;
 a VM pointing at a missing NIC; deleting a NIC still attached to a VM, or a piece a NIC
 still uses. VMs report PowerState/starting once, then PowerState/running.
+
+Every route names the azure-rest-api-specs operations it serves (tests/contracts/azure/
+operations.json): a path no listed operation has is answered 404 and recorded as an
+error, and a missing api-version is refused as ARM refuses it. Per the contract,
+VirtualMachines_List refuses `$expand=instanceView` without a `$filter`; the run-time
+state comes from VirtualMachines_InstanceView (or Get with `$expand=instanceView`),
+answered in the shape of the published example (VirtualMachine_Get_InstanceView.json).
+SQL databases refuse a max size above the tier's documented maximum (azure/sql).
 """
 
 from __future__ import annotations
@@ -19,7 +27,21 @@ import itertools
 import re
 from typing import Any
 
+from tests.contracts.spec import azure_operations, constraints, example_response
 from tests.fakes.azure_https import FakeAzureServer, Request, Response, error_body
+
+INSTANCE_VIEW_EXAMPLE = "azure/compute/examples/VirtualMachine_Get_InstanceView.json"
+SQL_LIMITS = constraints("azure/sql")
+
+
+def _ops(suffix: str) -> tuple[str, ...]:
+    """The ARM resource operations (compute, network, sql) whose id ends with suffix."""
+    return tuple(
+        op
+        for op, spec in azure_operations().items()
+        if spec.service in {"compute", "network", "sql"} and op.endswith(suffix)
+    )
+
 
 # a resource: NS/TYPE/NAME, or a child such as Microsoft.Sql/servers/S/databases/D
 _RES = (
@@ -46,14 +68,26 @@ class FakeResourceManager:
         self.operations: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._ips = itertools.count(10)
+        self._pending_sku: dict[str, Any] = {}
         #: VM name → serial console log URL that retrieveBootDiagnosticsData hands out
         self.boot_logs: dict[str, str] = {}
-        server.route("POST", _RES + r"/retrieveBootDiagnosticsData")(self.boot_diagnostics)
-        server.route("GET", _OPERATION)(self.poll)
-        server.route("PUT", _RES)(self.put)
-        server.route("GET", _COLLECTION)(self.list)  # tried first: collections end in a type
-        server.route("GET", _RES)(self.get)
-        server.route("DELETE", _RES)(self.delete)
+        route = server.route
+        route(
+            "POST",
+            _RES + r"/retrieveBootDiagnosticsData",
+            "VirtualMachines_RetrieveBootDiagnosticsData",
+        )(self.boot_diagnostics)
+        route("GET", _RES + r"/instanceView", "VirtualMachines_InstanceView")(self.instance_view)
+        route("GET", _OPERATION, ("ARM_AsyncOperation", "ARM_OperationResult"))(self.poll)
+        route("PUT", _RES, _ops("_CreateOrUpdate"))(self.put)
+        # tried first: collections end in a type
+        route(
+            "GET",
+            _COLLECTION,
+            ("VirtualMachines_List", *_ops("_ListByResourceGroup"), *_ops("_ListByServer")),
+        )(self.list)
+        route("GET", _RES, _ops("_Get"))(self.get)
+        route("DELETE", _RES, _ops("_Delete"))(self.delete)
 
     # ------------------------------------------------------------------ helpers
     def of_type(self, type_: str) -> list[dict[str, Any]]:
@@ -80,6 +114,7 @@ class FakeResourceManager:
         rid = req.path
         assert body.get("location"), f"{type_}: location missing"
         props = dict(body.get("properties") or {})
+        self._pending_sku = body.get("sku") or {}
         problem = self._validate(type_, props, rid)
         if problem:
             return 400, {}, error_body(*problem)
@@ -133,6 +168,10 @@ class FakeResourceManager:
             for nic in props["networkProfile"]["networkInterfaces"]:
                 if not self._exists(nic["id"]):
                     return "NotFound", f"network interface {nic['id']} not found"
+        if t == "databases":
+            problem = _sql_size_problem(props, self._pending_sku)
+            if problem:
+                return problem
         if t == "networksecuritygroups":
             for rule in props.get("securityRules", []):
                 rp = rule["properties"]
@@ -152,10 +191,39 @@ class FakeResourceManager:
             props.pop("administratorLoginPassword")  # write-only: never returned
             props["fullyQualifiedDomainName"] = f"{resource['name']}.database.windows.net"
             props["state"] = "Ready"
-        if t == "databases":
+        if t == "databases":  # shaped like CreateDatabaseDefaultMode.json's answer
+            sku = resource.setdefault("sku", {"name": "S0"})
+            tier = SQL_LIMITS["tier_of"].get(sku.get("name"), sku.get("tier"))
+            sku.setdefault("tier", tier)
+            resource["kind"] = "v12.0,user"
+            limit = SQL_LIMITS["max_storage_gb"].get(sku["name"], 250)
+            props.setdefault("maxSizeBytes", limit * 1024**3)
+            props.setdefault("collation", "SQL_Latin1_General_CP1_CI_AS")
             props["status"] = "Online"
-        if t == "virtualmachines":
-            props["vmId"] = f"vm-{next(self._ids)}"
+            props["currentServiceObjectiveName"] = sku["name"]
+            props["requestedServiceObjectiveName"] = sku["name"]
+            props["databaseId"] = f"00000000-0000-0000-0000-{next(self._ids):012d}"
+        if t == "networkinterfaces":  # shaped like NetworkInterfaceCreate.json's answer
+            for i, config in enumerate(props.get("ipConfigurations", [])):
+                cp = config.setdefault("properties", {})
+                config["id"] = f"{rid}/ipConfigurations/{config['name']}"
+                cp.setdefault("privateIPAllocationMethod", "Dynamic")
+                cp["privateIPAddress"] = f"10.42.0.{4 + i}"
+                cp["provisioningState"] = "Succeeded"
+                cp.setdefault("primary", i == 0)
+                cp.setdefault("privateIPAddressVersion", "IPv4")
+        if t == "publicipaddresses":  # PublicIpAddressCreateDefaults.json's defaults
+            props.setdefault("publicIPAddressVersion", "IPv4")
+            props.setdefault("publicIPAllocationMethod", "Dynamic")
+            props.setdefault("idleTimeoutInMinutes", 4)
+            resource.setdefault("sku", {"name": "Basic"})
+        if t == "virtualmachines":  # VirtualMachine_Create_WithSshAuthentication.json
+            props["vmId"] = f"e0de9b84-a506-4b95-9623-{next(self._ids):012d}"
+            props.setdefault("osProfile", {}).setdefault("secrets", [])
+            storage = props.setdefault("storageProfile", {})
+            storage.setdefault("dataDisks", [])
+            if "linuxConfiguration" in props["osProfile"]:
+                storage.setdefault("osDisk", {}).setdefault("osType", "Linux")
             resource["_power_polls"] = 0
 
     def boot_diagnostics(self, req: Request) -> Response:
@@ -199,27 +267,47 @@ class FakeResourceManager:
             return 404, {}, error_body(code, f"The Resource '{req.match['name']}' was not found")
         return 200, {}, self._view(resource, req.query.get("$expand") == "instanceView")
 
+    def _instance_view_body(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """The published instance view example, with this VM's name and power state."""
+        resource["_power_polls"] += 1
+        power = "running" if resource["_power_polls"] > 1 else "starting"
+        view: dict[str, Any] = example_response(INSTANCE_VIEW_EXAMPLE)
+        view["computerName"] = resource["properties"].get("osProfile", {}).get("computerName")
+        provisioning, _ = view["statuses"]
+        view["statuses"] = [
+            {**provisioning, "time": "2026-01-01T00:00:00.1234567+00:00"},
+            {"code": f"PowerState/{power}", "level": "Info", "displayStatus": f"VM {power}"},
+        ]
+        return view
+
+    def instance_view(self, req: Request) -> Response:
+        resource = self.resources.get(req.path.rsplit("/", 1)[0].lower())
+        if resource is None:
+            assert req.match is not None
+            code = "ResourceNotFound"
+            return 404, {}, error_body(code, f"The Resource '{req.match['name']}' was not found")
+        return 200, {}, self._instance_view_body(resource)
+
     def _view(self, resource: dict[str, Any], expand: bool) -> dict[str, Any]:
         out = {k: v for k, v in resource.items() if not k.startswith("_")}
         if resource["type"] == "Microsoft.Compute/virtualMachines" and expand:
-            resource["_power_polls"] += 1
-            power = "running" if resource["_power_polls"] > 1 else "starting"
             out["properties"] = {
                 **resource["properties"],
-                "instanceView": {
-                    "statuses": [
-                        {
-                            "code": "ProvisioningState/succeeded",
-                            "time": "2026-01-01T00:00:00+00:00",
-                        },
-                        {"code": f"PowerState/{power}"},
-                    ]
-                },
+                "instanceView": self._instance_view_body(resource),
             }
         return out
 
     def list(self, req: Request) -> Response:
         assert req.match is not None
+        if (
+            req.op == "VirtualMachines_List"
+            and "$expand" in req.query
+            and not req.query.get("$filter")
+        ):
+            rule = azure_operations()["VirtualMachines_List"].extra["query_rules"]["$expand"]
+            body = error_body("InvalidParameter", f"$expand=instanceView is refused: {rule}")
+            self.server.refused.append((req, body))
+            return 400, {}, body
         prefix = req.path.lower() + "/"
         items = [
             self._view(r, req.query.get("$expand") == "instanceView")
@@ -251,3 +339,17 @@ class FakeResourceManager:
             if other["id"].lower() != rid and re.search(re.escape(rid) + r"(['/])", text):
                 users.append(other["id"])
         return users
+
+
+def _sql_size_problem(props: dict[str, Any], sku: dict[str, Any]) -> tuple[str, str] | None:
+    """A max size above what the tier documents (resource-limits-dtu-single-databases)."""
+    name = sku.get("name") or "S0"
+    size = props.get("maxSizeBytes")
+    limit = SQL_LIMITS["max_storage_gb"].get(name)
+    if size is None or limit is None or int(size) <= limit * 1024**3:
+        return None
+    return (
+        "InvalidMaxSizeTierCombination",
+        f"The service objective '{name}' does not support the database max size '{size}' "
+        f"(at most {limit} GB).",
+    )

@@ -5,6 +5,14 @@ throwaway self-signed certificate for 127.0.0.1; clients trust it through their 
 `connection_verify=<cert path>` option. Routes are (method, regex on the path); a handler
 gets a `Request` and returns (status, headers, body). A failed assertion inside a handler
 answers 500 and is kept in `errors`, which the fixtures check after each test.
+
+A route names the azure-rest-api-specs operation(s) it serves (`op=`, looked up in
+tests/contracts/azure/operations.json). Before a handler runs, the request is checked
+against that operation as the service does: the path must be one of the operation's
+templates, query parameters the spec requires (api-version) must be present, enumerated
+and ranged query values and path patterns must hold. A request that breaks the contract
+gets the ARM error body ({"error": {"code", "message"}}) and is kept in `refused`.
+tests/contracts/test_fake_routes.py checks every route against its operation.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.contracts.spec import Operation, azure_operation
 
 FAKE_TOKEN = "fake-bearer-token"
 
@@ -86,6 +96,8 @@ class Request:
     headers: dict[str, str]
     body: bytes = b""
     match: re.Match[str] | None = None
+    #: the azure-rest-api-specs operation the request was matched to
+    op: str | None = None
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
@@ -104,13 +116,22 @@ class FakeAzureServer:
     require_token: bool = True
     #: WWW-Authenticate value of the 401 sent to requests without a token (Key Vault style)
     challenge: str | None = None
-    routes: list[tuple[str, re.Pattern[str], Handler]] = field(default_factory=list)
+    routes: list[tuple[str, re.Pattern[str], Handler, tuple[str, ...]]] = field(
+        default_factory=list
+    )
     requests: list[Request] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: requests answered with a contract error (what the service would refuse)
+    refused: list[tuple[Request, dict[str, Any]]] = field(default_factory=list)
 
-    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+    def route(
+        self, method: str, pattern: str, op: str | tuple[str, ...] = ()
+    ) -> Callable[[Handler], Handler]:
+        """Serve `method pattern` as the operation(s) `op` of the vendored specs."""
+        ops = (op,) if isinstance(op, str) else tuple(op)
+
         def add(fn: Handler) -> Handler:
-            self.routes.append((method, re.compile(pattern + r"\Z", re.IGNORECASE), fn))
+            self.routes.append((method, re.compile(pattern + r"\Z", re.IGNORECASE), fn, ops))
             return fn
 
         return add
@@ -176,10 +197,14 @@ class FakeAzureServer:
             headers = {"WWW-Authenticate": self.challenge} if self.challenge else {}
             code = "Unauthorized" if "authorization" not in req.headers else "AuthenticationFailed"
             return 401, headers, {"error": {"code": code, "message": "bearer token required"}}
-        for method, pattern, fn in self.routes:
+        for method, pattern, fn, ops in self.routes:
             m = pattern.match(req.path)
             if m and method == req.method:
                 req.match = m
+                if ops:
+                    refusal = self._check_contract(req, ops)
+                    if refusal is not None:
+                        return refusal
                 try:
                     return fn(req)
                 except AssertionError as err:
@@ -191,6 +216,21 @@ class FakeAzureServer:
         self.errors.append(f"unexpected request {req.method} {req.path}")
         return 404, {}, {"error": {"code": "NotFound", "message": f"no route {req.path}"}}
 
+    def _check_contract(self, req: Request, ops: tuple[str, ...]) -> Response | None:
+        candidates = [azure_operation(o) for o in ops]
+        found = [o for o in candidates if o.method == req.method and o.regex.fullmatch(req.path)]
+        if not found:
+            self.errors.append(f"{req.method} {req.path} is none of the operations {ops}")
+            return 404, {}, error_body("InvalidResourceType", f"no operation serves {req.path}")
+        op = found[0]
+        req.op = op.operation_id
+        problem = contract_problem(op, req)
+        if problem is None:
+            return None
+        body = error_body(*problem)
+        self.refused.append((req, body))
+        return 400, {}, body
+
     def of(self, method: str, contains: str = "") -> list[Request]:
         """The recorded requests with this method whose path contains the text."""
         return [r for r in self.requests if r.method == method and contains in r.path]
@@ -199,3 +239,42 @@ class FakeAzureServer:
 def error_body(code: str, message: str) -> dict[str, Any]:
     """The ARM error shape: {"error": {"code", "message"}}."""
     return {"error": {"code": code, "message": message}}
+
+
+def contract_problem(op: Operation, req: Request) -> tuple[str, str] | None:
+    """(code, message) when the request breaks what the operation's spec requires."""
+    for name in op.required_query:
+        if not req.query.get(name):
+            if name == "api-version":
+                return (
+                    "MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                )
+            return "MissingRequiredParameter", f"The query parameter '{name}' is required."
+    for name, allowed in op.extra.get("query_enums", {}).items():
+        value = req.query.get(name)
+        if value is not None and value.lower() not in {a.lower() for a in allowed}:
+            return "InvalidParameter", f"'{value}' is not a valid value for {name}: {allowed}"
+    for name, (low, high) in op.extra.get("query_ranges", {}).items():
+        value = req.query.get(name)
+        if value is not None and not (value.isdigit() and low <= int(value) <= high):
+            return "BadParameter", f"{name} must be between {low} and {high}, not {value!r}"
+    names = re.findall(r"\{([\w.-]+)\}", op.template)
+    values = op.regex.fullmatch(req.path)
+    if values is not None:
+        parts = dict(zip(names, _template_values(op.template, req.path), strict=False))
+        for name, pattern in op.extra.get("path_patterns", {}).items():
+            if name in parts and not re.match(pattern, parts[name]):
+                return "BadParameter", f"{name} {parts[name]!r} does not match {pattern}"
+    return None
+
+
+def _template_values(template: str, path: str) -> list[str]:
+    """The path's values of the template's variables, in order."""
+    pattern, pos = "", 0
+    for m in re.finditer(r"\{([\w.-]+)\}", template):
+        pattern += re.escape(template[pos : m.start()])
+        pattern += "(.+)" if m.group(1) == "scope" else "([^/]*)"
+        pos = m.end()
+    found = re.fullmatch(pattern + re.escape(template[pos:]), path)
+    return list(found.groups()) if found else []

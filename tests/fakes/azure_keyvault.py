@@ -4,7 +4,10 @@ A request without a token gets 401 and `WWW-Authenticate: Bearer
 authorization="https://login.microsoftonline.com/TENANT", resource="https://vault.azure.net"`,
 as Key Vault answers; the SDK then asks its credential for a token for that resource and
 sends the request again. Bodies follow the documented SecretBundle / SecretItem /
-DeletedSecretBundle shapes; soft delete finishes after one poll of /deletedsecrets/NAME.
+DeletedSecretBundle shapes (the vendored examples in tests/contracts/azure/keyvault);
+soft delete finishes after one poll of /deletedsecrets/NAME. Routes name the operations
+of secrets.json (7.5) they serve, so a secret name outside `^[0-9a-zA-Z-]+$` or a
+maxresults outside 1-25 is refused with the documented error body before a handler runs.
 """
 
 from __future__ import annotations
@@ -36,13 +39,13 @@ class FakeKeyVault:
         self.deleted: dict[str, dict[str, Any]] = {}
         self._clock = itertools.count(int(time.time()))
         r = server.route
-        r("PUT", r"/secrets/(?P<name>[\w-]+)")(self.set)
-        r("GET", r"/secrets")(self.list)
-        r("GET", r"/secrets/(?P<name>[\w-]+)/versions")(self.versions)
-        r("GET", r"/secrets/(?P<name>[\w-]+)/?(?P<version>[0-9a-f]*)")(self.get)
-        r("DELETE", r"/secrets/(?P<name>[\w-]+)")(self.delete)
-        r("GET", r"/deletedsecrets/(?P<name>[\w-]+)")(self.get_deleted)
-        r("DELETE", r"/deletedsecrets/(?P<name>[\w-]+)")(self.purge)
+        r("PUT", r"/secrets/(?P<name>[^/]+)", "SetSecret")(self.set)
+        r("GET", r"/secrets", "GetSecrets")(self.list)
+        r("GET", r"/secrets/(?P<name>[^/]+)/versions", "GetSecretVersions")(self.versions)
+        r("GET", r"/secrets/(?P<name>[^/]+)/(?P<version>[^/]*)", "GetSecret")(self.get)
+        r("DELETE", r"/secrets/(?P<name>[^/]+)", "DeleteSecret")(self.delete)
+        r("GET", r"/deletedsecrets/(?P<name>[^/]+)", "GetDeletedSecret")(self.get_deleted)
+        r("DELETE", r"/deletedsecrets/(?P<name>[^/]+)", "PurgeDeletedSecret")(self.purge)
 
     def _check(self, req: Request) -> None:
         assert req.query.get("api-version"), "api-version missing"

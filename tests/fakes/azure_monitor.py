@@ -4,7 +4,9 @@
   array of records (the SDK compresses) and answers 204; records land in table
   `stream` minus its `Custom-` prefix.
 - POST /v1/workspaces/{id}/query with {"query", "timespan": "start/end"} answers
-  {"tables": [{"name": "PrimaryResult", "columns": [...], "rows": [...]}]}.
+  {"tables": [{"name": "PrimaryResult", "columns": [...], "rows": [...]}]}, the shape of
+  the published example (oms-post-example.json); a body without `query` is refused.
+Both routes name their operations (Upload, Query_Execute) in tests/contracts/azure.
 The query side evaluates the small KQL subset the provider writes: `Table | where C == 'x'
 | where C contains 'x' | where tostring(parse_json(C)['k']) == 'v' | project ... |
 order by C asc|desc | take N`; anything else is answered 400 and recorded as an error.
@@ -38,10 +40,10 @@ class FakeMonitor:
         self.workspace_id = workspace_id
         self.tables: dict[str, list[dict[str, Any]]] = {}
         self.queries: list[str] = []
-        server.route("POST", r"/dataCollectionRules/(?P<rule>[^/]+)/streams/(?P<stream>[^/]+)")(
-            self.ingest
-        )
-        server.route("POST", r"/v1/workspaces/(?P<ws>[^/]+)/query")(self.query)
+        server.route(
+            "POST", r"/dataCollectionRules/(?P<rule>[^/]+)/streams/(?P<stream>[^/]+)", "Upload"
+        )(self.ingest)
+        server.route("POST", r"/v1/workspaces/(?P<ws>[^/]+)/query", "Query_Execute")(self.query)
 
     def ingest(self, req: Request) -> Response:
         assert req.match is not None
@@ -63,6 +65,10 @@ class FakeMonitor:
         if req.match["ws"] != self.workspace_id:
             return 404, {}, {"error": {"code": "WorkspaceNotFoundError", "message": "no"}}
         body = req.json()
+        if not isinstance(body, dict) or not body.get("query"):
+            error = {"error": {"code": "BadArgumentError", "message": "The query is missing"}}
+            self.server.refused.append((req, error))
+            return 400, {}, error
         kql: str = body["query"]
         self.queries.append(kql)
         start, end = (_when(t) for t in body["timespan"].split("/"))

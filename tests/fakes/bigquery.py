@@ -18,6 +18,8 @@ from typing import Any
 
 from tests.fakes.gcp_http import FakeGoogleAPI, Request, google_error, route
 
+RPC = "google.cloud.bigquery.v2.JobService."
+
 SCHEMA = {
     "fields": [
         {"name": "service", "type": "STRING", "mode": "NULLABLE"},
@@ -84,7 +86,7 @@ class FakeBigQuery(FakeGoogleAPI):
             groups[key][1] += sum(item.credits, Decimal(0))
         return [[*key, str(c), str(cr)] for key, (c, cr) in sorted(groups.items(), key=str)]
 
-    @route("POST", r"/bigquery/v2/projects/(?P<project>[^/]+)/jobs")
+    @route("POST", r"/bigquery/v2/projects/(?P<project>[^/]+)/jobs", rpc=RPC + "InsertJob")
     def insert_job(self, req: Request) -> tuple[int, Any]:
         assert req.params["project"] == self.project
         body = req.json
@@ -103,12 +105,18 @@ class FakeBigQuery(FakeGoogleAPI):
         self.jobs[job_id] = job
         return 200, job
 
-    @route("GET", r"/bigquery/v2/projects/(?P<project>[^/]+)/jobs/(?P<job>[^/]+)")
+    @route(
+        "GET", r"/bigquery/v2/projects/(?P<project>[^/]+)/jobs/(?P<job>[^/]+)", rpc=RPC + "GetJob"
+    )
     def get_job(self, req: Request) -> tuple[int, Any]:
         job = self.jobs.get(req.params["job"])
         return (200, job) if job else google_error(404, "Not found: Job", "NOT_FOUND")
 
-    @route("GET", r"/bigquery/v2/projects/(?P<project>[^/]+)/queries/(?P<job>[^/]+)")
+    @route(
+        "GET",
+        r"/bigquery/v2/projects/(?P<project>[^/]+)/queries/(?P<job>[^/]+)",
+        rpc=RPC + "GetQueryResults",
+    )
     def get_query_results(self, req: Request) -> tuple[int, Any]:
         rows = self.results.get(req.params["job"])
         if rows is None:

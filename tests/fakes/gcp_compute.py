@@ -3,8 +3,12 @@
 Bodies follow the documented JSON (camelCase, `networkIP`, `natIP`, `IPProtocol`).
 An inserted instance is PROVISIONING, then STAGING, then RUNNING on successive GETs, so
 callers must poll. Operations are RUNNING when returned and DONE when waited on or read.
-Instance lists honour `labels.KEY = "VALUE"` filters joined by AND and are served in pages
-of `page_size` linked by nextPageToken.
+Instance lists honour `labels.KEY = "VALUE"` filters and are served in pages of
+`page_size` linked by nextPageToken. As the API reference asks (ListInstancesRequest.filter
+in the vendored compute proto), several expressions must each be in parentheses,
+`(labels.a = "1") (labels.b = "2")`, optionally joined by an explicit AND; several
+expressions without them are answered 400 "Invalid list filter expression", as Compute
+Engine does. Routes name the RPCs of google/cloud/compute/v1 they serve.
 """
 
 from __future__ import annotations
@@ -18,6 +22,31 @@ from tests.fakes.gcp_http import FakeGoogleAPI, Request, google_error, route
 BASE = r"/compute/v1/projects/(?P<project>[^/]+)"
 ZONE = BASE + r"/zones/(?P<zone>[^/]+)"
 _CLAUSE = re.compile(r'^labels\.([a-z0-9_\-]+) = "([^"]*)"$')
+_PAREN = re.compile(r'\(\s*(labels\.[a-z0-9_\-]+ = "[^"]*")\s*\)')
+RPC = "google.cloud.compute.v1."
+
+
+def parse_filter(text: str) -> dict[str, str] | None:
+    """label → value of a documented filter; None when the expression is malformed."""
+    text = text.strip()
+    if not text:
+        return {}
+    single = _CLAUSE.match(text)
+    if single:  # one expression needs no parentheses
+        return {single.group(1): single.group(2)}
+    wanted: dict[str, str] = {}
+    rest = text
+    while rest:
+        m = _PAREN.match(rest)
+        if not m:
+            return None
+        clause = _CLAUSE.match(m.group(1))
+        assert clause is not None
+        wanted[clause.group(1)] = clause.group(2)
+        rest = rest[m.end() :].lstrip()
+        if rest.startswith("AND "):
+            rest = rest[4:].lstrip()
+    return wanted
 LIFECYCLE = ["PROVISIONING", "STAGING", "RUNNING"]
 
 
@@ -65,7 +94,7 @@ class FakeCompute(FakeGoogleAPI):
         return 200, op
 
     # -- instances ---------------------------------------------------------------------
-    @route("POST", ZONE + r"/instances")
+    @route("POST", ZONE + r"/instances", rpc=RPC + "Instances.Insert")
     def insert(self, req: Request) -> tuple[int, Any]:
         body = req.json
         zone = req.params["zone"]
@@ -98,7 +127,7 @@ class FakeCompute(FakeGoogleAPI):
         }
         return 200, self._operation("insert", self.link(f"zones/{zone}/instances/{name}"), zone)
 
-    @route("GET", ZONE + r"/instances/(?P<name>[^/]+)")
+    @route("GET", ZONE + r"/instances/(?P<name>[^/]+)", rpc=RPC + "Instances.Get")
     def get(self, req: Request) -> tuple[int, Any]:
         inst = self.instances.get(req.params["name"])
         if inst is None:
@@ -109,14 +138,18 @@ class FakeCompute(FakeGoogleAPI):
             inst["status"] = LIFECYCLE[LIFECYCLE.index(inst["status"]) + 1]
         return 200, inst
 
-    @route("GET", ZONE + r"/instances")
+    @route("GET", ZONE + r"/instances", rpc=RPC + "Instances.List")
     def list(self, req: Request) -> tuple[int, Any]:
-        wanted: dict[str, str] = {}
         text = req.arg("filter") or ""
-        for clause in filter(None, (c.strip() for c in text.split(" AND "))):
-            match = _CLAUSE.match(clause)
-            assert match, f"unsupported filter clause {clause!r}"
-            wanted[match.group(1)] = match.group(2)
+        parsed = parse_filter(text)
+        if parsed is None:
+            return self.refuse(
+                req,
+                400,
+                f"Invalid value for field 'filter': '{text}'. Invalid list filter expression.",
+                "INVALID_ARGUMENT",
+            )
+        wanted = parsed
         found = [
             i
             for i in self.instances.values()
@@ -131,7 +164,7 @@ class FakeCompute(FakeGoogleAPI):
             answer["nextPageToken"] = str(start + self.page_size)
         return 200, answer
 
-    @route("DELETE", ZONE + r"/instances/(?P<name>[^/]+)")
+    @route("DELETE", ZONE + r"/instances/(?P<name>[^/]+)", rpc=RPC + "Instances.Delete")
     def delete(self, req: Request) -> tuple[int, Any]:
         name = req.params["name"]
         if self.instances.pop(name, None) is None:
@@ -139,7 +172,11 @@ class FakeCompute(FakeGoogleAPI):
         zone = req.params["zone"]
         return 200, self._operation("delete", self.link(f"zones/{zone}/instances/{name}"), zone)
 
-    @route("GET", ZONE + r"/instances/(?P<name>[^/]+)/serialPort")
+    @route(
+        "GET",
+        ZONE + r"/instances/(?P<name>[^/]+)/serialPort",
+        rpc=RPC + "Instances.GetSerialPortOutput",
+    )
     def serial(self, req: Request) -> tuple[int, Any]:
         if req.params["name"] not in self.instances:
             return google_error(404, "not found", "NOT_FOUND")
@@ -151,20 +188,22 @@ class FakeCompute(FakeGoogleAPI):
         }
 
     # -- operations --------------------------------------------------------------------
-    @route("POST", ZONE + r"/operations/(?P<op>[^/]+)/wait")
+    @route("POST", ZONE + r"/operations/(?P<op>[^/]+)/wait", rpc=RPC + "ZoneOperations.Wait")
     def wait_zone(self, req: Request) -> tuple[int, Any]:
         return self._done(req)
 
-    @route("GET", ZONE + r"/operations/(?P<op>[^/]+)")
+    @route("GET", ZONE + r"/operations/(?P<op>[^/]+)", rpc=RPC + "ZoneOperations.Get")
     def get_zone_op(self, req: Request) -> tuple[int, Any]:
         return self._done(req)
 
-    @route("POST", BASE + r"/global/operations/(?P<op>[^/]+)/wait")
+    @route(
+        "POST", BASE + r"/global/operations/(?P<op>[^/]+)/wait", rpc=RPC + "GlobalOperations.Wait"
+    )
     def wait_global(self, req: Request) -> tuple[int, Any]:
         return self._done(req)
 
     # -- firewalls ---------------------------------------------------------------------
-    @route("POST", BASE + r"/global/firewalls")
+    @route("POST", BASE + r"/global/firewalls", rpc=RPC + "Firewalls.Insert")
     def insert_firewall(self, req: Request) -> tuple[int, Any]:
         body = req.json
         assert body["allowed"][0]["IPProtocol"] == "tcp", body

@@ -2,17 +2,25 @@
 
 entries.list understands the filter the provider builds (timestamp bounds, logName) and
 one free clause of the form `(jsonPayload.KEY = "VALUE")` or `(severity >= LEVEL)`, orders
-by timestamp and pages by `pageSize` with nextPageToken.
+by timestamp and pages by `pageSize` with nextPageToken. As the contract says
+(WriteLogEntriesRequest.entries in google/logging/v2/logging.proto), a request carries at
+most 1000 entries, and entries older than the logs retention period (30 days in the
+_Default bucket) or more than 24 hours in the future are kept but never listed; a
+pageSize above 1000 is refused.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.fakes.gcp_http import FakeGoogleAPI, Request, google_error, route
 
+RPC = "google.logging.v2.LoggingServiceV2."
+RETENTION = timedelta(days=30)
+AHEAD = timedelta(hours=24)
 LEVELS = [
     "DEFAULT",
     "DEBUG",
@@ -31,15 +39,19 @@ def _ts(text: str) -> datetime:
 
 
 class FakeLogging(FakeGoogleAPI):
-    def __init__(self, project: str) -> None:
+    def __init__(self, project: str, now: Callable[[], datetime] | None = None) -> None:
         super().__init__()
         self.project = project
+        self.now = now or (lambda: datetime.now(UTC))
         self.entries: list[dict[str, Any]] = []
 
-    @route("POST", r"/v2/entries:write")
+    @route("POST", r"/v2/entries:write", rpc=RPC + "WriteLogEntries")
     def write(self, req: Request) -> tuple[int, Any]:
         entries = req.json["entries"]
-        assert 0 < len(entries) <= 1000, len(entries)
+        if len(entries) > 1000:
+            return self.refuse(
+                req, 400, "Request contains more than 1000 entries", "INVALID_ARGUMENT"
+            )
         for e in entries:
             assert e["logName"].startswith(f"projects/{self.project}/logs/"), e["logName"]
             assert "/" not in e["logName"].split("/logs/", 1)[1], "log id must be URL-encoded"
@@ -62,14 +74,18 @@ class FakeLogging(FakeGoogleAPI):
             return LEVELS.index(entry["severity"]) >= LEVELS.index(m.group(1))
         raise ValueError(clause)
 
-    @route("POST", r"/v2/entries:list")
+    @route("POST", r"/v2/entries:list", rpc=RPC + "ListLogEntries")
     def list(self, req: Request) -> tuple[int, Any]:
         body = req.json
+        if int(body.get("pageSize") or 0) > 1000:
+            return self.refuse(req, 400, "pageSize must not exceed 1000", "INVALID_ARGUMENT")
+        now = self.now()
+        visible = [e for e in self.entries if now - RETENTION <= _ts(e["timestamp"]) <= now + AHEAD]
         assert body["resourceNames"] == [f"projects/{self.project}"], body
         assert body.get("orderBy") == "timestamp asc", body
         clauses = body["filter"].split(" AND ")
         try:
-            found = [e for e in self.entries if all(self._keep(e, c) for c in clauses)]
+            found = [e for e in visible if all(self._keep(e, c) for c in clauses)]
         except ValueError as exc:
             return google_error(400, f"unsupported filter clause {exc}", "INVALID_ARGUMENT")
         found.sort(key=lambda e: _ts(e["timestamp"]))

@@ -1,19 +1,31 @@
 """A fake Cloud Monitoring API v3: timeSeries.create and timeSeries.list.
 
+It refuses what the published contract refuses (tests/contracts/google/monitoring and the
+vendored protos, google/monitoring/v3/common.proto TimeInterval): more than 200 series per
+request, a point whose end time is more than 25 hours in the past or more than five
+minutes in the future (of the fake's clock, `now`), a GAUGE interval whose start differs
+from its end, and a GAUGE point not at least a millisecond after the previous point of the
+same series. Refusals answer 400 INVALID_ARGUMENT, like the service.
+
 Stored points are filtered like the service does for the clauses the provider sends
-(`metric.type = "..."` and `metric.labels.KEY = "..."` joined by AND) and by the interval;
-lists are served one series per page to exercise nextPageToken.
+(`metric.type = "..."` and `metric.labels.KEY = "..."` joined by AND) and by the read
+interval, which is half-open, (startTime, endTime]; lists are served one series per page
+to exercise nextPageToken.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.contracts.spec import constraints
 from tests.fakes.gcp_http import FakeGoogleAPI, Request, google_error, route
 
 _CLAUSE = re.compile(r'^metric\.(type|labels\.([A-Za-z0-9_]+)) = "((?:[^"\\]|\\.)*)"$')
+RPC = "google.monitoring.v3.MetricService."
+LIMITS = constraints("google/monitoring")
 
 
 def _ts(text: str) -> datetime:
@@ -21,27 +33,73 @@ def _ts(text: str) -> datetime:
 
 
 class FakeMonitoring(FakeGoogleAPI):
-    def __init__(self, project: str) -> None:
+    def __init__(self, project: str, now: Callable[[], datetime] | None = None) -> None:
         super().__init__()
         self.project = project
+        self.now = now or (lambda: datetime.now(UTC))
         self.series: list[dict[str, Any]] = []  # one entry per written point
+        self._last_end: dict[tuple[Any, ...], datetime] = {}
 
-    @route("POST", r"/v3/projects/(?P<project>[^/]+)/timeSeries")
+    def _window_problem(self, index: int, ts: dict[str, Any]) -> str | None:
+        interval = ts["points"][0]["interval"]
+        end = _ts(interval["endTime"])
+        now = self.now()
+        oldest = now - timedelta(seconds=LIMITS["write_max_age_seconds"])
+        newest = now + timedelta(seconds=LIMITS["write_max_future_seconds"])
+        where = f"timeSeries[{index}]"
+        if not oldest <= end <= newest:
+            return (
+                f"Field {where}.points[0].interval.end_time had an invalid value of "
+                f"\"{interval['endTime']}\": Data points cannot be written more than 25 hours "
+                f"in the past or more than 5 minutes in the future; the allowed window is "
+                f"{oldest.isoformat()} to {newest.isoformat()}."
+            )
+        if "startTime" in interval and _ts(interval["startTime"]) != end:
+            return (
+                f"Field {where}.points[0].interval.start_time: for GAUGE metrics the start "
+                "time must equal the end time."
+            )
+        key = _series_key(ts)
+        last = self._last_end.get(key)
+        if last is not None and end < last + timedelta(seconds=LIMITS["gauge_min_step_seconds"]):
+            return (
+                f"One or more TimeSeries could not be written: Points must be written in order. "
+                f"One or more of the points specified had an older start time than the most "
+                f"recent point.: {where}"
+            )
+        return None
+
+    @route("POST", r"/v3/projects/(?P<project>[^/]+)/timeSeries", rpc=RPC + "CreateTimeSeries")
     def create(self, req: Request) -> tuple[int, Any]:
         assert req.params["project"] == self.project
         body = req.json
-        assert 0 < len(body["timeSeries"]) <= 200
-        for ts in body["timeSeries"]:
+        if len(body["timeSeries"]) > LIMITS["CreateTimeSeriesRequest.time_series.max"]:
+            return self.refuse(
+                req, 400, "The maximum number of TimeSeries per request is 200.", "INVALID_ARGUMENT"
+            )
+        for index, ts in enumerate(body["timeSeries"]):
             assert ts["metric"]["type"].startswith("custom.googleapis.com/"), ts
             assert ts["resource"] == {"type": "global", "labels": {"project_id": self.project}}
-            (point,) = ts["points"]  # the API takes exactly one point per series
+            if len(ts["points"]) != 1:
+                return self.refuse(
+                    req,
+                    400,
+                    f"Field timeSeries[{index}].points must contain exactly one point.",
+                    "INVALID_ARGUMENT",
+                )
+            point = ts["points"][0]
             assert "endTime" in point["interval"] and "doubleValue" in point["value"], point
             for key in ts["metric"].get("labels", {}):
                 assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", key), key
+            problem = self._window_problem(index, ts)
+            if problem:
+                return self.refuse(req, 400, problem, "INVALID_ARGUMENT")
+        for ts in body["timeSeries"]:
+            self._last_end[_series_key(ts)] = _ts(ts["points"][0]["interval"]["endTime"])
             self.series.append(ts)
         return 200, {}
 
-    @route("GET", r"/v3/projects/(?P<project>[^/]+)/timeSeries")
+    @route("GET", r"/v3/projects/(?P<project>[^/]+)/timeSeries", rpc=RPC + "ListTimeSeries")
     def list(self, req: Request) -> tuple[int, Any]:
         assert req.arg("view") == "FULL"
         start, end = (
@@ -66,7 +124,7 @@ class FakeMonitoring(FakeGoogleAPI):
                 labels.get(k) != v for k, v in wanted_labels.items()
             ):
                 continue
-            if not start <= _ts(point["interval"]["endTime"]) <= end:
+            if not start < _ts(point["interval"]["endTime"]) <= end:  # (start, end]
                 continue
             key = tuple(sorted(labels.items()))
             out = grouped.setdefault(
@@ -86,3 +144,13 @@ class FakeMonitoring(FakeGoogleAPI):
         if index + 1 < len(found):
             answer["nextPageToken"] = str(index + 1)
         return 200, answer
+
+
+def _series_key(ts: dict[str, Any]) -> tuple[Any, ...]:
+    metric, resource = ts["metric"], ts["resource"]
+    return (
+        metric["type"],
+        tuple(sorted(metric.get("labels", {}).items())),
+        resource["type"],
+        tuple(sorted(resource.get("labels", {}).items())),
+    )

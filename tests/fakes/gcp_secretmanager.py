@@ -1,6 +1,8 @@
 """A fake Secret Manager API v1: secrets create/get/list/delete, versions add/access/list.
 
 Payloads are base64 with a decimal `dataCrc32c`, checked on add as the service does.
+Routes name the RPCs of google/cloud/secretmanager/v1/service.proto; the REQUIRED fields
+(secretId, secret, payload) are checked before a handler runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from tests.fakes.gcp_http import FakeGoogleAPI, Request, google_error, route
 
 P = r"/v1/projects/(?P<project>[^/]+)/secrets"
 NOW = "2024-05-01T10:00:00.000000Z"
+RPC = "google.cloud.secretmanager.v1.SecretManagerService."
 
 
 class FakeSecretManager(FakeGoogleAPI):
@@ -29,7 +32,7 @@ class FakeSecretManager(FakeGoogleAPI):
     def _missing(self, secret: str) -> tuple[int, Any]:
         return google_error(404, f"Secret [{self._name(secret)}] not found.", "NOT_FOUND")
 
-    @route("POST", P)
+    @route("POST", P, rpc=RPC + "CreateSecret")
     def create(self, req: Request) -> tuple[int, Any]:
         secret_id = req.arg("secretId")
         assert secret_id, "secretId query parameter is required"
@@ -40,23 +43,23 @@ class FakeSecretManager(FakeGoogleAPI):
         self.versions[secret_id] = []
         return 200, self.secrets[secret_id]
 
-    @route("GET", P + r"/(?P<secret>[^/:]+)")
+    @route("GET", P + r"/(?P<secret>[^/:]+)", rpc=RPC + "GetSecret")
     def get(self, req: Request) -> tuple[int, Any]:
         secret = self.secrets.get(req.params["secret"])
         return (200, secret) if secret else self._missing(req.params["secret"])
 
-    @route("GET", P)
+    @route("GET", P, rpc=RPC + "ListSecrets")
     def list(self, req: Request) -> tuple[int, Any]:
         return 200, {"secrets": list(self.secrets.values()), "totalSize": len(self.secrets)}
 
-    @route("DELETE", P + r"/(?P<secret>[^/:]+)")
+    @route("DELETE", P + r"/(?P<secret>[^/:]+)", rpc=RPC + "DeleteSecret")
     def delete(self, req: Request) -> tuple[int, Any]:
         if self.secrets.pop(req.params["secret"], None) is None:
             return self._missing(req.params["secret"])
         self.versions.pop(req.params["secret"], None)
         return 200, {}
 
-    @route("POST", P + r"/(?P<secret>[^/:]+):addVersion")
+    @route("POST", P + r"/(?P<secret>[^/:]+):addVersion", rpc=RPC + "AddSecretVersion")
     def add_version(self, req: Request) -> tuple[int, Any]:
         secret = req.params["secret"]
         if secret not in self.secrets:
@@ -73,7 +76,7 @@ class FakeSecretManager(FakeGoogleAPI):
             "state": "ENABLED",
         }
 
-    @route("GET", P + r"/(?P<secret>[^/:]+)/versions")
+    @route("GET", P + r"/(?P<secret>[^/:]+)/versions", rpc=RPC + "ListSecretVersions")
     def list_versions(self, req: Request) -> tuple[int, Any]:
         secret = req.params["secret"]
         if secret not in self.secrets:
@@ -86,7 +89,11 @@ class FakeSecretManager(FakeGoogleAPI):
             ]
         }
 
-    @route("GET", P + r"/(?P<secret>[^/:]+)/versions/(?P<version>[^/:]+):access")
+    @route(
+        "GET",
+        P + r"/(?P<secret>[^/:]+)/versions/(?P<version>[^/:]+):access",
+        rpc=RPC + "AccessSecretVersion",
+    )
     def access(self, req: Request) -> tuple[int, Any]:
         secret, version = req.params["secret"], req.params["version"]
         values = self.versions.get(secret)

@@ -33,7 +33,9 @@ from tests.fakes.gcp_sqladmin import FakeSQLAdmin
 from tests.gcp.conftest import FAST_RETRY
 
 PROJECT = "specify-test"
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+# inside the windows the APIs accept: Monitoring takes points at most 25 hours old, and
+# Logging lists entries of the last 30 days (its default retention)
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
 
 
 def running(fake: FakeGoogleAPI, oauth: FakeOAuth) -> Iterator[Any]:
@@ -74,7 +76,11 @@ def test_metrics_write_and_read_back_by_name_labels_and_range(
         "labels": {"bucket": "a"},
     }
 
+    # reads are half-open, (start, end]: a point at the start is left out
     got = metrics.get_metrics("uploads/latency", T0, T0 + timedelta(hours=1), {"bucket": "a"})
+    assert [p.value for p in got] == [2.5, 3.5]
+    since = T0 - timedelta(seconds=1)
+    got = metrics.get_metrics("uploads/latency", since, T0 + timedelta(hours=1), {"bucket": "a"})
     assert [(p.value, p.timestamp) for p in got] == [
         (1.5, T0),
         (2.5, T0 + timedelta(minutes=1)),
@@ -82,7 +88,7 @@ def test_metrics_write_and_read_back_by_name_labels_and_range(
     ]
     assert got[0].dimensions == {"bucket": "a"} and got[0].name == "uploads/latency"
     # both label sets in range: two series, served on two pages, merged oldest first
-    every = metrics.get_metrics("uploads/latency", T0, T0 + timedelta(hours=1))
+    every = metrics.get_metrics("uploads/latency", since, T0 + timedelta(hours=1))
     assert sorted(p.value for p in every) == [1.5, 2.5, 3.5, 9.0]
     assert len([r for r in monitoring.calls("GET", r".*/timeSeries") if r.arg("pageToken")]) == 1
 

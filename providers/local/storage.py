@@ -77,11 +77,11 @@ def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[int, str]:
 class LocalStorage(ServiceAdapter, CheckedDownload):
     """A bucket that is a directory on this machine.
 
-    The directory is the bucket: when it is missing, every operation raises
-    BucketNotFoundError, as on the clouds, until `create_bucket()` makes it. With
-    create=True (the default for a store built on a path) it reads as an empty bucket and
-    its first write makes it, as naming a directory to copy into does; LocalProvider's
-    named buckets pass create=False.
+    The directory is the bucket. With create=False (LocalProvider's named buckets) it
+    behaves as a cloud bucket: while the directory is missing, every operation raises
+    BucketNotFoundError, until `create_bucket()` makes it. With create=True (the default
+    for a store built on a path, a place to copy into) the first write makes the directory,
+    and until then the bucket reads as empty.
     """
 
     provider_name = "local"
@@ -101,11 +101,7 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
         self.url_base = (
             url_base or os.environ.get("SPECIFY_LOCAL_URL_BASE") or DEFAULT_URL_BASE
         ).rstrip("/")
-        # a store built on a path names a directory to copy into, like a plain path for cp:
-        # it reads as an empty bucket until the first write makes it (so a dry run or a
-        # refused run leaves nothing behind, and a path that cannot be a directory fails
-        # that write, per target)
-        self._implicit = create
+        self.create = create
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -121,7 +117,7 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
     ) -> CloudError:
         common = {"provider": "local", "operation": operation, "resource": resource}
         if isinstance(exc, FileNotFoundError):
-            if not self.root.is_dir() and not self._implicit:  # removed while the call ran
+            if not self.create and not self.root.is_dir():  # removed while the call ran
                 return self._no_bucket(operation)
             return ObjectNotFoundError(
                 f"no object {resource!r} in {self.root}",
@@ -170,23 +166,17 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
             hint=f"Create it first (create_bucket, or `specify cloud mb {self.root.as_uri()}`)",
         )
 
-    def _bucket(self, operation: str, *, write: bool = False) -> None:
-        """BucketNotFoundError unless the bucket's directory exists (an implicit bucket
-        reads as empty, and its first write makes the directory)."""
+    def _bucket(self, operation: str, *, write: bool = False) -> bool:
+        """Whether the bucket's directory exists; a write makes it when self.create, and
+        without self.create a missing one raises BucketNotFoundError."""
         if self.root.is_dir():
-            return
-        if not self._implicit:
+            return True
+        if not self.create:
             raise self._no_bucket(operation)
         if write:
-            try:
-                self.root.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageError(
-                    f"cannot make the bucket directory {self.root} ({exc.strerror})",
-                    provider="local",
-                    operation=operation,
-                    hint="Choose a directory you may write to",
-                ) from exc
+            self.root.mkdir(parents=True, exist_ok=True)
+            return True
+        return False
 
     def _key_path(self, key: str, operation: str, *, write: bool = False) -> Path:
         """The checked key's path, in an existing bucket (the key is checked first)."""
@@ -241,8 +231,7 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
 
     @cloud_operation("versioning_enabled", kind=StorageError, resource=None)
     def versioning_enabled(self) -> bool:
-        self._bucket("versioning_enabled")
-        return self.versioning
+        return self._bucket("versioning_enabled") and self.versioning
 
     @cloud_operation("set_versioning", mutating=True, resource=None)
     def set_versioning(self, enabled: bool) -> None:
@@ -400,7 +389,8 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
         """One page of objects (sorted by key) after page_token; the next token or None."""
         if page_size < 1:
             raise ConfigurationError(f"page_size={page_size} must be at least 1")
-        self._bucket("list_objects")
+        if not self._bucket("list_objects"):
+            return [], None
         keys = [k for k in self._keys(prefix) if page_token is None or k > page_token]
         keys.sort()
         page = []

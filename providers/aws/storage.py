@@ -73,6 +73,8 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
         parts.append(data)
         n -= len(data)
     return b"".join(parts)
+
+
 #: operations on the bucket itself: a not-found there is the bucket's
 _BUCKET_OPERATIONS = frozenset(
     {"list_objects", "list_versions", "upload", "upload_stream", "get_versioning"}

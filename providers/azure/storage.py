@@ -125,6 +125,8 @@ def _clean_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
 
 
 T = TypeVar("T")
+
+
 def _user_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     """The metadata a caller gave, without our sha256 entry."""
     return {k: v for k, v in metadata.items() if k != SHA256_METADATA_KEY}

@@ -157,6 +157,7 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
         (a file and a directory of the sidecar tree never share a name)."""
         *dirs, last = key.split("/")
         return "/".join([*(d + ".d" for d in dirs), last + suffix])
+
     def _no_bucket(self, operation: str) -> BucketNotFoundError:
         return BucketNotFoundError(
             f"the bucket directory {self.root} does not exist",

@@ -7,6 +7,8 @@ An existing bucket is left as it is. Exit 2 on a bad location, 1 when the cloud 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from commands.app import cloud
@@ -33,10 +35,14 @@ def mb(
         )
     from providers.base import SupportsBuckets
 
+    # a local store makes its directory when it is opened: ask the disk first
+    existed = loc.provider == "local" and Path(loc.bucket).is_dir()
     storage, _ = open_store(loc)
     if not isinstance(storage, SupportsBuckets):
         bad_input("LOCATION", f"{storage.uri('')} is a store that cannot make its bucket")
     created = storage.create_bucket(exist_ok=True)
+    if loc.provider == "local":
+        created = not existed
     uri = storage.uri("")
     if json_output:
         emit_json({"location": str(loc), "bucket": uri, "created": created})

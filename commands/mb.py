@@ -8,12 +8,23 @@ An existing bucket is left as it is. Exit 2 on a bad location, 1 when the cloud 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from commands.app import cloud
 from commands.locations import location_arg, open_store
 from commands.output import bad_input, cli_errors, console, emit_json
+
+
+def make_bucket(storage: Any) -> bool:
+    """Create the store's bucket: True when created, False when it existed already. Every
+    store names this create_bucket (providers.base.SupportsBuckets), with one meaning."""
+    from providers.base import SupportsBuckets
+
+    if not isinstance(storage, SupportsBuckets):
+        bad_input("LOCATION", f"{storage.uri('')} cannot create its bucket")
+    return storage.create_bucket(exist_ok=True)
 
 
 @cloud.command("mb")
@@ -33,14 +44,10 @@ def mb(
             f"'{loc}' has a prefix; mb makes a bucket or container: give "
             f"{str(loc)[: -len(loc.prefix) - 1]}",
         )
-    from providers.base import SupportsBuckets
-
-    # a local store makes its directory when it is opened: ask the disk first
+    # a local store may make its directory when it is opened: ask the disk first
     existed = loc.provider == "local" and Path(loc.bucket).is_dir()
     storage, _ = open_store(loc)
-    if not isinstance(storage, SupportsBuckets):
-        bad_input("LOCATION", f"{storage.uri('')} is a store that cannot make its bucket")
-    created = storage.create_bucket(exist_ok=True)
+    created = make_bucket(storage)
     if loc.provider == "local":
         created = not existed
     uri = storage.uri("")

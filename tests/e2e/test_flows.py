@@ -46,7 +46,6 @@ def _variants(node: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _schemas(stack: Stack) -> dict[str, dict[str, Any]]:
-    found = deployments_by_name(stack.server)
     names = ["replicate/by-hand", "deploy/by-hand", "destroy/by-hand", "cost-compare/daily"]
     stack.served.wait_for(names)
     found = deployments_by_name(stack.server)
@@ -325,3 +324,71 @@ def test_destroy_on_another_worker_touches_exactly_that_deployment(
     result, run = stack.run_deployment("destroy/by-hand", {"deployment_id": kept})
     assert run["state"]["type"] == "COMPLETED", result.stdout + result.stderr
     assert _answers(addresses[kept]) is None
+
+
+# --------------------------------------------------------------------------- automation
+def test_the_documented_automation_notifies_on_a_cost_anomaly(stack: Stack) -> None:
+    """docs/prefect.md's automation, created on the server with a webhook block that
+    points at a local HTTP server: a cost-compare run's anomaly reaches it."""
+    import http.server
+    import threading
+
+    received: list[dict[str, Any]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append(json.loads(body or b"{}"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{hook.server_address[1]}/notify"
+    docs = (REPO_ROOT / "docs" / "prefect.md").read_text()
+    block = next(
+        b for b in re.findall(r"```yaml\n(.*?)```", docs, re.S) if "cost-anomaly-notify" in b
+    )
+    code = f"""
+import yaml
+from prefect.blocks.notifications import CustomWebhookNotificationBlock
+from prefect.client.orchestration import get_client
+from prefect.events.schemas.automations import AutomationCore
+hook = CustomWebhookNotificationBlock(
+    name="finops", url={url!r}, json_data={{"subject": "{{{{subject}}}}", "body": "{{{{body}}}}"}}
+)
+block_id = hook.save("e2e-finops-hook", overwrite=True)
+data = yaml.safe_load({block!r})
+data["actions"][0]["block_document_id"] = str(block_id)
+with get_client(sync_client=True) as client:
+    print(client.create_automation(AutomationCore.model_validate(data)))
+"""
+    made = subprocess.run(
+        [sys.executable, "-c", code],
+        env=stack.server.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(REPO_ROOT),
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    try:
+        time.sleep(2)  # the triggers service loads new automations
+        result, run = stack.run_deployment(
+            "cost-compare/daily", {"start": "2026-08-01", "end": "2026-09-01", "sample": True}
+        )
+        assert run["state"]["type"] == "COMPLETED", result.stdout + result.stderr
+        deadline = time.monotonic() + 90
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert received, "the automation sent no notification"
+        first = received[0]
+        assert first["subject"].startswith("Cost anomaly: aws Amazon Elastic Compute Cloud")
+        assert "USD" in first["body"] or "EUR" in first["body"] or "on 2026-08-" in first["body"]
+    finally:
+        hook.shutdown()
+        automation_id = made.stdout.strip().splitlines()[-1]
+        stack.server.api("DELETE", f"/automations/{automation_id}")

@@ -8,7 +8,13 @@ Measured in one run, each side in a fresh process:
 The target: compare <= 1.5 x baseline and peak RSS <= 2 GiB. Writes a section of
 docs/benchmarks.md.
 
-    python bench/cost_bench.py [--rows 10000000] [--dir DIR] [--keep] [--no-docs]
+With --cur1-rows N (default 1 million; 0 skips it) the same two sides also run over a
+legacy AWS CUR CSV of N rows, made by repeating the public sample export
+(tests/data/billing/aws/aws_cur1_sample.csv, 1,281 real rows) with unique line item ids:
+the CSV path (text parsing, the strict number rule, the FOCUS EffectiveCost rules).
+
+    python bench/cost_bench.py [--rows 10000000] [--cur1-rows 1000000] [--dir DIR] [--keep]
+                               [--no-docs]
 """
 
 from __future__ import annotations
@@ -90,6 +96,72 @@ GROUP BY ALL
 """
 
 
+CUR1_SAMPLE = ROOT / "tests" / "data" / "billing" / "aws" / "aws_cur1_sample.csv"
+
+
+def build_cur1(folder: Path, rows: int) -> dict[str, object]:
+    """A legacy CUR CSV of about `rows` rows: the public sample's rows repeated."""
+    import csv
+    import io
+    from decimal import Decimal
+
+    with open(CUR1_SAMPLE, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        body = list(reader)
+    id_col = header.index("identity/LineItemId")
+    cost_col = header.index("lineItem/UnblendedCost")
+    copies = max(1, round(rows / len(body)))
+    dest = folder / "cur1" / "cur1-sample-x.csv"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "w", newline="", encoding="utf-8") as out:
+        w = csv.writer(out)
+        w.writerow(header)
+        for n in range(copies):
+            buf = io.StringIO()
+            cw = csv.writer(buf)
+            for row in body:
+                row = list(row)
+                row[id_col] = f"{row[id_col]}-{n}"
+                cw.writerow(row)
+            out.write(buf.getvalue())
+    one = sum((Decimal(r[cost_col] or 0) for r in body), Decimal(0))
+    return {
+        "rows": copies * len(body),
+        "copies": copies,
+        "bytes": dest.stat().st_size,
+        "expected_total": str(one * copies),
+    }
+
+
+CUR1_BASELINE_SQL = """
+WITH svc AS (SELECT * FROM read_csv('{services}', header=true, comment='#')),
+rows AS (
+  SELECT "lineItem/ProductCode" AS s, CAST("lineItem/UnblendedCost" AS DECIMAL(18,9)) AS cost
+    FROM read_csv('{path}', header=true, all_varchar=true)
+)
+SELECT 'aws', COALESCE(svc.ServiceCategory, 'Other') AS category, SUM(r.cost) AS total
+FROM rows r LEFT JOIN svc ON svc.provider = 'aws' AND svc.source_service = r.s
+GROUP BY ALL
+"""
+
+
+def run_baseline_cur1(folder: Path) -> dict[str, object]:
+    import duckdb
+
+    path = next((folder / "cur1").glob("*.csv"))
+    services = ROOT / "providers" / "cost" / "mappings" / "services.csv"
+    started = time.perf_counter()
+    rows = duckdb.connect().execute(CUR1_BASELINE_SQL.format(services=services, path=path))
+    found = rows.fetchall()
+    elapsed = time.perf_counter() - started
+    return {"seconds": elapsed, "total": str(sum(r[2] for r in found)), "groups": len(found)}
+
+
+def run_compare_cur1(folder: Path) -> dict[str, object]:
+    return run_compare(folder / "cur1")
+
+
 def run_baseline(folder: Path) -> dict[str, object]:
     import duckdb
 
@@ -109,7 +181,9 @@ def run_compare(folder: Path) -> dict[str, object]:
     from providers.cost.frame import FocusFrame
 
     started = time.perf_counter()
-    frame = FocusFrame.from_sources([folder])
+    frame = FocusFrame.from_sources(
+        [folder / p for p in ("aws", "gcp", "azure")] if (folder / "aws").is_dir() else [folder]
+    )
     comparison = CloudCostAnalyzer().compare(frame)
     elapsed = time.perf_counter() - started
     return {
@@ -179,6 +253,76 @@ Decimal arithmetic.
     return path
 
 
+def run_cur1(folder: Path, rows: int, repeat: int) -> dict[str, object]:
+    t0 = time.perf_counter()
+    info = build_cur1(folder, rows)
+    print(f"generated a {info['rows']:,}-row CUR CSV in {time.perf_counter() - t0:.1f} s")
+    child("baseline-cur1", folder)  # warm the page cache
+    bases, comps = [], []
+    for _ in range(repeat):
+        bases.append(child("baseline-cur1", folder))
+        comps.append(child("compare-cur1", folder))
+    base = min(bases, key=lambda r: float(r["seconds"]))  # type: ignore[arg-type]
+    comp = min(comps, key=lambda r: float(r["seconds"]))  # type: ignore[arg-type]
+    return {
+        "rows": info["rows"],
+        "bytes": info["bytes"],
+        "copies": info["copies"],
+        "repeat": repeat,
+        "baseline_s": base["seconds"],
+        "compare_s": comp["seconds"],
+        "ratio": float(comp["seconds"]) / float(base["seconds"]),  # type: ignore[arg-type]
+        "median_ratio": statistics.median(float(c["seconds"]) for c in comps)  # type: ignore[arg-type]
+        / statistics.median(float(b["seconds"]) for b in bases),  # type: ignore[arg-type]
+        "baseline_runs_s": [round(float(r["seconds"]), 3) for r in bases],  # type: ignore[arg-type]
+        "compare_runs_s": [round(float(r["seconds"]), 3) for r in comps],  # type: ignore[arg-type]
+        "compare_rss_mib": max(float(r["rss_mib"]) for r in comps),  # type: ignore[arg-type]
+        "baseline_rss_mib": base["rss_mib"],
+        "compare_total": comp["total"],
+        "baseline_total": base["total"],
+        "expected_total": info["expected_total"],
+    }
+
+
+def write_cur1_docs(result: dict[str, object]) -> Path:
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start, end = "<!-- cost-bench-cur1:start -->", "<!-- cost-bench-cur1:end -->"
+    mib = int(result["bytes"]) / 2**20  # type: ignore[call-overload]
+    comp_s = float(result["compare_s"])  # type: ignore[arg-type]
+    totals = " / ".join(
+        str(result[k]) for k in ("compare_total", "baseline_total", "expected_total")
+    )
+    section = f"""{start}
+## cost-compare on a legacy AWS CUR CSV ({result["rows"]:,} rows, {mib:,.0f} MiB)
+
+`python bench/cost_bench.py --cur1-rows {result["rows"]}`: the public legacy CUR sample
+(`tests/data/billing/aws/aws_cur1_sample.csv`, 1,281 rows from finopsfoundation/focus_converters)
+repeated {result["copies"]}x into one CSV. Each side {result["repeat"]} times in fresh
+processes, alternating, best kept (baseline runs {result["baseline_runs_s"]} s, comparison
+runs {result["compare_runs_s"]} s).
+
+| measure | value |
+| --- | ---: |
+| hand-written DuckDB query (`read_csv`, totals per category) | {result["baseline_s"]:.2f} s |
+| full comparison (CUR reader, strict numbers, EffectiveCost rules) | {comp_s:.2f} s |
+| ratio of the best times | **{result["ratio"]:.2f}** |
+| ratio of the median times | {result["median_ratio"]:.2f} |
+| peak RSS of a comparison process | {result["compare_rss_mib"]:.0f} MiB |
+| total: comparison / baseline / expected (Decimal, sample x copies) | {totals} |
+
+The comparison reads the CSV with an explicit strict dialect (every value text), applies the
+strict number rule to each amount column it uses, computes EffectiveCost per line item type
+and BilledCost, and counts malformed values in the same pass.
+{end}"""
+    if start in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--rows", type=int, default=10_000_000)
@@ -186,10 +330,17 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each side (best is kept)")
     ap.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
-    ap.add_argument("--child", choices=("baseline", "compare"), help=argparse.SUPPRESS)
+    ap.add_argument("--cur1-rows", type=int, default=1_000_000, help="0: skip the CUR CSV run")
+    kinds = {
+        "baseline": run_baseline,
+        "compare": run_compare,
+        "baseline-cur1": run_baseline_cur1,
+        "compare-cur1": run_compare_cur1,
+    }
+    ap.add_argument("--child", choices=tuple(kinds), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        result = (run_baseline if args.child == "baseline" else run_compare)(args.dir)
+        result = kinds[args.child](args.dir)
         rss = peak_rss_mib()
         print(json.dumps({**result, "rss_mib": rss}))
         return
@@ -226,8 +377,13 @@ def main() -> None:
             "cheapest": comp["cheapest"],
         }
         print(json.dumps(result, indent=2))
+        cur1 = run_cur1(folder, args.cur1_rows, args.repeat) if args.cur1_rows else None
+        if cur1:
+            print(json.dumps(cur1, indent=2))
         if not args.no_docs:
             print(f"wrote {write_docs(result)}")
+            if cur1:
+                print(f"wrote {write_cur1_docs(cur1)}")
     finally:
         if not args.keep and args.dir is None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -8,36 +8,56 @@ brings prefect-aws, and so on); a block module whose package is missing is left 
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from blocks.base import ProviderBlock
 from blocks.local import SpecifyLocal
-from blocks.resolve import as_provider_block, find_block, saved_types, supported_types
+from blocks.resolve import (
+    as_provider_block,
+    block_class,
+    find_block,
+    saved_types,
+    supported_slugs,
+    supported_types,
+)
 from providers.base import CloudProvider, CloudStorage
 from providers.errors import ConfigurationError
 from providers.locations import Location, parse_location
 from providers.locations import open_location as open_url_location
 
-BLOCK_TYPES: list[type[ProviderBlock]] = [SpecifyLocal]
-
-try:
+if TYPE_CHECKING:
     from blocks.aws import SpecifyAWS
-
-    BLOCK_TYPES.append(SpecifyAWS)
-except ImportError:  # pragma: no cover - the aws extra (prefect-aws) is not installed
-    pass
-try:
+    from blocks.azure import SpecifyAzure
     from blocks.gcp import SpecifyGCP
 
-    BLOCK_TYPES.append(SpecifyGCP)
-except ImportError:  # pragma: no cover - the gcp extra (prefect-gcp) is not installed
-    pass
-try:
-    from blocks.azure import SpecifyAzure
+#: the cloud blocks, imported on first use: each imports its prefect-* package, which
+#: takes seconds, so opening a local or S3 location does not pay for the other clouds
+_LAZY = {"SpecifyAWS": "blocks.aws", "SpecifyGCP": "blocks.gcp", "SpecifyAzure": "blocks.azure"}
 
-    BLOCK_TYPES.append(SpecifyAzure)
-except ImportError:  # pragma: no cover - the azure extra (prefect-azure) is not installed
-    pass
+
+def block_types() -> list[type[ProviderBlock]]:
+    """The Specify block types whose cloud's extra is installed, specify-local first."""
+    out: list[type[ProviderBlock]] = []
+    for slug in supported_slugs():
+        cls = block_class(slug) if slug.startswith("specify-") else None
+        if cls is not None and issubclass(cls, ProviderBlock):
+            out.append(cls)
+    return out
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "BLOCK_TYPES":
+        return block_types()
+    raise AttributeError(f"module 'blocks' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # `prefect block register -m blocks` lists the module's members: the lazy ones too
+    return sorted({*globals(), *_LAZY, "BLOCK_TYPES"})
 
 
 def load_provider_block(name: str, block_type: str = "") -> ProviderBlock:
@@ -112,6 +132,7 @@ __all__ = [
     "SpecifyGCP",
     "SpecifyLocal",
     "as_provider_block",
+    "block_types",
     "find_block",
     "load_provider_block",
     "open_location",

@@ -21,6 +21,7 @@ base_folder), under which every location of the block starts.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -29,48 +30,61 @@ from prefect.blocks.core import Block
 from blocks.base import ProviderBlock
 from providers.errors import ConfigurationError
 
-#: (module, class) of each supported block type, Specify blocks first
-_TYPES: tuple[tuple[str, str], ...] = (
-    ("blocks.local", "SpecifyLocal"),
-    ("blocks.aws", "SpecifyAWS"),
-    ("blocks.gcp", "SpecifyGCP"),
-    ("blocks.azure", "SpecifyAzure"),
-    ("prefect_aws", "AwsCredentials"),
-    ("prefect_aws", "MinIOCredentials"),
-    ("prefect_aws", "S3Bucket"),
-    ("prefect_gcp", "GcpCredentials"),
-    ("prefect_gcp", "GcsBucket"),
-    ("prefect_azure", "AzureBlobStorageCredentials"),
-    ("prefect_azure", "AzureBlobStorageContainer"),
-)
-#: the pip extra that brings each module's package
-_EXTRAS = {"prefect_aws": "aws", "blocks.aws": "aws", "prefect_gcp": "gcp", "blocks.gcp": "gcp"}
-_EXTRAS |= {"prefect_azure": "azure", "blocks.azure": "azure"}
+#: slug -> (module, class) of each supported block type, Specify blocks first. Modules are
+#: imported only when a block of that type is loaded (prefect-aws alone takes seconds).
+TYPES: dict[str, tuple[str, str]] = {
+    "specify-local": ("blocks.local", "SpecifyLocal"),
+    "specify-aws": ("blocks.aws", "SpecifyAWS"),
+    "specify-gcp": ("blocks.gcp", "SpecifyGCP"),
+    "specify-azure": ("blocks.azure", "SpecifyAzure"),
+    "aws-credentials": ("prefect_aws", "AwsCredentials"),
+    "minio-credentials": ("prefect_aws", "MinIOCredentials"),
+    "s3-bucket": ("prefect_aws", "S3Bucket"),
+    "gcp-credentials": ("prefect_gcp", "GcpCredentials"),
+    "gcs-bucket": ("prefect_gcp", "GcsBucket"),
+    "azure-blob-storage-credentials": ("prefect_azure", "AzureBlobStorageCredentials"),
+    "azure-blob-storage-container": ("prefect_azure", "AzureBlobStorageContainer"),
+}
+#: the package each module needs, and the extra that installs it
+PACKAGES = {
+    "blocks.aws": "prefect_aws",
+    "blocks.gcp": "prefect_gcp",
+    "blocks.azure": "prefect_azure",
+    "prefect_aws": "prefect_aws",
+    "prefect_gcp": "prefect_gcp",
+    "prefect_azure": "prefect_azure",
+}
+EXTRAS = {"prefect_aws": "aws", "prefect_gcp": "gcp", "prefect_azure": "azure"}
 
-_supported: dict[str, type[Block]] | None = None
-_missing: dict[str, str] = {}  # class name -> extra, for types whose package is absent
+
+def _installed(module: str) -> bool:
+    package = PACKAGES.get(module)
+    return package is None or importlib.util.find_spec(package) is not None
+
+
+def supported_slugs() -> list[str]:
+    """The slugs of the supported types whose package is installed (nothing imported)."""
+    return [slug for slug, (module, _) in TYPES.items() if _installed(module)]
+
+
+def block_class(slug: str) -> type[Block]:
+    """The class of a supported block type (importing its module now)."""
+    module, name = TYPES[slug]
+    cls: type[Block] = getattr(importlib.import_module(module), name)
+    return cls
 
 
 def supported_types() -> dict[str, type[Block]]:
     """Block type slug -> class, for every supported type whose package is installed."""
-    global _supported
-    if _supported is None:
-        found: dict[str, type[Block]] = {}
-        for module, name in _TYPES:
-            try:
-                cls = getattr(importlib.import_module(module), name)
-            except ImportError:
-                _missing[name] = _EXTRAS.get(module, "all")
-                continue
-            found[cls.get_block_type_slug()] = cls
-        _supported = found
-    return dict(_supported)
+    return {slug: block_class(slug) for slug in supported_slugs()}
 
 
 def _not_found(name: str, why: str) -> ConfigurationError:
-    slugs = ", ".join(supported_types())
+    slugs = ", ".join(supported_slugs())
+    absent = sorted({PACKAGES[m] for m, _ in TYPES.values() if not _installed(m)})
     missing = "".join(
-        f"; {cls} needs pip install 'specify-cloud[{extra}]'" for cls, extra in _missing.items()
+        f"; for {p.replace('_', '-')} blocks: pip install 'specify-cloud[{EXTRAS[p]}]'"
+        for p in absent
     )
     return ConfigurationError(
         f"{why} (supported types: {slugs}{missing})",
@@ -85,7 +99,7 @@ def saved_types(name: str) -> list[str]:
     """The slugs of the supported types that have a saved block called name (one query)."""
     from prefect.client.orchestration import get_client
 
-    slugs = list(supported_types())
+    slugs = supported_slugs()
     body = {
         "block_documents": {"name": {"any_": [name]}, "is_anonymous": {"eq_": False}},
         "block_types": {"slug": {"any_": slugs}},
@@ -101,10 +115,8 @@ def saved_types(name: str) -> list[str]:
 
 def find_block(name: str, block_type: str = "") -> Block:
     """The saved block called name, loaded as the type it was saved as (see the order)."""
-    types = supported_types()
     if block_type:
-        cls = types.get(block_type)
-        if cls is None:
+        if block_type not in supported_slugs():
             raise _not_found(name, f"'{block_type}' is not a supported block type")
     else:
         found = saved_types(name)
@@ -120,7 +132,7 @@ def find_block(name: str, block_type: str = "") -> Block:
                 hint=f"Name the type in the location ({qualified}) or rename one of them",
             )
         block_type = found[0]
-        cls = types[block_type]
+    cls = block_class(block_type)
     try:
         loaded: Block = cls.load(name, validate=True)  # type: ignore[assignment]
         return loaded
@@ -128,49 +140,59 @@ def find_block(name: str, block_type: str = "") -> Block:
         raise _not_found(name, f"no saved block of type {block_type} named '{name}'") from None
 
 
-def _converters() -> dict[str, Callable[[Any], ProviderBlock]]:
-    """prefect-* block type slug -> a function reading such a block as a Specify block."""
-    out: dict[str, Callable[[Any], ProviderBlock]] = {}
-    types = supported_types()
-    if "aws-credentials" in types and "specify-aws" in types:
-        from blocks.aws import SpecifyAWS
+def _aws_credentials(block: Any) -> ProviderBlock:
+    from blocks.aws import SpecifyAWS
 
-        def aws(block: Any) -> ProviderBlock:
-            return SpecifyAWS(credentials=block)
+    return SpecifyAWS(credentials=block)
 
-        def s3(block: Any) -> ProviderBlock:
-            spec = SpecifyAWS(credentials=block.credentials, bucket=block.bucket_name)
-            spec._base_prefix = block.bucket_folder or ""
-            return spec
 
-        out.update({"aws-credentials": aws, "minio-credentials": aws, "s3-bucket": s3})
-    if "gcp-credentials" in types and "specify-gcp" in types:
-        from blocks.gcp import SpecifyGCP
+def _s3_bucket(block: Any) -> ProviderBlock:
+    from blocks.aws import SpecifyAWS
 
-        def gcp(block: Any) -> ProviderBlock:
-            return SpecifyGCP(gcp_credentials=block)
+    spec = SpecifyAWS(credentials=block.credentials, bucket=block.bucket_name)
+    spec._base_prefix = block.bucket_folder or ""
+    return spec
 
-        def gcs(block: Any) -> ProviderBlock:
-            spec = SpecifyGCP(gcp_credentials=block.gcp_credentials, bucket=block.bucket)
-            spec._base_prefix = block.bucket_folder or ""
-            return spec
 
-        out.update({"gcp-credentials": gcp, "gcs-bucket": gcs})
-    if "azure-blob-storage-credentials" in types and "specify-azure" in types:
-        from blocks.azure import SpecifyAzure
+def _gcp_credentials(block: Any) -> ProviderBlock:
+    from blocks.gcp import SpecifyGCP
 
-        def azure(block: Any) -> ProviderBlock:
-            return SpecifyAzure(credentials=block)
+    return SpecifyGCP(gcp_credentials=block)
 
-        def container(block: Any) -> ProviderBlock:
-            spec = SpecifyAzure(credentials=block.credentials, container=block.container_name)
-            spec._base_prefix = block.base_folder or ""
-            return spec
 
-        out.update(
-            {"azure-blob-storage-credentials": azure, "azure-blob-storage-container": container}
-        )
-    return out
+def _gcs_bucket(block: Any) -> ProviderBlock:
+    from blocks.gcp import SpecifyGCP
+
+    spec = SpecifyGCP(gcp_credentials=block.gcp_credentials, bucket=block.bucket)
+    spec._base_prefix = block.bucket_folder or ""
+    return spec
+
+
+def _azure_credentials(block: Any) -> ProviderBlock:
+    from blocks.azure import SpecifyAzure
+
+    return SpecifyAzure(credentials=block)
+
+
+def _azure_container(block: Any) -> ProviderBlock:
+    from blocks.azure import SpecifyAzure
+
+    spec = SpecifyAzure(credentials=block.credentials, container=block.container_name)
+    spec._base_prefix = block.base_folder or ""
+    return spec
+
+
+#: prefect-* block type slug -> how such a block reads as the Specify block of its cloud
+#: (its credentials nested; a bucket/container block also gives the bucket and folder)
+CONVERTERS: dict[str, Callable[[Any], ProviderBlock]] = {
+    "aws-credentials": _aws_credentials,
+    "minio-credentials": _aws_credentials,
+    "s3-bucket": _s3_bucket,
+    "gcp-credentials": _gcp_credentials,
+    "gcs-bucket": _gcs_bucket,
+    "azure-blob-storage-credentials": _azure_credentials,
+    "azure-blob-storage-container": _azure_container,
+}
 
 
 def as_provider_block(block: Block) -> ProviderBlock:
@@ -178,14 +200,22 @@ def as_provider_block(block: Block) -> ProviderBlock:
     if isinstance(block, ProviderBlock):
         return block
     slug = block.get_block_type_slug()
-    convert = _converters().get(slug)
+    convert = CONVERTERS.get(slug)
     if convert is None:
         raise ConfigurationError(
             f"blocks of type {slug} do not configure a cloud provider",
             operation="load block",
-            hint=f"Use one of: {', '.join(supported_types())}",
+            hint=f"Use one of: {', '.join(supported_slugs())}",
         )
     return convert(block)
 
 
-__all__ = ["as_provider_block", "find_block", "saved_types", "supported_types"]
+__all__ = [
+    "TYPES",
+    "as_provider_block",
+    "block_class",
+    "find_block",
+    "saved_types",
+    "supported_slugs",
+    "supported_types",
+]

@@ -65,3 +65,7 @@ def init(
     console.print(table)
     made = [str(r["name"]) for r in rows if r["created"]]
     console.print(f"Use them by name, e.g. [bold]block:{made[0]}/prefix[/] as a location.")
+    console.print(
+        f"Make a block's bucket (if it does not exist yet) with "
+        f"[bold]specify cloud mb block:{made[0]}[/]."
+    )

@@ -222,6 +222,13 @@ def status(
     from providers.deployer import MultiCloudDeployer
 
     results = MultiCloudDeployer().status(deployment_id)
+    if results and all(r.state == "absent" for r in results):
+        # nothing anywhere carries this id: a typo, or it was destroyed
+        bad_input(
+            "DEPLOYMENT_ID",
+            f"no deployment {deployment_id!r} on any target; check it against "
+            "the id `specify cloud deploy` printed",
+        )
     if json_output:
         emit_json({"deployment_id": deployment_id, "results": [_row(r) for r in results]})
     else:

@@ -16,23 +16,14 @@ from commands.locations import location_arg, open_store
 from commands.output import bad_input, cli_errors, console, emit_json
 
 
-def make_bucket(storage: Any) -> bool | None:
-    """Create the store's bucket; True when created, False when it existed, None when the
-    store cannot tell (GCS creation is idempotent and says neither)."""
-    from pathlib import Path
+def make_bucket(storage: Any) -> bool:
+    """Create the store's bucket: True when created, False when it existed already. Every
+    store names this create_bucket (providers.base.SupportsBuckets), with one meaning."""
+    from providers.base import SupportsBuckets
 
-    from providers.local.storage import LocalStorage
-
-    if isinstance(storage, LocalStorage):
-        root = Path(storage.root)
-        existed = root.is_dir()
-        root.mkdir(parents=True, exist_ok=True)
-        return not existed
-    ensure = getattr(storage, "ensure_container", None)  # Azure Blob Storage
-    if ensure is not None:
-        return bool(ensure())
-    result = storage.create_bucket()  # S3: exist_ok by default; GCS: idempotent
-    return None if result is None else bool(result)
+    if not isinstance(storage, SupportsBuckets):
+        bad_input("LOCATION", f"{storage.uri('')} cannot create its bucket")
+    return storage.create_bucket(exist_ok=True)
 
 
 @cloud.command("mb")
@@ -58,7 +49,7 @@ def mb(
     if json_output:
         emit_json({"location": str(loc), "bucket": uri, "created": created})
         return
-    if created is False:
+    if not created:
         console.print(f"{uri} already exists", highlight=False)
     else:
         console.print(f"made {uri}", highlight=False)

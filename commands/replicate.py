@@ -129,7 +129,12 @@ def replicate(
     exclude: list[str] = typer.Option([], "--exclude", help="Glob of keys to exclude"),
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan only; write nothing"),
     delete: bool = typer.Option(False, "--delete", help="Delete target objects not in source"),
-    max_delete: int | None = typer.Option(None, "--max-delete", help="Refuse more deletes"),
+    max_delete: int | None = typer.Option(
+        None, "--max-delete", help="Allow up to N deletes (default: at most half the target)"
+    ),
+    allow_empty_source: bool = typer.Option(
+        False, "--allow-empty-source", help="Let --delete run when the source lists nothing"
+    ),
     transfers: int = typer.Option(8, "--transfers", help="Objects in flight at once"),
     bwlimit: str = typer.Option("", "--bwlimit", help="Bandwidth limit, e.g. 10M (bytes/s)"),
     state_dir: str | None = typer.Option(None, "--state-dir", help="Where journals live"),
@@ -156,6 +161,7 @@ def replicate(
         dry_run=dry_run,
         delete_extraneous=delete,
         max_delete=max_delete,
+        allow_empty_source=allow_empty_source,
         transfers=transfers,
         bandwidth_limit=limit,
         journal_dir=state_dir,
@@ -244,9 +250,13 @@ def verify(
     include: list[str] = typer.Option([], "--include", help="Glob of keys to include"),
     exclude: list[str] = typer.Option([], "--exclude", help="Glob of keys to exclude"),
     transfers: int = typer.Option(8, "--transfers", help="Objects hashed at once"),
+    download: bool = typer.Option(
+        False, "--download", help="Compare bytes where the two sides share no hash"
+    ),
     json_output: bool = typer.Option(False, "--json", help="JSON output"),
 ) -> None:
-    """Compare SRC with each target by sha256: missing / differ / match. Exit 1 on any gap."""
+    """Compare SRC with each target by the strongest hash both have: missing / differ /
+    match, and which hash decided per object. Exit 1 on any gap."""
     from providers.replication import ReplicationOptions, verify_prefix
 
     source_loc = location_arg("SRC", src)
@@ -261,6 +271,7 @@ def verify(
         _join(sprefix, prefix),
         [(s, _join(p, prefix)) for s, p in targets],
         options,
+        download=download,
     )
     rows = [
         {
@@ -272,6 +283,8 @@ def verify(
             "extra": len(r.extra),
             "missing_keys": list(r.missing),
             "differ_keys": list(r.differ),
+            "unchecked_keys": list(r.unchecked),
+            "compared_by": dict(r.compared_by),
             "error": r.error,
         }
         for r in reports

@@ -49,6 +49,10 @@ class ReplicationOptionsModel(BaseModel):
         ge=0,
         description="Refuse every delete on a target that would delete more keys than this.",
     )
+    allow_empty_source: bool = Field(
+        default=_ENGINE["allow_empty_source"],
+        description="Let delete_extraneous run although the source lists no objects.",
+    )
     transfers: int = Field(
         default=_ENGINE["transfers"], ge=1, description="Objects copied at once per run."
     )

@@ -35,6 +35,12 @@ class StorageObject:
     # CRC it computed over what it stored) matched the bytes this call read from the
     # stream, so size and sha256 need no second request (`head`) to be trusted.
     verified: bool = False
+    # Checksums the *service* computed over the stored bytes, canonical form
+    # (providers.integrity): {"md5": hex, "crc32c": base64, "sha256": hex}. Never our own
+    # metadata: that is `sha256` above.
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    # With verified=True: what proved the write good, e.g. "s3:etag-md5" (journal, --json).
+    evidence: str | None = None
 
 
 @dataclass(frozen=True)
@@ -314,6 +320,75 @@ class SupportsEncryption(Protocol):
         """What every write asks for ('AES256', 'aws:kms:KEY', 'kms:KEY-NAME',
         'scope:NAME'), or None for the service's default."""
         ...
+
+
+@runtime_checkable
+class TakesDigests(Protocol):
+    """Optional capability: `upload_stream(..., digests={"md5": hex, "crc32c": b64})`
+    takes hashes of the content known before the write (a GCS source's own), so a store
+    that must declare them up front (GCS) need not spool the stream to compute them."""
+
+    takes_digests: ClassVar[bool]
+
+
+def read_expectation(obj: StorageObject) -> dict[str, str]:
+    """What the bytes of obj must hash to: the service's own hashes, and our sha256 record."""
+    out = dict(obj.hashes)
+    if obj.sha256:
+        out.setdefault("sha256", obj.sha256)
+    return out
+
+
+class CheckedDownload:
+    """The verified-download template (Libcloud's `_save_object` shape), written once.
+
+    A store supplies two primitives: `_describe(key, version_id)` (a StorageObject with the
+    service's hashes) and `_open_bytes(key, version_id, obj)` (the raw byte source). The
+    template streams through `CheckedReader` into a temp file beside the destination and
+    renames it into place only after size and every known hash matched; a failed or
+    damaged download leaves the destination untouched. Each store's `download` calls
+    `_download_checked` under its own `@cloud_operation` (which retries from a fresh
+    stream: nothing consumed is retried).
+    """
+
+    provider_name: ClassVar[str]
+
+    def _describe(self, key: str, version_id: str | None) -> StorageObject:
+        raise NotImplementedError
+
+    def _open_bytes(self, key: str, version_id: str | None, obj: StorageObject) -> BinaryIO:
+        raise NotImplementedError
+
+    def _download_checked(
+        self, remote_key: str, local_path: Path | str, version_id: str | None = None
+    ) -> Path:
+        import os
+        import tempfile
+
+        from providers.integrity import CheckedReader
+
+        target = Path(local_path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        obj = self._describe(remote_key, version_id)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                reader = CheckedReader(
+                    self._open_bytes(remote_key, version_id, obj),
+                    size=obj.size,
+                    expected=read_expectation(obj),
+                    label=remote_key,
+                    provider=self.provider_name,
+                )
+                with reader:
+                    while chunk := reader.read(1024 * 1024):
+                        out.write(chunk)
+                    reader.verify_now()
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
 
 
 @runtime_checkable

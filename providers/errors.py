@@ -7,6 +7,16 @@ contain secret values: mappers build them from names, never from request bodies.
 
 from __future__ import annotations
 
+import re
+
+#: user:password@ (or token@) inside a URL: never shown in a message
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s\"']+@")
+
+
+def mask_url_credentials(text: str) -> str:
+    """'http://user:pass@host/x' -> 'http://***@host/x' (e.g. in AWS_ENDPOINT_URL)."""
+    return _URL_USERINFO.sub(r"\g<scheme>***@", text)
+
 
 class CloudError(Exception):
     """Base of every error this package raises."""
@@ -23,10 +33,10 @@ class CloudError(Exception):
         hint: str | None = None,
         retryable: bool = False,
     ) -> None:
-        self.message = message
+        self.message = mask_url_credentials(message)
         self.provider = provider
         self.operation = operation
-        self.resource = resource
+        self.resource = mask_url_credentials(resource) if resource else resource
         self.hint = hint if hint is not None else self.default_hint
         #: whether the retry policy may try the same call again (throttling, 5xx, resets)
         self.retryable = retryable
@@ -80,6 +90,17 @@ class UploadError(StorageError):
 
 class DownloadError(StorageError):
     """Reading an object failed."""
+
+
+class IntegrityError(StorageError):
+    """Bytes did not match the checksum the service (or our sha256 record) gives for them.
+
+    Retryable by default: a damaged transfer is fixed by sending or reading it again from
+    a fresh stream (the level that can reopen the source does that)."""
+
+    def __init__(self, message: str, **kw: object) -> None:
+        kw.setdefault("retryable", True)
+        super().__init__(message, **kw)  # type: ignore[arg-type]
 
 
 class DeleteError(StorageError):

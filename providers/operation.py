@@ -21,7 +21,7 @@ from opentelemetry.trace import Status, StatusCode
 from providers.audit import audit
 from providers.base import StorageObject
 from providers.errors import CloudError, CredentialsError, NotFoundError
-from providers.retry import RetryPolicy, is_transient_status
+from providers.retry import RetryPolicy, is_transient_exception, is_transient_status
 from providers.telemetry import record_operation, tracer
 
 P = ParamSpec("P")
@@ -96,7 +96,7 @@ def map_generic_error(
     kind: type[CloudError],
 ) -> CloudError:
     """Mapping for exceptions that are not SDK-specific (network, OS)."""
-    if isinstance(exc, ConnectionError | TimeoutError):
+    if is_transient_exception(exc):
         return kind(
             f"connection failed ({type(exc).__name__}: {exc})",
             provider=provider,
@@ -147,8 +147,9 @@ def cloud_operation(
     op: the operation's name (last part of the span name); kind: the CloudError subclass
     for failures that are neither auth nor not-found; resource: the argument naming what
     is acted on; metric: 'upload' | 'download' | 'deploy' to record the seed's metrics.
-    Generator methods (listings) restart after a transient failure, skipping what they
-    already yielded, since listings come back in key order.
+    retry=False for methods that consume a stream they cannot rewind (upload_stream): the
+    caller, which can reopen the source, owns their retries. Generator methods (listings)
+    are mapped but never retried as a whole; their pages are (see gen_wrapper).
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -182,6 +183,10 @@ def cloud_operation(
                 )
 
         if inspect.isgeneratorfunction(fn):
+            # A listing is never retried here: restarting it and skipping what was already
+            # yielded would miss keys when the source changed meanwhile. Each store
+            # retries one *page* (a @cloud_operation method taking the continuation token
+            # or marker), so a failure deep in a long listing resumes where it stopped.
 
             @functools.wraps(fn)
             def gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
@@ -189,33 +194,19 @@ def cloud_operation(
                 started = time.perf_counter()
                 with tracer.start_as_current_span(name) as span:
                     span.set_attribute("cloud.provider", adapter.provider_name)
-                    yielded = 0
-                    failures = 0
-                    while True:
-                        # A listing is ordered, so after a transient failure it restarts and
-                        # skips what was already yielded instead of failing the whole walk.
-                        try:
-                            iterator = call_mapped(
-                                adapter, res, lambda: iter(cast(Iterator[Any], fn(*args, **kwargs)))
-                            )
-                            for _ in range(yielded):
-                                call_mapped(adapter, res, functools.partial(next, iterator))
-                            while True:
-                                item = call_mapped(adapter, res, functools.partial(next, iterator))
-                                yielded += 1
-                                yield item
-                        except StopIteration:
-                            break
-                        except CloudError as err:
-                            failures += 1
-                            policy = adapter.retry_policy
-                            if err.retryable and failures < policy.attempts:
-                                time.sleep(min(policy.max_wait, policy.initial_wait * 2**failures))
-                                continue
-                            span.record_exception(err)
-                            span.set_status(Status(StatusCode.ERROR, str(err)))
-                            finish(adapter, name, res, started, err)
-                            raise
+                    try:
+                        iterator = call_mapped(
+                            adapter, res, lambda: iter(cast(Iterator[Any], fn(*args, **kwargs)))
+                        )
+                        while True:
+                            yield call_mapped(adapter, res, functools.partial(next, iterator))
+                    except StopIteration:
+                        pass
+                    except CloudError as err:
+                        span.record_exception(err)
+                        span.set_status(Status(StatusCode.ERROR, str(err)))
+                        finish(adapter, name, res, started, err)
+                        raise
                 finish(adapter, name, res, started, None)
 
             return cast(Callable[P, R], gen_wrapper)

@@ -36,8 +36,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from providers.base import CloudStorage, StorageObject
-from providers.errors import CloudError, ConfigurationError, UploadError
+from providers.base import CloudStorage, StorageObject, TakesDigests, read_expectation
+from providers.errors import (
+    CloudError,
+    ConfigurationError,
+    DownloadError,
+    IntegrityError,
+)
+from providers.integrity import STRENGTH, CheckedReader, strongest_common
 from providers.locations import check_key
 from providers.retry import RetryPolicy
 
@@ -57,6 +63,9 @@ class ReplicationOptions:
     dry_run: bool = False
     delete_extraneous: bool = False
     max_delete: int | None = None  # refuse all deletes of a target when more are planned
+    # --delete refuses an empty source listing unless this is set (a typo'd prefix lists
+    # nothing, and would otherwise empty the target)
+    allow_empty_source: bool = False
     transfers: int = 8  # objects in flight at once
     bandwidth_limit: int | None = None  # bytes/s over all threads and targets
     multipart_threshold: int = DEFAULT_THRESHOLD  # above: streamed/spooled, never in memory
@@ -73,8 +82,12 @@ class ReplicationOptions:
             raise ConfigurationError("transfers must be at least 1", operation="replicate")
         if self.max_delete is not None and self.max_delete < 0:
             raise ConfigurationError("max_delete may not be negative", operation="replicate")
-        if self.bandwidth_limit is not None and self.bandwidth_limit <= 0:
-            raise ConfigurationError("bandwidth_limit must be positive", operation="replicate")
+        if self.bandwidth_limit is not None and self.bandwidth_limit < 1:
+            raise ConfigurationError(
+                "--bwlimit must be at least 1 byte/s",
+                operation="replicate",
+                hint="Give e.g. 512K or 10M, or leave it out for no limit",
+            )
         if self.multipart_threshold < 0:
             raise ConfigurationError("multipart_threshold may not be negative")
 
@@ -138,6 +151,9 @@ class TargetReport:
     copied_keys: tuple[str, ...] = ()
     journal: str | None = None
     duration_s: float = 0.0
+    # key -> what proved the copy good ("s3:etag-md5", "read-back:sha256"; "; read: md5"
+    # says which service hash checked the source bytes)
+    evidence: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -159,6 +175,7 @@ class TargetReport:
             "error": self.error,
             "journal": self.journal,
             "duration_s": round(self.duration_s, 3),
+            "verified_by": dict(self.evidence),
         }
 
 
@@ -187,6 +204,10 @@ class VerifyReport:
     match: int = 0
     extra: tuple[str, ...] = ()
     error: str | None = None
+    # key -> the hash both sides had and that matched ("sha256", "md5", "crc32c", or
+    # "download:sha256" when the bytes of both were read)
+    compared_by: Mapping[str, str] = field(default_factory=dict)
+    unchecked: tuple[str, ...] = ()  # same size, no hash to compare, not --download
 
     @property
     def ok(self) -> bool:
@@ -209,7 +230,17 @@ def parse_size(text: str | int | None) -> int | None:
             f"'{text}' is not a size", operation="parse size", hint="Use e.g. 512K, 10M, 1G"
         )
     power = " kmgt".index(m.group(2).lower() or " ")
-    return int(float(m.group(1)) * 1024**power)
+    try:
+        value = int(float(m.group(1)) * 1024**power)
+    except (OverflowError, ValueError):
+        value = -1
+    if not 1 <= value <= 2**63:
+        raise ConfigurationError(
+            f"'{text[:40]}' is not a usable size (1 byte to 8 EiB)",
+            operation="parse size",
+            hint="Use e.g. 512K, 10M, 1G",
+        )
+    return value
 
 
 def _norm_prefix(prefix: str) -> str:
@@ -262,7 +293,7 @@ class TokenBucket:
 
 
 class _Reader(io.RawIOBase):
-    """Wraps a source stream: counts, throttles and hashes the bytes that pass through."""
+    """Wraps a (checked) source stream: counts and throttles the bytes that pass through."""
 
     def __init__(
         self,
@@ -273,11 +304,16 @@ class _Reader(io.RawIOBase):
         self._raw = raw
         self._bucket = bucket
         self._on_bytes = on_bytes
-        self.digest = hashlib.sha256()
         self.count = 0
 
     def readable(self) -> bool:
         return True
+
+    @property
+    def expected(self) -> Mapping[str, str]:
+        """The hashes the stream under this one checks (see integrity.checks_sha256)."""
+        inner = getattr(self._raw, "expected", None)
+        return inner if isinstance(inner, Mapping) else {}
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:  # read-all, as some SDKs ask for small bodies
@@ -286,7 +322,6 @@ class _Reader(io.RawIOBase):
         if data:
             if self._bucket:
                 self._bucket.take(len(data))
-            self.digest.update(data)
             self.count += len(data)
             if self._on_bytes:
                 self._on_bytes(len(data))
@@ -301,6 +336,65 @@ class _Reader(io.RawIOBase):
         with contextlib.suppress(Exception):
             self._raw.close()
         super().close()
+
+
+class _FdReader(io.RawIOBase):
+    """An independent reader over an open (unlinked) spool file: one per attempt/target."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = os.pread(self._fd, len(buffer), self._pos)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def checked(
+    storage: CloudStorage,
+    obj: StorageObject,
+    *,
+    sha256: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> CheckedReader:
+    """A fresh stream of obj, checked against the service's hashes (and sha256 when known)."""
+    expected = read_expectation(obj)
+    if not expected:
+        # the listing carried no hash (an S3 multipart object): head has what the service
+        # gives (full-object checksum, or the part size that makes its ETag checkable)
+        with contextlib.suppress(CloudError):
+            expected = read_expectation(storage.head(obj.key))
+    if sha256:
+        expected.setdefault("sha256", sha256)
+    mapper = getattr(storage, "map_error", None)
+
+    def map_error(exc: Exception) -> CloudError:
+        if mapper is None:
+            return DownloadError(f"{type(exc).__name__}: {exc}", resource=obj.key, retryable=True)
+        return mapper(exc, operation="read", resource=obj.key, kind=DownloadError)  # type: ignore[no-any-return]
+
+    return CheckedReader(
+        storage.open_read(obj.key),
+        size=obj.size,
+        expected=expected,
+        map_error=map_error,
+        label=_uri(storage, obj.key),
+        provider=storage.provider_name,
+        extra=extra,
+    )
+
+
+def read_check(obj: StorageObject, sha256: str | None = None) -> str:
+    """Which hash checks a read of obj: the strongest the service (or our record) gives."""
+    expected = read_expectation(obj)
+    if sha256:
+        expected.setdefault("sha256", sha256)
+    return strongest_common(expected, dict.fromkeys(STRENGTH, "")) or "service hash via head"
 
 
 # --------------------------------------------------------------------------- journal
@@ -336,6 +430,8 @@ class Journal:
                 key TEXT PRIMARY KEY, size INTEGER, tag TEXT, sha256 TEXT);
             """
         )
+        with contextlib.suppress(sqlite3.OperationalError):  # journals from before
+            self._db.execute("ALTER TABLE done ADD COLUMN evidence TEXT")
         if source_uri and not self._db.execute("SELECT 1 FROM pair").fetchone():
             self._db.execute("INSERT INTO pair VALUES (?, ?)", (source_uri, target_uri))
 
@@ -366,12 +462,27 @@ class Journal:
             ).fetchone()
         return (int(row[0]), str(row[1]), row[2]) if row else None
 
-    def record(self, key: str, size: int, sha256: str, etag: str | None, run_id: str) -> None:
+    def record(
+        self,
+        key: str,
+        size: int,
+        sha256: str,
+        etag: str | None,
+        run_id: str,
+        evidence: str | None = None,
+    ) -> None:
+        """A verified copy; evidence says what verified it (e.g. 's3:etag-md5')."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO done VALUES (?, ?, ?, ?, ?, ?)",
-                (key, size, sha256, etag, run_id, time.time()),
+                "INSERT OR REPLACE INTO done (key, size, sha256, etag, run_id, finished, "
+                "evidence) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, size, sha256, etag, run_id, time.time(), evidence),
             )
+
+    def evidence(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT evidence FROM done WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row and row[0] else None
 
     def forget(self, key: str) -> None:
         with self._lock:
@@ -421,6 +532,8 @@ class _TargetState:
     deleted: int = 0
     errors: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    evidence: dict[str, str] = field(default_factory=dict)
+    lock_fd: int | None = None
 
 
 class Replicator:
@@ -485,15 +598,53 @@ class Replicator:
         if not (self.options.use_journal and trust_journal):
             return
         state = self.options.state_dir()
+        try:
+            if not self.options.dry_run:
+                state.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create the state directory {state} ({exc.strerror or exc})",
+                operation="replicate",
+                hint="Pass --state-dir with a directory you can write, or set SPECIFY_STATE_DIR",
+            ) from exc
         for t in self.targets:
             path = journal_path(self.source_uri, t.uri, state)
             if self.options.dry_run:
                 t.journal = Journal.open_existing(path)
             else:
+                self._lock_target(t, path.with_suffix(".lock"))
                 t.journal = Journal(path, self.source_uri, t.uri)
         self._hash_journal = next((t.journal for t in self.targets if t.journal), None)
 
+    def _lock_target(self, t: _TargetState, path: Path) -> None:
+        """One run per target and state directory: a second run names who holds it."""
+        import fcntl
+
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another run"
+            os.close(fd)
+            self._unlock_all()
+            raise ConfigurationError(
+                f"another replication to {t.uri} is running ({holder})",
+                operation="replicate",
+                hint="Wait for it to finish; two runs on one target would both copy "
+                "everything and trip over each other",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, run {self.run_id}".encode(), 0)
+        t.lock_fd = fd
+
+    def _unlock_all(self) -> None:
+        for t in self.targets:
+            if t.lock_fd is not None:
+                os.close(t.lock_fd)  # closing releases the flock
+                t.lock_fd = None
+
     def _close_journals(self, status: str) -> None:
+        self._unlock_all()
         for t in self.targets:
             if t.journal is not None:
                 if not self.options.dry_run:
@@ -505,7 +656,9 @@ class Replicator:
         out: dict[str, StorageObject] = {}
         for obj in self.source.list_objects(self.source_prefix):
             rel = obj.key[len(self.source_prefix) :]
-            if rel and not rel.endswith("/") and self.options.selects(rel):
+            # a key ending in '/' with content is an object like any other (copied, or
+            # reported where the target cannot hold it); empty ones are folder markers
+            if rel and (obj.size or not rel.endswith("/")) and self.options.selects(rel):
                 out[rel] = obj
         return out
 
@@ -523,7 +676,7 @@ class Replicator:
         try:
             for obj in t.storage.list_objects(t.prefix):
                 rel = obj.key[len(t.prefix) :]
-                if rel and not rel.endswith("/"):
+                if rel and (obj.size or not rel.endswith("/")):
                     t.listing[rel] = obj
         except CloudError as exc:
             t.error = f"listing failed: {exc}"
@@ -541,10 +694,27 @@ class Replicator:
         if sha is None:
             sha = self._head_sha(self.source, obj)
         if sha is None:
-            with contextlib.closing(self.source.open_read(obj.key)) as fh:
-                _, sha = sha256_stream(fh)
+            sha = self._retry.call(lambda: self._hash_read(self.source, obj))
         self._remember_sha(rel, obj, sha)
         return sha
+
+    @staticmethod
+    def _read_back(storage: CloudStorage, obj: StorageObject) -> str:
+        """sha256 of what a target stored, read back (its records are not evidence)."""
+        with CheckedReader(
+            storage.open_read(obj.key), size=obj.size, provider=storage.provider_name
+        ) as fh:
+            while fh.read(CHUNK):
+                pass
+            return fh.hasher.value("sha256") or ""
+
+    @staticmethod
+    def _hash_read(storage: CloudStorage, obj: StorageObject) -> str:
+        """sha256 of obj's bytes, read through the check against the service's hashes."""
+        with checked(storage, obj) as fh:
+            while fh.read(CHUNK):
+                pass
+            return fh.hasher.value("sha256") or ""
 
     def _remember_sha(self, rel: str, obj: StorageObject, sha: str) -> None:
         """Keep a hash computed from the bytes, so the next run need not read them again."""
@@ -563,8 +733,7 @@ class Replicator:
     def _target_sha256(self, t: _TargetState, obj: StorageObject) -> str:
         sha = self._head_sha(t.storage, obj)
         if sha is None:
-            with contextlib.closing(t.storage.open_read(obj.key)) as fh:
-                _, sha = sha256_stream(fh)
+            sha = self._retry.call(lambda: self._hash_read(t.storage, obj))
         return sha
 
     # ------------------------------------------------------------------ planning
@@ -643,15 +812,40 @@ class Replicator:
                         for rel, o in sorted(t.listing.items())
                         if rel not in source_listing and self.options.selects(rel)
                     ]
-                    limit = self.options.max_delete
-                    if limit is not None and len(extra) > limit:
-                        error = (
-                            f"refusing to delete {len(extra)} objects (more than max_delete="
-                            f"{limit}); nothing was deleted. Raise --max-delete if intended"
-                        )
-                    else:
-                        items.extend(extra)
+                    self._check_deletes(t, len(source_listing), len(extra))
+                    items.extend(extra)
                 t.plan = Plan(t.uri, tuple(items), error)
+
+    def _check_deletes(self, t: _TargetState, sources: int, deletes: int) -> None:
+        """--delete safety: refuse (exit 2, naming the option) before anything is written."""
+        if not deletes:
+            return
+        opts = self.options
+        if sources == 0 and not opts.allow_empty_source:
+            raise ConfigurationError(
+                f"refusing --delete: the source {self.source_uri} lists no objects (a "
+                f"mistyped or missing prefix?), so all {deletes} objects under {t.uri} "
+                "would be deleted; nothing was copied or deleted",
+                operation="replicate",
+                hint="Check the source; if emptying the target is intended, add "
+                "--allow-empty-source",
+            )
+        if opts.max_delete is not None:
+            if deletes > opts.max_delete:
+                raise ConfigurationError(
+                    f"refusing --delete: {deletes} objects under {t.uri} would be deleted, "
+                    f"more than --max-delete {opts.max_delete}; nothing was copied or deleted",
+                    operation="replicate",
+                    hint=f"Raise --max-delete to at least {deletes} if that is intended",
+                )
+            return
+        if deletes * 2 > len(t.listing):
+            raise ConfigurationError(
+                f"refusing --delete: {deletes} of the {len(t.listing)} objects under "
+                f"{t.uri} would be deleted (more than half); nothing was copied or deleted",
+                operation="replicate",
+                hint=f"If that is intended, allow it with --max-delete {deletes}",
+            )
 
     # ------------------------------------------------------------------ copying
     def _on_bytes(self, t: _TargetState, key: str) -> Callable[[int], None]:
@@ -667,56 +861,68 @@ class Replicator:
         open_stream: Callable[[], BinaryIO],
         size: int,
         sha256: str,
+        digests: Mapping[str, str] | None = None,
+        read_by: str = "",
     ) -> None:
-        """Upload one object to one target from a fresh stream per attempt, then verify."""
+        """Upload one object to one target from a fresh stream per attempt, then verify.
 
-        def attempt() -> StorageObject:
+        This level owns the retries of a write: it can reopen the source (or the spool),
+        which no store can. Verification is the service's own answer to the write
+        (`verified`: its checksum of what it stored matched the bytes sent) or, where a
+        service gives nothing comparable, reading the object back and hashing it.
+        """
+
+        def attempt() -> tuple[StorageObject, str]:
             reader = _Reader(open_stream(), self._bucket, self._on_bytes(t, item.key))
             with contextlib.closing(reader):
+                kw: dict[str, object] = {}
+                if digests and isinstance(t.storage, TakesDigests):
+                    kw["digests"] = digests
                 written = t.storage.upload_stream(
                     reader,  # type: ignore[arg-type]
                     item.target_key,
                     size=size,
                     sha256=sha256,
                     metadata={"sha256": sha256},
+                    **kw,
                 )
-                if reader.count != size or reader.digest.hexdigest() != sha256:
-                    raise UploadError(
-                        f"the source changed while copying ({reader.count} of {size} bytes "
-                        "matched the planned checksum)",
-                        provider=self.source.provider_name,
-                        operation="replicate",
-                        resource=item.source_key,
-                        hint="Run again once the source is stable",
-                    )
-            # the write's own response is the verification when the provider says so
-            # (rclone does the same); otherwise ask the target what it stored
-            head = written if written.verified else t.storage.head(item.target_key)
-            if head.size != size or (head.sha256 is not None and head.sha256 != sha256):
-                raise UploadError(
-                    f"verification failed: target has {head.size} bytes sha256 "
-                    f"{(head.sha256 or '?')[:12]}, expected {size} bytes sha256 {sha256[:12]}",
+            if written.verified and written.size == size:
+                return written, written.evidence or f"{t.storage.provider_name}:write-response"
+            # nothing from the service to compare: read it back, hashing (not holding) it
+            head = t.storage.head(item.target_key)
+            if head.size != size:
+                raise IntegrityError(
+                    f"verification failed: target has {head.size} bytes, expected {size}",
                     provider=t.storage.provider_name,
                     operation="verify",
                     resource=item.target_key,
-                    retryable=True,
-                    hint="The copy was damaged in transit; it is retried",
                 )
-            return head
+            got = self._retry.call(lambda: self._read_back(t.storage, head))
+            if got != sha256:
+                raise IntegrityError(
+                    f"verification failed: read back sha256 {got[:12]}, expected {sha256[:12]}",
+                    provider=t.storage.provider_name,
+                    operation="verify",
+                    resource=item.target_key,
+                )
+            return head, "read-back:sha256"
 
         try:
-            head = self._retry.call(attempt)
+            head, evidence = self._retry.call(attempt)
         except CloudError as exc:
             self._fail(t, item, str(exc))
             return
         except Exception as exc:  # one odd object must not end a run of millions
             self._fail(t, item, f"{type(exc).__name__}: {exc}")
             return
+        if read_by:
+            evidence = f"{evidence}; read: {read_by}"
         if t.journal is not None:
-            t.journal.record(item.target_key, size, sha256, head.etag, self.run_id)
+            t.journal.record(item.target_key, size, sha256, head.etag, self.run_id, evidence)
         with t.lock:
             t.copied.append(item.key)
             t.bytes_copied += size
+            t.evidence[item.key] = evidence
         self._emit(t.uri, "copied", item.key, 0, 1)
 
     def _fail(self, t: _TargetState, item: PlanItem, message: str) -> None:
@@ -727,23 +933,32 @@ class Replicator:
     def _copy_object(
         self, rel: str, src: StorageObject, jobs: list[tuple[_TargetState, PlanItem]]
     ) -> None:
-        """Read the source object once and feed every target in jobs."""
+        """Read the source object once, checked against the service's own hash of it (or
+        our sha256 record), and feed every target in jobs. Nothing read is written to a
+        target before the check passed: the checked reader withholds the last bytes."""
         sha = src.sha256 or self._source_sha.get(rel)
         size = src.size
         try:
             if size <= self.options.multipart_threshold:
-                data = self._retry.call(lambda: self._read_all(src.key))
+
+                def read_all() -> tuple[bytes, str]:
+                    with checked(self.source, src, sha256=sha) as fh:
+                        data = fh.read()
+                        return data, fh.hasher.value("sha256") or ""
+
+                by = read_check(src, sha)  # what checks the read (before it is known)
+                data, got_sha = self._retry.call(read_all)
                 if sha is None:
-                    sha = hashlib.sha256(data).hexdigest()
+                    sha = got_sha
                     self._remember_sha(rel, src, sha)
                 for t, item in jobs:
-                    self._put(t, item, lambda d=data: io.BytesIO(d), len(data), sha)  # type: ignore[misc]
+                    self._put(t, item, lambda d=data: io.BytesIO(d), len(data), sha, None, by)  # type: ignore[misc]
                 return
             with self._large:
                 self._copy_large(rel, src, sha, jobs)
         except Exception as exc:  # recorded per key; the other objects go on
             for t, item in jobs:
-                self._fail(t, item, f"reading the source failed: {type(exc).__name__}: {exc}")
+                self._fail(t, item, f"reading the source failed: {exc}")
 
     def _copy_large(
         self,
@@ -758,42 +973,50 @@ class Replicator:
             sha = self.source_sha256(rel, src)
         if sha is not None and len(jobs) == 1:
             t, item = jobs[0]
-            self._put(t, item, lambda: self.source.open_read(src.key), src.size, sha)
+            known = {a: v for a, v in src.hashes.items() if a in ("md5", "crc32c")}
+            self._put(
+                t,
+                item,
+                lambda: checked(self.source, src, sha256=sha),  # type: ignore[arg-type,return-value]
+                src.size,
+                sha,
+                known or None,
+                read_check(src, sha),
+            )
             return
-        with self._spool(src) as (path, spooled_size, spooled_sha):
+        with self._spool(src, sha) as (fd, spooled_size, spooled):
             if sha is None:
-                self._remember_sha(rel, src, spooled_sha)
+                self._remember_sha(rel, src, spooled["sha256"])
             for t, item in jobs:
-                self._put(t, item, lambda: path.open("rb"), spooled_size, spooled_sha)
-
-    def _read_all(self, key: str) -> bytes:
-        with contextlib.closing(self.source.open_read(key)) as fh:
-            return fh.read()
+                self._put(
+                    t,
+                    item,
+                    lambda: _FdReader(fd),  # type: ignore[arg-type,return-value]
+                    spooled_size,
+                    spooled["sha256"],
+                    {a: spooled[a] for a in ("md5", "crc32c")},
+                    read_check(src, sha),
+                )
 
     @contextlib.contextmanager
-    def _spool(self, src: StorageObject) -> Iterator[tuple[Path, int, str]]:
-        """Copy a large source object to a temp file once, hashing it on the way."""
-        fd, name = tempfile.mkstemp(prefix="specify-spool-", dir=self.options.spool_dir)
-        path = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as out:
+    def _spool(
+        self, src: StorageObject, sha: str | None
+    ) -> Iterator[tuple[int, int, dict[str, str]]]:
+        """Copy a large source object once to an unlinked temp file (a crash cannot leave
+        it behind), checked against the service's hashes and digested on the way."""
+        with tempfile.TemporaryFile(prefix="specify-spool-", dir=self.options.spool_dir) as out:
 
-                def fill() -> tuple[int, str]:
-                    out.seek(0)
-                    out.truncate()
-                    digest = hashlib.sha256()
-                    total = 0
-                    with contextlib.closing(self.source.open_read(src.key)) as fh:
-                        while chunk := fh.read(CHUNK):
-                            out.write(chunk)
-                            digest.update(chunk)
-                            total += len(chunk)
-                    return total, digest.hexdigest()
+            def fill() -> dict[str, str]:
+                out.seek(0)
+                out.truncate()
+                with checked(self.source, src, sha256=sha, extra=("md5", "crc32c")) as fh:
+                    while chunk := fh.read(CHUNK):
+                        out.write(chunk)
+                    out.flush()
+                    return fh.hasher.digests()
 
-                total, sha = self._retry.call(fill)
-            yield path, total, sha
-        finally:
-            path.unlink(missing_ok=True)
+            digests = self._retry.call(fill)
+            yield out.fileno(), src.size, digests
 
     def _delete(self, t: _TargetState, item: PlanItem) -> None:
         try:
@@ -849,10 +1072,19 @@ class Replicator:
             ]
             for fut in futures:
                 fut.result()
-            # deletes after copies, so a failed run never leaves a target emptier than before
+            # deletes after copies, and only where every copy succeeded (like rclone's
+            # "not deleting files as there were IO errors"): a failed run never leaves a
+            # target emptier than before
+            for t in self.targets:
+                if t.errors and t.plan and t.plan.count("delete"):
+                    t.error = (
+                        f"not deleting {t.plan.count('delete')} objects: {len(t.errors)} "
+                        "copies failed"
+                    )
             deletes = [
                 pool.submit(self._delete, t, item)
                 for t in self.targets
+                if not t.errors
                 for item in (t.plan.items if t.plan else ())
                 if item.action == "delete"
             ]
@@ -881,26 +1113,92 @@ class Replicator:
             copied_keys=tuple(sorted(t.copied)),
             journal=str(t.journal.path) if t.journal else None,
             duration_s=duration,
+            evidence=dict(sorted(t.evidence.items())),
         )
 
-    def verify(self) -> list[VerifyReport]:
-        """Compare by checksum, trusting no journal: missing / differ / match / extra."""
+    def verify(self, download: bool = False) -> list[VerifyReport]:
+        """Compare by the strongest hash both sides have, trusting no journal: missing /
+        differ / match / extra, and per object which hash decided. Objects with no hash
+        in common are read on both sides with download=True (`rclone check --download`),
+        else listed as unchecked."""
         source_listing = self._list_all()
-        self.plan(source_listing, trust_journal=False)
+        keys = sorted(source_listing)
         out = []
-        for t in self.targets:
-            assert t.plan is not None
-            missing = tuple(i.key for i in t.plan.items if i.reason == "missing on target")
-            differ = tuple(
-                i.key
-                for i in t.plan.items
-                if i.action in ("copy", "reject") and i.reason != "missing on target"
-            )
-            extra = tuple(sorted(k for k in t.listing if k not in source_listing))
-            out.append(
-                VerifyReport(t.uri, missing, differ, t.plan.count("skip"), extra, t.plan.error)
-            )
+        with ThreadPoolExecutor(self.options.transfers) as pool:
+            for t in self.targets:
+                if t.error:
+                    out.append(VerifyReport(t.uri, error=t.error))
+                    continue
+                missing, differ, unchecked = [], [], []
+                compared: dict[str, str] = {}
+                same_size = []
+                for k in keys:
+                    dst = t.listing.get(k)
+                    if dst is None:
+                        missing.append(k)
+                    elif dst.size != source_listing[k].size:
+                        differ.append(k)
+                    else:
+                        same_size.append(k)
+                futures = {
+                    k: pool.submit(self._compare, t, source_listing[k], t.listing[k], download)
+                    for k in same_size
+                }
+                for k in same_size:
+                    try:
+                        verdict, how = futures[k].result()
+                    except CloudError:
+                        verdict, how = False, "error"
+                    if verdict is None:
+                        unchecked.append(k)
+                    elif verdict:
+                        compared[k] = how
+                    else:
+                        differ.append(k)
+                extra = tuple(sorted(k for k in t.listing if k not in source_listing))
+                out.append(
+                    VerifyReport(
+                        t.uri,
+                        tuple(missing),
+                        tuple(sorted(differ)),
+                        len(compared),
+                        extra,
+                        None,
+                        compared,
+                        tuple(unchecked),
+                    )
+                )
         return out
+
+    def _compare(
+        self, t: _TargetState, src: StorageObject, dst: StorageObject, download: bool
+    ) -> tuple[bool | None, str]:
+        """(same?, by what): the strongest hash both sides have (a sha256 record, or the
+        services' md5/crc32c); then the services' own hashes must agree too, since a damaged
+        object may carry a correct record. No common hash: the bytes, with download."""
+        a, b = read_expectation(src), read_expectation(dst)
+        if "sha256" not in a:  # listings without metadata (S3): head has the record
+            with contextlib.suppress(CloudError):
+                a = read_expectation(self.source.head(src.key)) | a
+        if "sha256" not in b:
+            with contextlib.suppress(CloudError):
+                b = read_expectation(t.storage.head(dst.key)) | b
+        alg = strongest_common(a, b)
+        if alg is not None:
+            if a[alg] != b[alg]:
+                return False, alg
+            # a sha256 record is ours; where the services' own hashes are comparable too,
+            # they must agree as well (a damaged object may carry a correct record)
+            for other in ("md5", "crc32c"):
+                if other in a and other in b and a[other] != b[other]:
+                    return False, other
+            return True, alg
+        local = "local" in (self.source.provider_name, t.storage.provider_name)
+        if not (download or local):  # a local side is read anyway: its bytes are here
+            return None, ""
+        sa = self._retry.call(lambda: self._hash_read(self.source, src))
+        sb = self._retry.call(lambda: self._hash_read(t.storage, dst))
+        return sa == sb, "download:sha256"
 
 
 def replicate_prefix(
@@ -939,7 +1237,9 @@ def verify_prefix(
     source_prefix: str,
     targets: Sequence[Target],
     options: ReplicationOptions | None = None,
+    download: bool = False,
 ) -> list[VerifyReport]:
-    """Like `rclone check`: per target, which keys are missing, differ, match, or are extra."""
+    """Like `rclone check`: per target, which keys are missing, differ, match, or are extra;
+    download=True reads both sides where no hash can be compared (`--download`)."""
     opts = replace(options or ReplicationOptions(), dry_run=True, use_journal=False)
-    return Replicator(source, source_prefix, targets, opts).verify()
+    return Replicator(source, source_prefix, targets, opts).verify(download)

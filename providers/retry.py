@@ -55,8 +55,43 @@ def is_transient_status(status: int | None) -> bool:
     return status is not None and (status in TRANSIENT_STATUSES or 500 <= status < 600)
 
 
+#: exceptions of the HTTP stacks (urllib3, requests, http.client, botocore, azure-core)
+#: that mean the connection was cut or reset mid-request or mid-body, by class name so this
+#: module imports no SDK. Anything else (4xx answers, bad input, bugs) is permanent.
+TRANSIENT_EXCEPTION_NAMES = frozenset(
+    {
+        "IncompleteRead",  # http.client, mid-body cut
+        "RemoteDisconnected",
+        "ProtocolError",  # urllib3: connection broken mid-body
+        "ReadTimeoutError",
+        "ConnectTimeoutError",
+        "NewConnectionError",
+        "ChunkedEncodingError",  # requests
+        "ConnectionError",  # requests.exceptions.ConnectionError is no builtin subclass
+        "ReadTimeout",
+        "IncompleteReadError",  # botocore: body shorter than Content-Length
+        "ResponseStreamingError",
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+        "ServiceRequestError",  # azure-core
+        "ServiceResponseError",
+    }
+)
+
+
+def is_transient_exception(exc: BaseException) -> bool:
+    """A raw (unmapped) exception that a fresh attempt may not meet again."""
+    if isinstance(exc, ConnectionError | TimeoutError | socket.timeout | BrokenPipeError):
+        return True
+    return any(cls.__name__ in TRANSIENT_EXCEPTION_NAMES for cls in type(exc).__mro__)
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Whether a call that raised exc may succeed when tried again."""
+    """Whether a call that raised exc may succeed when tried again.
+
+    CloudErrors say so themselves (`retryable`: throttling, 5xx, 408/429, cuts, checksum
+    mismatches); credentials, missing buckets/keys and other 4xx answers never are.
+    """
     if isinstance(exc, CloudError):
         return exc.retryable
-    return isinstance(exc, ConnectionError | TimeoutError | socket.timeout | BrokenPipeError)
+    return is_transient_exception(exc)

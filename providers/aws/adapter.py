@@ -13,10 +13,12 @@ from providers.errors import (
     CloudError,
     ConfigurationError,
     CredentialsError,
+    IntegrityError,
     NotFoundError,
     sdk_missing,
 )
 from providers.operation import ServiceAdapter, error_for_status, map_generic_error
+from providers.retry import is_transient_exception
 
 try:
     from botocore.config import Config
@@ -77,6 +79,11 @@ NOT_FOUND_CODES = frozenset(
         "InvalidAMIID.NotFound",
         "InvalidGroup.NotFound",
     }
+)
+#: the service refused a body that did not match its checksum: damaged in transit, so a
+#: fresh send may succeed (the level holding the bytes resends them)
+DIGEST_CODES = frozenset(
+    {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
 )
 THROTTLE_CODES = frozenset(
     {
@@ -206,6 +213,8 @@ class AWSAdapter(ServiceAdapter):
                 return CredentialsError(text, hint=AUTH_HINT, **common)
             if code in NOT_FOUND_CODES or code.endswith(".NotFound"):
                 return NotFoundError(text, hint=self.not_found_hint(code), **common)
+            if code in DIGEST_CODES:
+                return IntegrityError(text, hint="The bytes were damaged in transit", **common)
             if code in THROTTLE_CODES:
                 return kind(
                     text,
@@ -224,7 +233,8 @@ class AWSAdapter(ServiceAdapter):
                 not_found_hint=self.not_found_hint(code),
             )
         if isinstance(inner, BotoCoreError):
-            return kind(f"{inner}{region}", **common)
+            # a body cut short (IncompleteReadError, ResponseStreamingError) is transient
+            return kind(f"{inner}{region}", retryable=is_transient_exception(inner), **common)
         return map_generic_error(
             exc, provider=PROVIDER, operation=operation, resource=where, kind=kind
         )

@@ -69,15 +69,29 @@ def build_session(
     credentials: AWSCredentials | None, region: str | None, endpoint_url: str | None = None
 ) -> boto3.Session:
     """A boto3 Session; with assume_role_arn, one whose credentials refresh themselves."""
+    from botocore.exceptions import ProfileNotFound
+
+    from providers.errors import ConfigurationError
+
     creds = credentials or AWSCredentials()
-    base = boto3.Session(
-        botocore_session=core_session(),
-        aws_access_key_id=creds.aws_access_key_id or None,
-        aws_secret_access_key=creds.aws_secret_access_key or None,
-        aws_session_token=creds.aws_session_token or None,
-        profile_name=creds.profile_name or None,
-        region_name=region,
-    )
+    try:
+        base = boto3.Session(
+            botocore_session=core_session(),
+            aws_access_key_id=creds.aws_access_key_id or None,
+            aws_secret_access_key=creds.aws_secret_access_key or None,
+            aws_session_token=creds.aws_session_token or None,
+            profile_name=creds.profile_name or None,
+            region_name=region,
+        )
+    except ProfileNotFound as exc:
+        raise ConfigurationError(
+            f"the AWS profile {exc.kwargs.get('profile')!r} is not in ~/.aws/config or "
+            "~/.aws/credentials",
+            provider="aws",
+            operation="connect",
+            hint="Set AWS_PROFILE (or the block's profile_name) to a profile that exists, "
+            "or unset it",
+        ) from None
     if not creds.assume_role_arn:
         return base
     sts = base.client(

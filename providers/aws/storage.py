@@ -7,16 +7,16 @@ import base64
 import contextlib
 import hashlib
 import math
-import os
-import tempfile
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, ClassVar, TypeVar, cast
 from urllib.parse import urlencode
 
 from providers.aws.adapter import AWSAdapter, client_error_code, find_botocore_error
-from providers.base import SHA256_METADATA_KEY, ObjectVersion, StorageObject
+from providers.base import SHA256_METADATA_KEY, CheckedDownload, ObjectVersion, StorageObject
 from providers.errors import (
     BucketExistsError,
     BucketNotFoundError,
@@ -24,12 +24,14 @@ from providers.errors import (
     ConfigurationError,
     DeleteError,
     DownloadError,
+    IntegrityError,
     NotFoundError,
     ObjectNotFoundError,
     StorageError,
     UploadError,
     refine_not_found,
 )
+from providers.integrity import FAST_CRC, Hasher, b64_to_hex, checks_sha256
 from providers.locations import check_key
 from providers.operation import cloud_operation
 
@@ -47,6 +49,30 @@ MIN_EXPIRY = 1
 MAX_EXPIRY = 7 * 24 * 3600  # SigV4 presigned URLs live at most 7 days
 SSE_MODES = ("AES256", "aws:kms")
 _HASH_BLOCK = 4 * MiB
+T = TypeVar("T")
+
+
+def _etag(value: str | None) -> str | None:
+    return (value or "").strip('"') or None
+
+
+def _md5_of_etag(etag: str | None, encrypted_kms: bool) -> dict[str, str]:
+    """A single-part ETag is the MD5 S3 computed over the stored bytes (not under SSE-KMS
+    or SSE-C, and not for multipart objects, whose ETag ends in -N)."""
+    if etag and len(etag) == 32 and "-" not in etag and not encrypted_kms:
+        return {"md5": etag.lower()}
+    return {}
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    parts = []
+    while n > 0:
+        data = stream.read(n)
+        if not data:
+            break
+        parts.append(data)
+        n -= len(data)
+    return b"".join(parts)
 #: operations on the bucket itself: a not-found there is the bucket's
 _BUCKET_OPERATIONS = frozenset(
     {"list_objects", "list_versions", "upload", "upload_stream", "get_versioning"}
@@ -95,8 +121,10 @@ def file_sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-class S3Storage(AWSAdapter):
+class S3Storage(AWSAdapter, CheckedDownload):
     """One S3 bucket. Keys are checked with `check_key`; metadata keys are lower-case."""
+
+    takes_digests: ClassVar[bool] = True
 
     service_name = "s3"
 
@@ -247,6 +275,14 @@ class S3Storage(AWSAdapter):
         return self.client.get_bucket_versioning(Bucket=self.bucket).get("Status") == "Enabled"
 
     # -- objects -----------------------------------------------------------------------
+    def _mapped(self, op: str, key: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except CloudError:
+            raise
+        except Exception as exc:
+            raise self.map_error(exc, operation=op, resource=key, kind=UploadError) from exc
+
     @cloud_operation("upload", kind=UploadError, mutating=True, metric="upload")
     def upload(
         self,
@@ -256,20 +292,18 @@ class S3Storage(AWSAdapter):
         *,
         tags: Mapping[str, str] | None = None,
     ) -> str:
-        """Upload a file (multipart above the threshold) with its sha256 in the metadata."""
+        """Upload a file (multipart above the threshold) with its sha256 in the metadata.
+
+        Retried here as a whole: each attempt reopens the file."""
         check_key(remote_key)
         path = Path(local_path)
         sha256, size = file_sha256(path)
-        self.client.upload_file(
-            str(path),
-            self.bucket,
-            remote_key,
-            ExtraArgs=self._write_args(sha256, metadata, tags),
-            Config=self.transfer.for_size(size),
-        )
+        with path.open("rb") as fh:
+            self._write(fh, remote_key, size, sha256, self._write_args(sha256, metadata, tags))
         return self.uri(remote_key)
 
-    @cloud_operation("upload_stream", kind=UploadError, mutating=True, metric="upload")
+    # never retried here: the stream cannot be rewound (the caller reopens and retries)
+    @cloud_operation("upload_stream", kind=UploadError, mutating=True, metric="upload", retry=False)
     def upload_stream(
         self,
         stream: BinaryIO,
@@ -278,83 +312,230 @@ class S3Storage(AWSAdapter):
         size: int,
         sha256: str,
         metadata: Mapping[str, str] | None = None,
+        digests: Mapping[str, str] | None = None,
     ) -> StorageObject:
         check_key(remote_key)
-        args = self._write_args(sha256, metadata, None)
+        return self._write(
+            stream, remote_key, size, sha256, self._write_args(sha256, metadata, None)
+        )
+
+    def _write(
+        self, stream: BinaryIO, key: str, size: int, sha256: str, args: dict[str, Any]
+    ) -> StorageObject:
         if size >= self.transfer.threshold:
-            self.client.upload_fileobj(
-                stream, self.bucket, remote_key, ExtraArgs=args, Config=self.transfer.for_size(size)
-            )
-            # a multipart ETag is no MD5 of the content: the caller verifies with head
-            return StorageObject(
-                key=remote_key, size=size, sha256=sha256, metadata=_user_metadata(args["Metadata"])
-            )
-        # one PutObject: s3transfer's thread and future machinery costs more client CPU
-        # than the request itself for small objects (bounded: below the threshold)
+            return self._multipart(stream, key, size, sha256, args)
+        # one PutObject with Content-MD5: S3 refuses a body that does not match (BadDigest)
         body = stream.read(size + 1)
         md5 = hashlib.md5(body, usedforsecurity=False)
+        if len(body) != size or (
+            not checks_sha256(stream, sha256) and hashlib.sha256(body).hexdigest() != sha256
+        ):
+            raise IntegrityError(
+                f"the stream gave {len(body)} bytes not matching the planned {size} bytes / "
+                f"sha256 {sha256[:12]}; nothing was written",
+                provider="aws",
+                operation="upload",
+                resource=self.uri(key),
+            )
         resp = self.client.put_object(
             Bucket=self.bucket,
-            Key=remote_key,
+            Key=key,
             Body=body,
-            # S3 rejects a body that does not match (BadDigest): no corrupted write lands
             ContentMD5=base64.b64encode(md5.digest()).decode(),
             **args,
         )
-        etag = (resp.get("ETag") or "").strip('"') or None
+        etag = _etag(resp.get("ETag"))
+        # a single-part ETag is the MD5 of what S3 stored, except under SSE-KMS
+        verified = self.sse != "aws:kms" and etag == md5.hexdigest()
         return StorageObject(
-            key=remote_key,
+            key=key,
             size=len(body),
             etag=etag,
             sha256=sha256,
             metadata=_user_metadata(args["Metadata"]),
             version_id=resp.get("VersionId"),
-            # a single-part ETag is the MD5 of what S3 stored, except under SSE-KMS
-            verified=self.sse != "aws:kms" and etag == md5.hexdigest() and len(body) == size,
+            verified=verified,
+            hashes={"md5": md5.hexdigest()} if verified else {},
+            evidence="s3:etag-md5" if verified else None,
+        )
+
+    def _multipart(
+        self, stream: BinaryIO, key: str, size: int, sha256: str, args: dict[str, Any]
+    ) -> StorageObject:
+        """Multipart upload: each part carries Content-MD5 and CRC32, which S3 checks
+        before it keeps the part; the part's ETag (the MD5 S3 computed) is compared with
+        ours and the part re-sent from memory when they differ. The object becomes visible
+        only when CompleteMultipartUpload succeeds (with the full-object CRC32, which S3
+        checks against the parts); any failure aborts the upload, leaving an older object
+        under the key untouched."""
+        chunk = part_size(size, self.transfer.chunk_size)
+        checksum_field = "ChecksumCRC32C" if FAST_CRC == "crc32c" else "ChecksumCRC32"
+        kms = self.sse == "aws:kms"
+        mpu = self._mapped(
+            "upload",
+            key,
+            lambda: self.retry_policy.call(
+                lambda: self._mapped(
+                    "upload",
+                    key,
+                    lambda: self.client.create_multipart_upload(
+                        Bucket=self.bucket,
+                        Key=key,
+                        ChecksumAlgorithm=FAST_CRC.upper(),
+                        ChecksumType="FULL_OBJECT",
+                        **args,
+                    ),
+                )
+            ),
+        )
+        upload_id = mpu["UploadId"]
+        whole = Hasher((FAST_CRC,))
+        parts: dict[int, dict[str, Any]] = {}
+        slots = threading.BoundedSemaphore(max(1, self.transfer.concurrency))
+
+        def send(number: int, data: bytes) -> None:
+            try:
+                md5 = hashlib.md5(data, usedforsecurity=False)
+                crc = Hasher((FAST_CRC,))
+                crc.update(data)
+                crc_b64 = crc.value(FAST_CRC) or ""
+
+                def once() -> dict[str, Any]:
+                    resp = self._mapped(
+                        "upload_part",
+                        key,
+                        lambda: self.client.upload_part(
+                            Bucket=self.bucket,
+                            Key=key,
+                            UploadId=upload_id,
+                            PartNumber=number,
+                            Body=data,
+                            ContentMD5=base64.b64encode(md5.digest()).decode(),
+                            **{checksum_field: crc_b64},
+                        ),
+                    )
+                    etag = _etag(resp.get("ETag"))
+                    if not kms and etag != md5.hexdigest():
+                        raise IntegrityError(
+                            f"part {number}: S3 stored MD5 {etag}, sent {md5.hexdigest()}",
+                            provider="aws",
+                            operation="upload_part",
+                            resource=self.uri(key),
+                        )
+                    return {
+                        "PartNumber": number,
+                        "ETag": resp.get("ETag"),
+                        checksum_field: crc_b64,
+                    }
+
+                # the part's bytes are in memory: this level can resend them
+                parts[number] = self.retry_policy.call(once)
+            finally:
+                slots.release()
+
+        pool = ThreadPoolExecutor(max(1, self.transfer.concurrency))
+        futures: list[Future[None]] = []
+        try:
+            number = 0
+            total = 0
+            trusted = checks_sha256(stream, sha256)  # the stream checks it before EOF
+            digest = hashlib.sha256()
+            while total < size:
+                data = _read_exact(stream, min(chunk, size - total))
+                if not data:
+                    break
+                number += 1
+                total += len(data)
+                whole.update(data)
+                if not trusted:
+                    digest.update(data)
+                slots.acquire()
+                futures.append(pool.submit(send, number, data))
+                for f in [f for f in futures if f.done()]:
+                    f.result()  # fail fast
+            if stream.read(1) or total != size or (not trusted and digest.hexdigest() != sha256):
+                raise IntegrityError(
+                    f"the stream gave {total} bytes not matching the planned {size} bytes / "
+                    f"sha256 {sha256[:12]}; the multipart upload was aborted",
+                    provider="aws",
+                    operation="upload",
+                    resource=self.uri(key),
+                )
+            for f in futures:
+                f.result()
+            full_crc = whole.value(FAST_CRC) or ""
+            done = self._mapped(
+                "upload",
+                key,
+                lambda: self.retry_policy.call(
+                    lambda: self._mapped(
+                        "upload",
+                        key,
+                        lambda: self.client.complete_multipart_upload(
+                            Bucket=self.bucket,
+                            Key=key,
+                            UploadId=upload_id,
+                            MultipartUpload={"Parts": [parts[n] for n in sorted(parts)]},
+                            **{checksum_field: full_crc},
+                            ChecksumType="FULL_OBJECT",
+                            MpuObjectSize=size,
+                        ),
+                    )
+                ),
+            )
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            pool.shutdown(wait=True)
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+        pool.shutdown(wait=True)
+        # what S3 computed over the assembled object (HEAD with checksum mode)
+        head = self._head(key, None)
+        stored = head.hashes.get(FAST_CRC)
+        if stored != full_crc or head.size != size:
+            raise IntegrityError(
+                f"S3 reports {head.size} bytes with CRC32 {stored}; sent {size} bytes with "
+                f"CRC32 {full_crc}",
+                provider="aws",
+                operation="verify",
+                resource=self.uri(key),
+            )
+        return StorageObject(
+            key=key,
+            size=size,
+            etag=_etag(done.get("ETag")) or head.etag,
+            sha256=sha256,
+            metadata=_user_metadata(args["Metadata"]),
+            version_id=done.get("VersionId"),
+            verified=True,
+            hashes={FAST_CRC: full_crc},
+            evidence=f"s3:{FAST_CRC}-full-object+part-md5",
         )
 
     @cloud_operation("download", kind=DownloadError, metric="download")
     def download(
         self, remote_key: str, local_path: Path | str, *, version_id: str | None = None
     ) -> Path:
-        """Stream into a temp file beside local_path, check size and sha256, then rename."""
+        """Stream into a temp file beside local_path, checked against S3's own checksum
+        (single-part ETag MD5 or full-object CRC32C) and our sha256, then rename."""
         check_key(remote_key)
-        target = Path(local_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        head = self._head(remote_key, version_id)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".part", dir=target.parent
-        )
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            extra = {"VersionId": version_id} if version_id else None
-            self.client.download_file(
-                self.bucket,
-                remote_key,
-                str(tmp),
-                ExtraArgs=extra,
-                Config=self.transfer.for_size(head.size),
-            )
-            sha256, size = file_sha256(tmp)
-            if size != head.size or (head.sha256 and sha256 != head.sha256):
-                raise DownloadError(
-                    f"content check failed: got {size} bytes sha256 {sha256}, expected "
-                    f"{head.size} bytes sha256 {head.sha256}",
-                    provider="aws",
-                    operation="download",
-                    resource=self.uri(remote_key),
-                    hint="The object changed during the download or was corrupted; try again",
-                    retryable=True,
-                )
-            os.replace(tmp, target)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        return target
+        return self._download_checked(remote_key, local_path, version_id)
+
+    def _describe(self, key: str, version_id: str | None) -> StorageObject:
+        return self._head(key, version_id)
+
+    def _open_bytes(self, key: str, version_id: str | None, obj: StorageObject) -> BinaryIO:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            args["VersionId"] = version_id
+        elif obj.etag:
+            args["IfMatch"] = f'"{obj.etag}"'  # the version described, not a newer one
+        return cast(BinaryIO, self.client.get_object(**args)["Body"])
 
     def _head(self, remote_key: str, version_id: str | None = None) -> StorageObject:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": remote_key}
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": remote_key, "ChecksumMode": "ENABLED"}
         if version_id:
             args["VersionId"] = version_id
         try:
@@ -371,14 +552,35 @@ class S3Storage(AWSAdapter):
                 ) from exc
             raise
         meta = {k.lower(): v for k, v in resp.get("Metadata", {}).items()}
+        etag = _etag(resp.get("ETag"))
+        kms = resp.get("ServerSideEncryption") == "aws:kms" or bool(
+            resp.get("SSECustomerAlgorithm")
+        )
+        hashes = _md5_of_etag(etag, kms)
+        if resp.get("ChecksumType") == "FULL_OBJECT":
+            if resp.get("ChecksumCRC32C"):
+                hashes["crc32c"] = str(resp["ChecksumCRC32C"])
+            if resp.get("ChecksumCRC32"):
+                hashes["crc32"] = str(resp["ChecksumCRC32"])
+            if resp.get("ChecksumSHA256"):
+                hashes["sha256"] = b64_to_hex(str(resp["ChecksumSHA256"]))
+        elif "md5" in hashes and resp.get("ChecksumSHA256") and "-" not in resp["ChecksumSHA256"]:
+            hashes["sha256"] = b64_to_hex(str(resp["ChecksumSHA256"]))
+        if not hashes and etag and "-" in etag and not kms:
+            # a multipart object with no full-object checksum: its ETag is the md5 of the
+            # parts' md5s, checkable once the part size is known (HEAD of part 1)
+            part_args = {k: v for k, v in args.items() if k != "ChecksumMode"}
+            part = self.client.head_object(**part_args, PartNumber=1)
+            hashes["s3-etag"] = f"{etag}@{int(part.get('ContentLength', 0))}"
         return StorageObject(
             key=remote_key,
             size=int(resp.get("ContentLength", 0)),
             last_modified=resp.get("LastModified"),
-            etag=(resp.get("ETag") or "").strip('"') or None,
+            etag=etag,
             sha256=meta.get(SHA256_METADATA_KEY),
             metadata=_user_metadata(meta),
             version_id=resp.get("VersionId"),
+            hashes=hashes,
         )
 
     @cloud_operation("head", kind=DownloadError)
@@ -406,20 +608,38 @@ class S3Storage(AWSAdapter):
         body = self.client.get_object(Bucket=self.bucket, Key=remote_key)["Body"]
         return cast(BinaryIO, body)
 
-    @cloud_operation("list_objects", kind=StorageError, resource="prefix")
     def list_objects(self, prefix: str = "") -> Iterator[StorageObject]:
-        """Every object under prefix (ListObjectsV2 pages; sha256 needs `head`)."""
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix
-        )
-        for page in pages:
-            for item in page.get("Contents", []):
-                yield StorageObject(
-                    key=item["Key"],
-                    size=int(item.get("Size", 0)),
-                    last_modified=item.get("LastModified"),
-                    etag=(item.get("ETag") or "").strip('"') or None,
-                )
+        """Every object under prefix, one ListObjectsV2 page at a time (sha256 needs
+        `head`). A failed page is retried with its own continuation token."""
+        token: str | None = None
+        while True:
+            objects, token = self.list_page(prefix, token)
+            yield from objects
+            if not token:
+                return
+
+    @cloud_operation("list_objects", kind=StorageError, resource="prefix")
+    def list_page(
+        self, prefix: str = "", page_token: str | None = None, page_size: int = 1000
+    ) -> tuple[list[StorageObject], str | None]:
+        """One ListObjectsV2 page and the continuation token of the next (None: last)."""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": page_size}
+        if page_token:
+            args["ContinuationToken"] = page_token
+        page = self.client.list_objects_v2(**args)
+        kms = self.sse == "aws:kms"
+        objects = [
+            StorageObject(
+                key=item["Key"],
+                size=int(item.get("Size", 0)),
+                last_modified=item.get("LastModified"),
+                etag=_etag(item.get("ETag")),
+                hashes=_md5_of_etag(_etag(item.get("ETag")), kms),
+            )
+            for item in page.get("Contents", [])
+        ]
+        token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+        return objects, token
 
     @cloud_operation("list_versions", kind=StorageError)
     def list_versions(self, remote_key: str) -> list[ObjectVersion]:

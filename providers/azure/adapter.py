@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from providers.errors import CloudError, CredentialsError, NotFoundError
+from providers.errors import CloudError, CredentialsError, IntegrityError, NotFoundError
 from providers.operation import ServiceAdapter, error_for_status, map_generic_error
 
 #: error codes Azure uses for throttling with statuses that are otherwise not transient
@@ -41,6 +41,7 @@ class AzureAdapter(ServiceAdapter):
         kind: type[CloudError],
     ) -> CloudError:
         from azure.core.exceptions import (
+            AzureError,
             ClientAuthenticationError,
             HttpResponseError,
             ResourceNotFoundError,
@@ -65,6 +66,26 @@ class AzureAdapter(ServiceAdapter):
                 operation=operation,
                 resource=resource,
                 hint=self.not_found_hint,
+            )
+        if isinstance(exc, AzureError) and "MD5 mismatch" in str(exc):
+            # the SDK's check of a range against the MD5 the service computed for it
+            return IntegrityError(
+                f"{prefix}checksum mismatch on read ({_short(exc)})",
+                provider=self.provider_name,
+                operation=operation,
+                resource=resource,
+            )
+        if isinstance(exc, HttpResponseError) and (
+            _code(exc) in ("Md5Mismatch", "Crc64Mismatch")
+            or "contentMD5 doesn't match" in str(exc)  # Azurite's answer
+        ):
+            # the service refused a body that did not match its transactional checksum
+            return IntegrityError(
+                f"{prefix}checksum mismatch ({_short(exc)})",
+                provider=self.provider_name,
+                operation=operation,
+                resource=resource,
+                hint="The bytes were damaged in transit; they are sent again",
             )
         if isinstance(exc, HttpResponseError):
             status = exc.status_code

@@ -8,17 +8,20 @@ with the account key when the client has one, else a user delegation key (Entra 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
-import os
 import re
-from collections.abc import Iterator, Mapping
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, TypeVar
 
 from providers.azure.adapter import AzureAdapter, _code, sdk_import_error
-from providers.base import SHA256_METADATA_KEY, ObjectVersion, StorageObject
+from providers.base import SHA256_METADATA_KEY, CheckedDownload, ObjectVersion, StorageObject
 from providers.errors import (
     BucketExistsError,
     BucketNotFoundError,
@@ -26,6 +29,7 @@ from providers.errors import (
     ConfigurationError,
     DeleteError,
     DownloadError,
+    IntegrityError,
     NotFoundError,
     ObjectNotFoundError,
     StorageError,
@@ -33,6 +37,7 @@ from providers.errors import (
     refine_not_found,
 )
 from providers.httpenv import requests_env
+from providers.integrity import checks_sha256
 from providers.locations import check_key
 from providers.operation import cloud_operation
 
@@ -78,7 +83,16 @@ def service_client(
     if env.explicit_ca_bundle:
         options["connection_verify"] = env.explicit_ca_bundle
     if connection_string:
-        return BlobServiceClient.from_connection_string(connection_string, **options)
+        try:
+            return BlobServiceClient.from_connection_string(connection_string, **options)
+        except ValueError as exc:  # never echo the string: it holds the account key
+            raise ConfigurationError(
+                f"the storage connection string is malformed ({exc})",
+                provider="azure",
+                operation="connect",
+                hint="Fix AZURE_STORAGE_CONNECTION_STRING (or the block's connection "
+                "string): 'DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...'",
+            ) from None
     if not account_url:
         raise ConfigurationError(
             "no storage account configured",
@@ -110,6 +124,7 @@ def _clean_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return {metadata_name(k): str(v) for k, v in (metadata or {}).items()}
 
 
+T = TypeVar("T")
 def _user_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     """The metadata a caller gave, without our sha256 entry."""
     return {k: v for k, v in metadata.items() if k != SHA256_METADATA_KEY}
@@ -117,7 +132,11 @@ def _user_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
 
 def _to_object(props: Any) -> StorageObject:
     metadata = dict(props.metadata or {})
+    md5 = getattr(getattr(props, "content_settings", None), "content_md5", None)
     return StorageObject(
+        # the blob's Content-MD5: computed by the service for Put Blob; for a block list,
+        # what the writer set on commit (ours: the MD5 of the blocks the service checked)
+        hashes={"md5": bytes(md5).hex()} if md5 else {},
         key=props.name,
         size=int(props.size or 0),
         last_modified=props.last_modified,
@@ -154,8 +173,10 @@ class _DownloadStream(io.RawIOBase):
         return len(data)
 
 
-class AzureBlobStorage(AzureAdapter):
+class AzureBlobStorage(AzureAdapter, CheckedDownload):
     """Blob Storage in one container."""
+
+    takes_digests: ClassVar[bool] = True
 
     service_name: ClassVar[str] = "blob"
     not_found_hint: ClassVar[str] = (
@@ -190,6 +211,7 @@ class AzureBlobStorage(AzureAdapter):
         # up to this size the SDK sends one Put Blob (a given client may have a lower limit:
         # then the answer carries no content MD5 and the copy is verified with head)
         self.max_single_put_size = max_single_put_size
+        self.max_block_size = max_block_size
         self.encryption_scope = encryption_scope
         self.max_url_expiry = min(max_url_expiry, MAX_URL_EXPIRY)
         self._container: ContainerClient = self.client.get_container_client(container)
@@ -279,6 +301,14 @@ class AzureBlobStorage(AzureAdapter):
         return False
 
     # ------------------------------------------------------------------ write
+    def _mapped(self, op: str, key: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except CloudError:
+            raise
+        except Exception as exc:
+            raise self.map_error(exc, operation=op, resource=key, kind=UploadError) from exc
+
     @cloud_operation("upload", kind=UploadError, mutating=True, metric="upload")
     def upload(
         self,
@@ -286,14 +316,16 @@ class AzureBlobStorage(AzureAdapter):
         remote_key: str,
         metadata: Mapping[str, str] | None = None,
     ) -> str:
+        """Upload a file; retried here as a whole (each attempt reopens the file)."""
         check_key(remote_key)
         path = Path(local_path)
-        sha256, md5, size = file_digests(path)
+        sha256, _, size = file_digests(path)
         with path.open("rb") as fh:
-            self._put(fh, remote_key, size=size, sha256=sha256, md5=md5, metadata=metadata)
+            self._write(fh, remote_key, size=size, sha256=sha256, metadata=metadata)
         return self.uri(remote_key)
 
-    @cloud_operation("upload_stream", kind=UploadError, mutating=True, metric="upload")
+    # never retried here: the stream cannot be rewound (the caller reopens and retries)
+    @cloud_operation("upload_stream", kind=UploadError, mutating=True, metric="upload", retry=False)
     def upload_stream(
         self,
         stream: BinaryIO,
@@ -302,48 +334,144 @@ class AzureBlobStorage(AzureAdapter):
         size: int,
         sha256: str,
         metadata: Mapping[str, str] | None = None,
+        digests: Mapping[str, str] | None = None,
     ) -> StorageObject:
         check_key(remote_key)
-        if size > self.max_single_put_size:  # staged blocks: the caller verifies with head
-            return self._put(
-                stream, remote_key, size=size, sha256=sha256, md5=None, metadata=metadata
-            )
-        # one Put Blob, its MD5 computed up front (bounded: at most max_single_put_size)
-        data = stream.read(size + 1)
-        md5 = hashlib.md5(data, usedforsecurity=False).digest()
-        return self._put(
-            data, remote_key, size=len(data), sha256=sha256, md5=md5, metadata=metadata
-        )
+        return self._write(stream, remote_key, size=size, sha256=sha256, metadata=metadata)
 
-    def _put(
+    def _write(
         self,
-        data: BinaryIO | bytes,
+        stream: BinaryIO,
         key: str,
         *,
         size: int,
         sha256: str,
-        md5: bytes | None,
         metadata: Mapping[str, str] | None,
     ) -> StorageObject:
         meta = _clean_metadata(metadata)
         meta[SHA256_METADATA_KEY] = sha256
-        blob = self._container.get_blob_client(key)
         options: dict[str, Any] = {}
         if self.encryption_scope:
             options["encryption_scope"] = self.encryption_scope
+        if size > self.max_single_put_size:
+            return self._blocks(stream, key, size, sha256, meta, options)
+        # one Put Blob with a transactional MD5 (validate_content): the service refuses a
+        # body that does not match (Md5Mismatch) and answers with the MD5 it computed
+        data = stream.read(size + 1)
+        md5 = hashlib.md5(data, usedforsecurity=False).digest()
+        if not checks_sha256(stream, sha256):
+            self._check_planned(key, len(data), hashlib.sha256(data).hexdigest(), size, sha256)
+        elif len(data) != size:
+            self._check_planned(key, len(data), "", size, sha256)
+        blob = self._container.get_blob_client(key)
         result = blob.upload_blob(
             data,
-            length=size,
+            length=len(data),
             overwrite=True,
             metadata=meta,
-            # stored as the blob's Content-MD5, so any Azure tool can verify the content
-            content_settings=ContentSettings(content_md5=bytearray(md5) if md5 else None),
-            max_concurrency=self.max_concurrency,
+            validate_content=True,
+            content_settings=ContentSettings(content_md5=bytearray(md5)),
             **options,
         )
-        # Put Blob answers with the MD5 the service computed over what it stored (a block
-        # list commit answers with the list's MD5 instead, which never matches the content)
         reported = result.get("content_md5")
+        verified = reported is not None and bytes(reported) == md5
+        return StorageObject(
+            key=key,
+            size=len(data),
+            last_modified=result.get("last_modified"),
+            etag=str(result.get("etag") or "").strip('"') or None,
+            sha256=sha256,
+            metadata=_user_metadata(meta),
+            version_id=result.get("version_id"),
+            verified=verified,
+            hashes={"md5": md5.hex()} if verified else {},
+            evidence="azure:put-blob-md5" if verified else None,
+        )
+
+    def _check_planned(self, key: str, nbytes: int, got: str, size: int, sha256: str) -> None:
+        if nbytes != size or got != sha256:
+            raise IntegrityError(
+                f"the stream gave {nbytes} bytes with sha256 {got[:12]}, expected {size} "
+                f"bytes with sha256 {sha256[:12]}; nothing was committed",
+                provider=self.provider_name,
+                operation="upload",
+                resource=key,
+            )
+
+    def _blocks(
+        self,
+        stream: BinaryIO,
+        key: str,
+        size: int,
+        sha256: str,
+        meta: dict[str, str],
+        options: dict[str, Any],
+    ) -> StorageObject:
+        """Put Block per chunk, each with a transactional MD5 the service checks before it
+        keeps the block (a damaged block is re-sent from memory), then Put Block List with
+        the whole content's MD5 as the blob's Content-MD5. Nothing is visible before the
+        commit, so a failed upload leaves an older blob under the key as it was. Block ids
+        are unique per upload: two writers of one blob never mix their blocks."""
+        blob = self._container.get_blob_client(key)
+        run = uuid.uuid4().hex
+        trusted = checks_sha256(stream, sha256)  # the stream checks it before EOF
+        sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+        ids: list[str] = []
+        slots = threading.BoundedSemaphore(self.max_concurrency)
+
+        def send(block_id: str, data: bytes) -> None:
+            try:
+                self.retry_policy.call(
+                    lambda: self._mapped(
+                        "put_block",
+                        key,
+                        lambda: blob.stage_block(
+                            block_id, data, length=len(data), validate_content=True, **options
+                        ),
+                    )
+                )
+            finally:
+                slots.release()
+
+        total = 0
+        futures: list[Future[None]] = []
+        with ThreadPoolExecutor(self.max_concurrency) as pool:
+            try:
+                while total < size:
+                    data = stream.read(min(self.max_block_size, size - total))
+                    if not data:
+                        break
+                    total += len(data)
+                    if not trusted:
+                        sha.update(data)
+                    md5.update(data)
+                    block_id = base64.b64encode(f"{run}-{len(ids):06d}".encode()).decode()
+                    ids.append(block_id)
+                    slots.acquire()
+                    futures.append(pool.submit(send, block_id, data))
+                    for f in [f for f in futures if f.done()]:
+                        f.result()
+                for f in futures:
+                    f.result()
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+        self._check_planned(key, total, sha256 if trusted else sha.hexdigest(), size, sha256)
+        from azure.storage.blob import BlobBlock
+
+        result: dict[str, Any] = self.retry_policy.call(
+            lambda: self._mapped(
+                "put_block_list",
+                key,
+                lambda: blob.commit_block_list(
+                    [BlobBlock(block_id=i) for i in ids],
+                    metadata=meta,
+                    content_settings=ContentSettings(content_md5=bytearray(md5.digest())),
+                    **options,
+                ),
+            )
+        )
         return StorageObject(
             key=key,
             size=size,
@@ -352,7 +480,9 @@ class AzureBlobStorage(AzureAdapter):
             sha256=sha256,
             metadata=_user_metadata(meta),
             version_id=result.get("version_id"),
-            verified=md5 is not None and reported is not None and bytes(reported) == md5,
+            verified=True,
+            hashes={"md5": md5.hexdigest()},
+            evidence="azure:block-md5",
         )
 
     # ------------------------------------------------------------------ read
@@ -380,56 +510,53 @@ class AzureBlobStorage(AzureAdapter):
     def download(
         self, remote_key: str, local_path: Path | str, version_id: str | None = None
     ) -> Path:
-        target = Path(local_path)
-        blob = self._container.get_blob_client(check_key(remote_key), version_id=version_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        downloader = blob.download_blob(max_concurrency=self.max_concurrency)
-        props = downloader.properties
-        expected = (props.metadata or {}).get(SHA256_METADATA_KEY)
-        md5_expected = props.content_settings.content_md5
-        sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-        try:
-            with tmp.open("wb") as fh:
-                for chunk in downloader.chunks():
-                    sha.update(chunk)
-                    md5.update(chunk)
-                    fh.write(chunk)
-            if expected and sha.hexdigest() != expected:
-                raise self._corrupt(remote_key, "sha256", expected, sha.hexdigest())
-            if not expected and md5_expected and md5.digest() != bytes(md5_expected):
-                raise self._corrupt(
-                    remote_key, "Content-MD5", bytes(md5_expected).hex(), md5.hexdigest()
-                )
-            tmp.replace(target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return target
+        """Stream to a temp file beside local_path, checked against the blob's Content-MD5
+        and our sha256, then rename."""
+        return self._download_checked(remote_key, local_path, version_id)
 
-    def _corrupt(self, key: str, what: str, expected: str, got: str) -> CloudError:
-        return DownloadError(
-            f"in {self.location}: {what} mismatch (expected {expected}, got {got})",
-            provider=self.provider_name,
-            operation="download",
-            resource=key,
-            retryable=True,
-            hint="The download was damaged or the blob changed while reading; try again",
-        )
+    def _describe(self, key: str, version_id: str | None) -> StorageObject:
+        blob = self._container.get_blob_client(check_key(key), version_id=version_id)
+        return _to_object(blob.get_blob_properties())
+
+    def _open_bytes(self, key: str, version_id: str | None, obj: StorageObject) -> BinaryIO:
+        from azure.core import MatchConditions
+
+        blob = self._container.get_blob_client(key, version_id=version_id)
+        condition: dict[str, Any] = {}
+        if obj.etag and not version_id:  # the version described, not a newer one
+            condition = {"etag": f'"{obj.etag}"', "match_condition": MatchConditions.IfNotModified}
+        # validate_content: each range (<= 4 MiB) comes with the MD5 the service computed
+        # for it, which the SDK checks (blobs committed without a Content-MD5 have no other)
+        downloader = blob.download_blob(max_concurrency=1, validate_content=True, **condition)
+        return io.BufferedReader(_DownloadStream(downloader), buffer_size=MiB)  # type: ignore[return-value]
 
     @cloud_operation("open_read", kind=DownloadError)
     def open_read(self, remote_key: str, version_id: str | None = None) -> BinaryIO:
         blob = self._container.get_blob_client(check_key(remote_key), version_id=version_id)
-        downloader = blob.download_blob(max_concurrency=1)
+        downloader = blob.download_blob(max_concurrency=1, validate_content=True)
         return io.BufferedReader(_DownloadStream(downloader), buffer_size=MiB)  # type: ignore[return-value]
 
-    @cloud_operation("list", kind=DownloadError, resource="prefix")
     def list_objects(self, prefix: str = "", page_size: int = 1000) -> Iterator[StorageObject]:
+        """Every blob under prefix, one page at a time; a failed page is retried with its
+        own continuation marker."""
+        token: str | None = None
+        while True:
+            objects, token = self.list_page(prefix, token, page_size)
+            yield from objects
+            if not token:
+                return
+
+    @cloud_operation("list", kind=DownloadError, resource="prefix")
+    def list_page(
+        self, prefix: str = "", page_token: str | None = None, page_size: int = 1000
+    ) -> tuple[list[StorageObject], str | None]:
+        """One List Blobs page and the marker of the next (None after the last)."""
         pages = self._container.list_blobs(
             name_starts_with=prefix or None, include=["metadata"], results_per_page=page_size
-        ).by_page()
-        for page in pages:
-            for props in page:
-                yield _to_object(props)
+        ).by_page(continuation_token=page_token)
+        page = next(pages, None)
+        objects = [_to_object(p) for p in page] if page is not None else []
+        return objects, pages.continuation_token or None  # type: ignore[attr-defined]
 
     @cloud_operation("list_versions", kind=StorageError)
     def list_versions(self, remote_key: str) -> list[ObjectVersion]:

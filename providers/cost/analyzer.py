@@ -311,7 +311,7 @@ class CloudCostAnalyzer:
                 currency=a["cur"],
                 charge=a["cc"],
                 category=a["cat"],
-                service=a["svc"],
+                service=a["svc"] or "",
                 region=a["region"],
                 day=a["day"],
                 unit=a["unit"],
@@ -601,7 +601,7 @@ class CloudCostAnalyzer:
                 increase = values[i] - values[i - 1]
                 if increase < self.anomaly_min_abs or d < self.anomaly_min_increase * level:
                     continue
-                z = 0.6745 * (d - med) / mad if mad else float("inf")
+                z = _robust_z(d, med, mad, diffs)
                 if z > self.anomaly_threshold:
                     found.append(
                         {
@@ -641,6 +641,16 @@ class CloudCostAnalyzer:
                 "remaining_days": remaining,
             }
         return out
+
+
+def _robust_z(d: float, med: float, mad: float, diffs: list[float]) -> float:
+    """The modified z-score 0.6745·(d - median)/MAD; when most days do not change (MAD
+    is 0), the mean absolute deviation stands in: (d - median)/(1.253314·MeanAD). A series
+    that is mostly flat with recurring jumps is then not a stream of anomalies."""
+    if mad:
+        return 0.6745 * (d - med) / mad
+    mean_ad = statistics.fmean(abs(x - med) for x in diffs)
+    return (d - med) / (1.253314 * mean_ad) if mean_ad else float("inf")
 
 
 def _unit_mix(provider: str, shares: Mapping[str, Mapping[str, Decimal]]) -> str:

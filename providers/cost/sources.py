@@ -470,8 +470,10 @@ def _gcp_struct_columns(columns: Sequence[str]) -> str:
     for name, shape in lists.items():
         actual = next((c for c in columns if c.lower() == name), None)
         if actual:
+            text = _pyjson(quote(actual))
             replace.append(
-                f"from_json({_pyjson(quote(actual))}, {sql_str(shape)}) AS {quote(actual)}"
+                f"CASE WHEN json_valid({text}) THEN from_json({text}, {sql_str(shape)}) END "
+                f"AS {quote(actual)}"
             )
     extra = ", ".join(exprs)
     rep = f" REPLACE ({', '.join(replace)})" if replace else ""
@@ -667,9 +669,10 @@ def build_part(
                 hint="Export amounts as numbers",
             )
     exprs: dict[str, str] = {}
+    derived: set[str] = set()  # FOCUS columns computed by an expression over source columns
     money_checked: set[str] = set()
 
-    def fill(template: str, actual: str | None) -> str:
+    def fill(template: str, actual: str | None, *, raising: bool = False) -> str:
         def sub(m: re.Match[str]) -> str:
             name = lower.get(m.group(2).lower())
             if name is None:
@@ -685,7 +688,10 @@ def build_part(
 
         text = _PLACEHOLDER.sub(sub, template)
         if actual is not None:
-            text = text.replace("{num}", money_sql(quote(actual), columns[actual]))
+            num = money_sql(quote(actual), columns[actual])
+            if raising:  # a typed number that does not fit is an error, never NULL
+                num = f"CAST({quote(actual)} AS {focus.MONEY_SQL})"
+            text = text.replace("{num}", num)
             text = text.replace("{col}", quote(actual))
         return text
 
@@ -738,9 +744,16 @@ def build_part(
         cm = chosen
         part.source_of[focus_col] = actual
         template = cm.expression or _default_expr(cm.kind, columns[actual])
-        exprs[focus_col] = fill(template, actual)
+        if cm.expression:
+            derived.add(focus_col)
         typed = _already_typed(cm.kind, columns[actual])
         exact = typed and (cm.kind == "timestamp" or columns[actual].upper().startswith("DECIMAL"))
+        # a typed number can only break the rule by overflowing: the amounts the comparison
+        # sums are checked row by row (the error names the row); the others are cast so
+        # that an overflow is an error when the rows are written (never NULL)
+        raising = typed and cm.kind == "decimal" and focus_col not in _SUMMED
+        exact = exact or raising
+        exprs[focus_col] = fill(template, actual, raising=raising)
         if cm.kind in ("decimal", "timestamp") and not exact:
             # the parsed value is computed once (see _stage); the check reads it by name
             parsed = quote("__f_" + focus_col)
@@ -749,12 +762,16 @@ def build_part(
             bad = f"({quote(actual)} IS NOT NULL AND {parsed} IS NULL)"
             part.checks.append((bad, actual, _PROBLEM[cm.kind]))
             money_checked.add(actual)
-        if cm.required and cm.kind in ("decimal", "timestamp", "currency", "charge", "service"):
+        needed = ("decimal", "timestamp", "currency", "charge", "service", "provider")
+        if cm.required and cm.kind in needed:
             part.checks.append((f"({quote(actual)} IS NULL)", actual, _REQUIRED))
     # a money column the analysis needs must come out of every row (e.g. the EffectiveCost of
     # a Savings Plan line needs savingsPlan/SavingsPlanEffectiveCost)
     for col in ("BilledCost", "EffectiveCost"):
         if col == "BilledCost" and not part.has_billed:
+            continue
+        # a plain source column is covered by its own checks (number rule, required)
+        if col not in derived:
             continue
         if col in exprs and exprs[col] != "NULL":
             source = part.source_of.get(col, col)
@@ -788,6 +805,7 @@ def build_part(
 
 
 _PROBLEM = {"decimal": "is not a number", "timestamp": "is not a date"}
+_SUMMED = ("BilledCost", "EffectiveCost", "x_Credits")
 _REQUIRED = "empty: a value is required"
 _UNCOMPUTABLE = {
     "BilledCost": "gives no BilledCost for this row (a column it needs is empty)",
@@ -998,7 +1016,7 @@ def translate_error(exc: BaseException, default_file: str | None = None) -> Exce
             resource=file,
             hint="Download or export it again",
         )
-    if "Out of Range" in text or "overflow" in text.lower():
+    if "Out of Range" in text or "overflow" in text.lower() or "Could not cast value" in text:
         return _error(
             f"{file}: an amount is out of range (a line amount must be below 10^9, a total "
             "below 10^29)",

@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any, ClassVar
 
-from providers.errors import CloudError, CredentialsError, sdk_missing
+from providers.errors import CloudError, CredentialsError, IntegrityError, sdk_missing
 from providers.httpenv import configure_session
 from providers.operation import ServiceAdapter, error_for_status, map_generic_error
+from providers.retry import is_transient_exception
 
 PROVIDER = "gcp"
 EXTRA = "gcp"
@@ -96,6 +97,17 @@ def map_gcp_error(
             hint=AUTH_HINT,
         )
     status = _status_of(exc)
+    if type(exc).__name__ == "DataCorruption" or (
+        status is not None and status[0] in (400, 409) and "doesn't match calculated" in str(exc)
+    ):
+        # the service (or the SDK's own check) found the bytes differ from their checksum:
+        # damaged in transit, so the level that holds the bytes sends or reads them again
+        return IntegrityError(
+            f"checksum mismatch: {str(exc)[:300]}{suffix}",
+            provider=PROVIDER,
+            operation=operation,
+            resource=resource,
+        )
     if status is not None:
         code, message = status
         return error_for_status(
@@ -132,6 +144,7 @@ def map_gcp_error(
         provider=PROVIDER,
         operation=operation,
         resource=resource,
+        retryable=is_transient_exception(exc),
     )
 
 

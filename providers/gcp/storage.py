@@ -11,17 +11,17 @@ the IAM signBlob API when the credentials carry only an access token.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
-from providers.base import SHA256_METADATA_KEY, ObjectVersion, StorageObject
+from providers.base import SHA256_METADATA_KEY, CheckedDownload, ObjectVersion, StorageObject
 from providers.errors import (
     BucketExistsError,
     BucketNotFoundError,
@@ -29,6 +29,7 @@ from providers.errors import (
     ConfigurationError,
     DeleteError,
     DownloadError,
+    IntegrityError,
     NotFoundError,
     ObjectNotFoundError,
     StorageError,
@@ -36,6 +37,7 @@ from providers.errors import (
     refine_not_found,
 )
 from providers.gcp.common import GCPService, require, utc
+from providers.integrity import b64_to_hex, hex_to_b64
 from providers.locations import check_key
 from providers.operation import cloud_operation
 
@@ -100,52 +102,35 @@ def file_digests(path: Path) -> Digests:
     return hasher.digests()
 
 
-class _HashingReader:
-    """A read-only stream that hashes what the SDK reads from it."""
+class _Forward:
+    """A forward-only stream with the tell()/seek(current) the resumable upload asks for.
+
+    A seek anywhere else would mean re-sent bytes, which a forward stream cannot give: it
+    fails that upload (the engine retries from a fresh stream)."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
-        self.hasher = _Hasher()
-        self.rewound = False
+        self._pos = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._raw.read(size)
-        self.hasher.update(data)
+        self._pos += len(data)
         return data
 
     def tell(self) -> int:
-        return self.hasher.nbytes
+        return self._pos
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        # The SDK only seeks to where it already is; any other seek means re-sent bytes,
-        # which the running hash cannot follow.
-        target = offset if whence == os.SEEK_SET else self.hasher.nbytes + offset
-        if whence == os.SEEK_END or target != self.hasher.nbytes:
-            self.rewound = True
-            return self._raw.seek(offset, whence)
-        return target
+        target = offset if whence == os.SEEK_SET else self._pos + offset
+        if whence == os.SEEK_END or target != self._pos:
+            raise OSError("a forward-only stream cannot seek back")
+        return self._pos
 
 
-class _HashingWriter:
-    """A write-only stream that hashes what the SDK writes to the temp file."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self.hasher = _Hasher()
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        return self._raw.write(data)
-
-    def tell(self) -> int:
-        return self.hasher.nbytes
-
-    def flush(self) -> None:
-        self._raw.flush()
-
-
-class GCSStorage(GCPService):
+class GCSStorage(GCPService, CheckedDownload):
     """One Cloud Storage bucket."""
+
+    takes_digests: ClassVar[bool] = True
 
     service_name = "gcs"
 
@@ -223,7 +208,13 @@ class GCSStorage(GCPService):
 
     def _object(self, blob: Any) -> StorageObject:
         metadata = dict(blob.metadata or {})
+        hashes: dict[str, str] = {}
+        if blob.md5_hash:  # composite objects have none
+            hashes["md5"] = b64_to_hex(blob.md5_hash)
+        if blob.crc32c:
+            hashes["crc32c"] = str(blob.crc32c)
         return StorageObject(
+            hashes=hashes,
             key=blob.name,
             size=int(blob.size or 0),
             last_modified=utc(blob.updated),
@@ -233,36 +224,22 @@ class GCSStorage(GCPService):
             version_id=str(blob.generation) if blob.generation is not None else None,
         )
 
-    def _check_reported(self, blob: Any, digests: Digests, key: str) -> None:
-        """Compare the checksums GCS computed with ours; delete the object on a mismatch."""
-        for name, ours, theirs in (
-            ("md5", digests.md5, blob.md5_hash),
-            ("crc32c", digests.crc32c, blob.crc32c),
-        ):
-            if theirs and theirs != ours:
-                with contextlib.suppress(Exception):
-                    blob.delete(retry=None)
-                raise UploadError(
-                    f"{name} reported by the service ({theirs}) differs from the bytes sent "
-                    f"({ours}); the object was deleted",
-                    provider=self.provider_name,
-                    operation="upload",
-                    resource=key,
-                    hint="Upload it again",
-                    retryable=True,
-                )
-
     def _put(
         self,
         stream: Any,
         key: str,
         size: int,
         metadata: Mapping[str, str],
-        *,
-        crc32c: str | None = None,
+        digests: Digests,
     ) -> Any:
+        """One upload whose md5 and crc32c go in the object resource, so GCS checks the
+        bytes it received against them and refuses to create the object on a mismatch
+        (multipart upload, or the final request of a resumable one). Until then an older
+        object under the key stays as it was."""
         blob = self._blob(key)
         blob.metadata = dict(metadata)
+        blob.md5_hash = digests.md5
+        blob.crc32c = digests.crc32c
         if self.kms_key_name:
             blob.kms_key_name = self.kms_key_name
         resumable = size >= self.resumable_threshold
@@ -275,27 +252,48 @@ class GCSStorage(GCPService):
             size=size if (not resumable or size > 8 * 1024 * 1024) else None,
             content_type="application/octet-stream",
             checksum="crc32c",
-            crc32c_checksum_value=crc32c if resumable else None,
+            crc32c_checksum_value=digests.crc32c if resumable else None,
             retry=None,
         )
         return blob
+
+    def _verified(self, blob: Any, digests: Digests, key: str, sha256: str) -> StorageObject:
+        """The md5Hash/crc32c GCS reports for the stored object against the bytes sent."""
+        for name, ours, theirs in (
+            ("md5", digests.md5, blob.md5_hash),
+            ("crc32c", digests.crc32c, blob.crc32c),
+        ):
+            if theirs and theirs != ours:
+                raise IntegrityError(
+                    f"{name} reported by the service ({theirs}) differs from the bytes sent "
+                    f"({ours})",
+                    provider=self.provider_name,
+                    operation="upload",
+                    resource=key,
+                )
+        obj = self._object(blob)
+        evidence = "gcs:md5Hash" if blob.md5_hash else "gcs:crc32c" if blob.crc32c else None
+        return replace(obj, sha256=sha256, verified=evidence is not None, evidence=evidence)
 
     # ------------------------------------------------------------------ protocol
     @cloud_operation("upload", kind=UploadError, mutating=True, metric="upload")
     def upload(
         self, local_path: Path | str, remote_key: str, metadata: Mapping[str, str] | None = None
     ) -> str:
-        """Upload a file with its sha256 in metadata; resumable at/above the threshold."""
+        """Upload a file with its sha256 in metadata; resumable at/above the threshold.
+
+        Retried here as a whole: each attempt reopens the file."""
         path = Path(local_path)
         check_key(remote_key)
         digests = file_digests(path)
         meta = {**_user_metadata(metadata), SHA256_METADATA_KEY: digests.sha256}
         with path.open("rb") as fh:
-            blob = self._put(fh, remote_key, path.stat().st_size, meta, crc32c=digests.crc32c)
-        self._check_reported(blob, digests, remote_key)
+            blob = self._put(fh, remote_key, path.stat().st_size, meta, digests)
+        self._verified(blob, digests, remote_key, digests.sha256)
         return self.uri(remote_key)
 
-    @cloud_operation("upload_stream", kind=UploadError, mutating=True, metric="upload")
+    # never retried here: the stream cannot be rewound (the caller reopens and retries)
+    @cloud_operation("upload_stream", kind=UploadError, mutating=True, metric="upload", retry=False)
     def upload_stream(
         self,
         stream: BinaryIO,
@@ -304,74 +302,72 @@ class GCSStorage(GCPService):
         size: int,
         sha256: str,
         metadata: Mapping[str, str] | None = None,
+        digests: Mapping[str, str] | None = None,
     ) -> StorageObject:
-        """Write from a stream whose size and sha256 are known; verify both on the way."""
+        """Write from a stream whose size and sha256 are known, checked by the service.
+
+        GCS needs the md5/crc32c up front: small objects are read into memory (bounded by
+        the resumable threshold) and hashed; large ones use the caller's `digests` when
+        given (e.g. a GCS source's own), else go through an unlinked temp file once."""
         check_key(remote_key)
-        reader = _HashingReader(stream)
         meta = {**_user_metadata(metadata), SHA256_METADATA_KEY: sha256}
-        blob = self._put(reader, remote_key, size, meta)
-        got = reader.hasher.digests()
-        if not reader.rewound and (got.sha256 != sha256 or reader.hasher.nbytes != size):
-            with contextlib.suppress(Exception):
-                blob.delete(retry=None)
-            raise UploadError(
-                f"the stream gave {reader.hasher.nbytes} bytes with sha256 {got.sha256}, "
-                f"expected {size} bytes with sha256 {sha256}; the object was deleted",
+        known = dict(digests or {})
+        if size < self.resumable_threshold:
+            data = stream.read(size + 1)
+            hasher = _Hasher()
+            hasher.update(data)
+            got = hasher.digests()
+            self._check_planned(remote_key, len(data), got.sha256, size, sha256)
+            blob = self._put(io.BytesIO(data), remote_key, size, meta, got)
+            return self._verified(blob, got, remote_key, sha256)
+        if "md5" in known and "crc32c" in known:
+            want = Digests(sha256, hex_to_b64(known["md5"]), known["crc32c"])
+            # GCS checks md5/crc32c at the end; a CheckedReader also checks our sha256
+            blob = self._put(_Forward(stream), remote_key, size, meta, want)
+            return self._verified(blob, want, remote_key, sha256)
+        with tempfile.TemporaryFile(prefix="specify-gcs-") as spool:  # unlinked at once
+            hasher = _Hasher()
+            while block := stream.read(_READ_BLOCK):
+                hasher.update(block)
+                spool.write(block)
+            got = hasher.digests()
+            self._check_planned(remote_key, hasher.nbytes, got.sha256, size, sha256)
+            spool.seek(0)
+            blob = self._put(spool, remote_key, size, meta, got)
+        return self._verified(blob, got, remote_key, sha256)
+
+    def _check_planned(self, key: str, nbytes: int, got: str, size: int, sha256: str) -> None:
+        if nbytes != size or got != sha256:
+            raise IntegrityError(
+                f"the stream gave {nbytes} bytes with sha256 {got[:12]}, expected {size} "
+                f"bytes with sha256 {sha256[:12]}; nothing was written",
                 provider=self.provider_name,
                 operation="upload_stream",
-                resource=remote_key,
-                hint="The source changed while it was copied; copy it again",
+                resource=key,
             )
-        if reader.rewound:  # a retried chunk: the digests cover more than the object
-            return self._object(blob)
-        self._check_reported(blob, got, remote_key)
-        # the md5 GCS computed over what it stored matched the bytes read: no head needed
-        return replace(self._object(blob), verified=bool(blob.md5_hash))
 
     @cloud_operation("download", kind=DownloadError, metric="download")
     def download(
         self, remote_key: str, local_path: Path | str, version_id: str | None = None
     ) -> Path:
-        """Stream to a temp file beside local_path, verify sha256 and size, then rename."""
-        target = Path(local_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        """Stream to a temp file beside local_path, checked against GCS's md5Hash/crc32c
+        and our sha256, then rename."""
+        return self._download_checked(remote_key, local_path, version_id)
+
+    def _describe(self, key: str, version_id: str | None) -> StorageObject:
         blob = self._bucket.get_blob(
-            check_key(remote_key),
-            generation=int(version_id) if version_id else None,
-            retry=None,
+            check_key(key), generation=int(version_id) if version_id else None, retry=None
         )
         if blob is None:
-            raise self._missing(remote_key, "download")
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as raw:
-                writer = _HashingWriter(raw)
-                # checksum="crc32c": the SDK also compares what arrived with the
-                # x-goog-hash header the service sends
-                blob.download_to_file(writer, checksum="crc32c", retry=None)
-            expected = (blob.metadata or {}).get(SHA256_METADATA_KEY)
-            got = writer.hasher.digests()
-            if blob.size is not None and writer.hasher.nbytes != int(blob.size):
-                raise DownloadError(
-                    f"got {writer.hasher.nbytes} bytes, the object has {blob.size}",
-                    provider=self.provider_name,
-                    operation="download",
-                    resource=remote_key,
-                    retryable=True,
-                )
-            if expected and expected != got.sha256:
-                raise DownloadError(
-                    f"sha256 of the bytes read ({got.sha256}) differs from the recorded {expected}",
-                    provider=self.provider_name,
-                    operation="download",
-                    resource=remote_key,
-                    hint="The object may be corrupt; upload it again",
-                )
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return target
+            raise self._missing(key, "download")
+        return self._object(blob)
+
+    def _open_bytes(self, key: str, version_id: str | None, obj: StorageObject) -> BinaryIO:
+        blob = self._bucket.blob(
+            check_key(key), generation=int(obj.version_id) if obj.version_id else None
+        )
+        reader: BinaryIO = blob.open("rb", chunk_size=self.chunk_size, retry=None)
+        return reader
 
     def list_objects(self, prefix: str = "") -> Iterator[StorageObject]:
         """Every live object under prefix, one listing page (1000 objects) at a time."""
@@ -515,9 +511,12 @@ class GCSStorage(GCPService):
     @cloud_operation("open_read", kind=DownloadError)
     def open_read(self, remote_key: str) -> BinaryIO:
         """A stream over the object, read in chunk_size ranged requests."""
-        blob = self._bucket.get_blob(check_key(remote_key), retry=None)
-        if blob is None:
+        found = self._bucket.get_blob(check_key(remote_key), retry=None)
+        if found is None:
             raise self._missing(remote_key, "open_read")
+        # a fresh blob pinned to the generation just described: its downloads go to the
+        # client's endpoint (a listed blob's mediaLink may name another host)
+        blob = self._bucket.blob(remote_key, generation=found.generation)
         reader: BinaryIO = blob.open("rb", chunk_size=self.chunk_size, retry=None)
         return reader
 

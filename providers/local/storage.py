@@ -2,8 +2,10 @@
 
 Layout under the root:
     <key>                            the object's bytes (so `ls` shows the data)
-    .specify/meta/<key>.json         sha256, size, mtime, etag, user metadata
-    .specify/versions/<key>/<id>     earlier versions, when versioning is on
+    .specify/meta/<a.d/b.json>       sha256, size, mtime, etag, user metadata of key a/b
+    .specify/versions/<a.d/b.v>/<id> earlier versions, when versioning is on
+                                     (directory segments end in .d, so keys such as
+                                     'k' and 'k.json/b' cannot clash in these trees)
     .specify/tmp/                    in-flight writes (renamed into place when complete)
 A file written by something else (no sidecar, or a stale one) is still listed; its sha256
 is reported as None and computed by whoever needs it.
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from providers.base import SHA256_METADATA_KEY, ObjectVersion, StorageObject
+from providers.base import SHA256_METADATA_KEY, CheckedDownload, ObjectVersion, StorageObject
 from providers.errors import (
     BucketExistsError,
     BucketNotFoundError,
@@ -72,14 +74,14 @@ def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[int, str]:
     return total, digest.hexdigest()
 
 
-class LocalStorage(ServiceAdapter):
+class LocalStorage(ServiceAdapter, CheckedDownload):
     """A bucket that is a directory on this machine.
 
-    The directory is the bucket: when it is missing, every operation raises
-    BucketNotFoundError, as on the clouds, until `create_bucket()` makes it. With
-    create=True (the default for a store built on a path) it reads as an empty bucket and
-    its first write makes it, as naming a directory to copy into does; LocalProvider's
-    named buckets pass create=False.
+    The directory is the bucket. With create=False (LocalProvider's named buckets) it
+    behaves as a cloud bucket: while the directory is missing, every operation raises
+    BucketNotFoundError, until `create_bucket()` makes it. With create=True (the default
+    for a store built on a path, a place to copy into) the first write makes the directory,
+    and until then the bucket reads as empty.
     """
 
     provider_name = "local"
@@ -99,11 +101,7 @@ class LocalStorage(ServiceAdapter):
         self.url_base = (
             url_base or os.environ.get("SPECIFY_LOCAL_URL_BASE") or DEFAULT_URL_BASE
         ).rstrip("/")
-        # a store built on a path names a directory to copy into, like a plain path for cp:
-        # it reads as an empty bucket until the first write makes it (so a dry run or a
-        # refused run leaves nothing behind, and a path that cannot be a directory fails
-        # that write, per target)
-        self._implicit = create
+        self.create = create
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -119,7 +117,7 @@ class LocalStorage(ServiceAdapter):
     ) -> CloudError:
         common = {"provider": "local", "operation": operation, "resource": resource}
         if isinstance(exc, FileNotFoundError):
-            if not self.root.is_dir() and not self._implicit:  # removed while the call ran
+            if not self.create and not self.root.is_dir():  # removed while the call ran
                 return self._no_bucket(operation)
             return ObjectNotFoundError(
                 f"no object {resource!r} in {self.root}",
@@ -152,6 +150,13 @@ class LocalStorage(ServiceAdapter):
             )
         return self.root / key
 
+    @staticmethod
+    def _side(key: str, suffix: str) -> str:
+        """A sidecar path no other key can clash with: directory segments end in '.d',
+        the last one in suffix, so 'k' -> 'k.json' and 'k.json/b' -> 'k.json.d/b.json'
+        (a file and a directory of the sidecar tree never share a name)."""
+        *dirs, last = key.split("/")
+        return "/".join([*(d + ".d" for d in dirs), last + suffix])
     def _no_bucket(self, operation: str) -> BucketNotFoundError:
         return BucketNotFoundError(
             f"the bucket directory {self.root} does not exist",
@@ -160,23 +165,17 @@ class LocalStorage(ServiceAdapter):
             hint=f"Create it first (create_bucket, or `specify cloud mb {self.root.as_uri()}`)",
         )
 
-    def _bucket(self, operation: str, *, write: bool = False) -> None:
-        """BucketNotFoundError unless the bucket's directory exists (an implicit bucket
-        reads as empty, and its first write makes the directory)."""
+    def _bucket(self, operation: str, *, write: bool = False) -> bool:
+        """Whether the bucket's directory exists; a write makes it when self.create, and
+        without self.create a missing one raises BucketNotFoundError."""
         if self.root.is_dir():
-            return
-        if not self._implicit:
+            return True
+        if not self.create:
             raise self._no_bucket(operation)
         if write:
-            try:
-                self.root.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageError(
-                    f"cannot make the bucket directory {self.root} ({exc.strerror})",
-                    provider="local",
-                    operation=operation,
-                    hint="Choose a directory you may write to",
-                ) from exc
+            self.root.mkdir(parents=True, exist_ok=True)
+            return True
+        return False
 
     def _key_path(self, key: str, operation: str, *, write: bool = False) -> Path:
         """The checked key's path, in an existing bucket (the key is checked first)."""
@@ -214,10 +213,10 @@ class LocalStorage(ServiceAdapter):
         return self.root.is_dir()
 
     def _meta_path(self, key: str) -> Path:
-        return self._meta / "meta" / f"{key}.json"
+        return self._meta / "meta" / self._side(key, ".json")
 
     def _versions_dir(self, key: str) -> Path:
-        return self._meta / "versions" / key
+        return self._meta / "versions" / self._side(key, ".v")
 
     def _tmp(self) -> Path:
         tmp = self._meta / "tmp"
@@ -231,8 +230,7 @@ class LocalStorage(ServiceAdapter):
 
     @cloud_operation("versioning_enabled", kind=StorageError, resource=None)
     def versioning_enabled(self) -> bool:
-        self._bucket("versioning_enabled")
-        return self.versioning
+        return self._bucket("versioning_enabled") and self.versioning
 
     @cloud_operation("set_versioning", mutating=True, resource=None)
     def set_versioning(self, enabled: bool) -> None:
@@ -296,8 +294,11 @@ class LocalStorage(ServiceAdapter):
         mpath = self._meta_path(key)
         mpath.parent.mkdir(parents=True, exist_ok=True)
         mtmp = mpath.with_name(mpath.name + f".{uuid.uuid4().hex}.tmp")
-        mtmp.write_text(json.dumps(meta))
-        os.replace(mtmp, mpath)
+        try:
+            mtmp.write_text(json.dumps(meta))
+            os.replace(mtmp, mpath)
+        finally:
+            mtmp.unlink(missing_ok=True)
         return self._object(key, dest)
 
     # ------------------------------------------------------------------ protocol
@@ -326,7 +327,11 @@ class LocalStorage(ServiceAdapter):
         metadata: Mapping[str, str] | None = None,
     ) -> StorageObject:
         # _write hashed the bytes as they went to disk and refused any mismatch
-        return replace(self._write(stream, remote_key, size, sha256, metadata), verified=True)
+        return replace(
+            self._write(stream, remote_key, size, sha256, metadata),
+            verified=True,
+            evidence="local:sha256-on-write",
+        )
 
     def _write(
         self,
@@ -358,27 +363,14 @@ class LocalStorage(ServiceAdapter):
 
     @cloud_operation("download", kind=DownloadError, metric="download")
     def download(self, remote_key: str, local_path: Path | str) -> Path:
-        src = self._key_path(remote_key, "download")
-        dest = Path(local_path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        expected = self._object(remote_key, src).sha256
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as out, src.open("rb") as fh:
-                _, digest = copy_hashing(fh, out)
-            if expected and digest != expected:
-                raise DownloadError(
-                    "checksum mismatch",
-                    provider="local",
-                    operation="download",
-                    resource=remote_key,
-                    retryable=True,
-                )
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return dest
+        """Through the checked-download template, against the sidecar's sha256."""
+        return self._download_checked(remote_key, local_path)
+
+    def _describe(self, key: str, version_id: str | None) -> StorageObject:
+        return self._object(key, self._key_path(key, "download"))
+
+    def _open_bytes(self, key: str, version_id: str | None, obj: StorageObject) -> BinaryIO:
+        return self._path(key).open("rb")
 
     @cloud_operation("list_objects", resource="prefix")
     def list_objects(self, prefix: str = "") -> Iterator[StorageObject]:
@@ -396,7 +388,8 @@ class LocalStorage(ServiceAdapter):
         """One page of objects (sorted by key) after page_token; the next token or None."""
         if page_size < 1:
             raise ConfigurationError(f"page_size={page_size} must be at least 1")
-        self._bucket("list_objects")
+        if not self._bucket("list_objects"):
+            return [], None
         keys = [k for k in self._keys(prefix) if page_token is None or k > page_token]
         keys.sort()
         page = []

@@ -14,7 +14,7 @@ from providers.aws.storage import MAX_PARTS, MiB, S3Storage, TransferSettings, p
 from providers.base import CloudStorage
 from providers.errors import (
     ConfigurationError,
-    DownloadError,
+    IntegrityError,
     NotFoundError,
 )
 from tests.aws.conftest import unique
@@ -93,7 +93,7 @@ def multipart_bucket(aws: AWSProvider) -> S3Storage:
     return storage
 
 
-def test_multipart_upload_stream_is_not_self_verified(
+def test_multipart_upload_stream_is_verified_by_s3s_full_object_crc32(
     multipart_bucket: S3Storage, tmp_path: Path
 ) -> None:
     storage = multipart_bucket
@@ -101,10 +101,16 @@ def test_multipart_upload_stream_is_not_self_verified(
     digest = hashlib.sha256(data).hexdigest()
     with write(tmp_path / "m", data).open("rb") as stream:
         obj = storage.upload_stream(stream, "m", size=len(data), sha256=digest)
-    # a multipart ETag is no MD5 of the content: the caller has to head the object
-    assert not obj.verified
+    # a multipart ETag is no MD5 of the content; the full-object CRC32 S3 computed over
+    # the assembled parts is (and every part's ETag was compared with its MD5)
+    assert obj.verified and obj.evidence in (
+        "s3:crc32c-full-object+part-md5",  # with google-crc32c installed
+        "s3:crc32-full-object+part-md5",
+    )
+    (alg,) = obj.hashes
     head = storage.head("m")
     assert (head.size, head.sha256) == (len(data), digest) and head.etag.endswith("-2")
+    assert head.hashes[alg] == obj.hashes[alg]
 
 
 def test_multipart_20mb_round_trip(multipart_bucket: S3Storage, tmp_path: Path) -> None:
@@ -128,7 +134,7 @@ def test_download_detects_corruption(aws: AWSProvider, bucket: S3Storage, tmp_pa
         Bucket=bucket.bucket, Key="bad", Body=b"actual", Metadata={"sha256": "0" * 64}
     )
     target = tmp_path / "bad"
-    with pytest.raises(DownloadError, match="content check failed"):
+    with pytest.raises(IntegrityError, match="sha256 expected 0000"):
         bucket.download("bad", target)
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []

@@ -21,6 +21,7 @@ from providers.base import CloudStorage
 from providers.errors import (
     ConfigurationError,
     CredentialsError,
+    IntegrityError,
     NotFoundError,
     UploadError,
 )
@@ -101,7 +102,7 @@ def test_download_refuses_content_that_does_not_match_its_checksum(
     # rewrite the blob behind our back, keeping the old sha256 in metadata
     blob = blob_storage.client.get_blob_client(blob_storage.container, "a")
     blob.upload_blob(b"tampered", overwrite=True, metadata=blob.get_blob_properties().metadata)
-    with pytest.raises(Exception, match="sha256 mismatch"):
+    with pytest.raises(IntegrityError, match="sha256 expected"):
         blob_storage.download("a", tmp_path / "a.out")
     assert not (tmp_path / "a.out").exists()
 
@@ -114,7 +115,9 @@ def test_upload_stream_open_read_and_list(blob_storage: AzureBlobStorage) -> Non
         )
         # one Put Blob: the service answered with the MD5 of what it stored
         assert obj.size == len(data) and obj.verified
-    blob_storage.upload_stream(io.BytesIO(b"x"), "q/other", size=1, sha256="00")
+    blob_storage.upload_stream(
+        io.BytesIO(b"x"), "q/other", size=1, sha256=hashlib.sha256(b"x").hexdigest()
+    )
     listed = list(blob_storage.list_objects("p/", page_size=3))  # three pages
     assert [o.key for o in listed] == sorted(payloads)
     assert all(o.sha256 == hashlib.sha256(payloads[o.key]).hexdigest() for o in listed)
@@ -265,7 +268,7 @@ def test_versions_and_encryption_scope_on_a_versioned_account(
     assert storage.head("report.txt").version_id == versions[0].version_id
 
 
-def test_upload_stream_in_blocks_is_not_self_verified(
+def test_upload_stream_in_blocks_is_verified_block_by_block(
     blob_storage: AzureBlobStorage, container_name: str
 ) -> None:
     small_puts = AzureBlobStorage(
@@ -277,7 +280,16 @@ def test_upload_stream_in_blocks_is_not_self_verified(
     data = os.urandom(10_000)
     digest = hashlib.sha256(data).hexdigest()
     obj = small_puts.upload_stream(io.BytesIO(data), "blocks", size=len(data), sha256=digest)
-    # a block list commit answers with no MD5 of the content: the caller heads the blob
-    assert not obj.verified
+    # every Put Block carried a transactional MD5 the service checked; the whole MD5 is set
+    # on the block list (a commit answers with no MD5 of the content itself)
+    assert obj.verified and obj.evidence == "azure:block-md5"
+    assert (
+        bytes(
+            small_puts.client.get_blob_client(container_name, "blocks")
+            .get_blob_properties()
+            .content_settings.content_md5
+        )
+        == hashlib.md5(data).digest()
+    )
     head = small_puts.head("blocks")
     assert (head.size, head.sha256) == (len(data), digest)

@@ -146,7 +146,7 @@ def test_bucket_blocks_of_each_cloud_open_their_folder(
 
 
 def test_prefect_blocks_nest_in_the_specify_blocks_as_credentials(
-    prefect_harness: None, monkeypatch: pytest.MonkeyPatch
+    prefect_harness: None, monkeypatch: pytest.MonkeyPatch, sa_info: dict[str, Any]
 ) -> None:
     from prefect_aws import AwsCredentials
     from prefect_azure import AzureBlobStorageCredentials
@@ -166,6 +166,20 @@ def test_prefect_blocks_nest_in_the_specify_blocks_as_credentials(
         ),
         container="nested-container",
     ).save(azure_name)
+
+    from prefect_gcp import GcpCredentials
+
+    from blocks import SpecifyGCP
+
+    gcp_name = unique("specify-nested-gcp")
+    SpecifyGCP(
+        gcp_credentials=GcpCredentials(service_account_info=sa_info, project="nested-project"),
+        bucket="nested-bucket",
+    ).save(gcp_name)
+    gcp = load_provider_block(gcp_name).provider()
+    assert gcp.project == "nested-project"  # type: ignore[attr-defined]
+    assert gcp.credentials_source() == "service account info"  # type: ignore[attr-defined]
+    assert sa_info["private_key"] not in repr(load_provider_block(gcp_name))
 
     # nothing in the environment: the nested blocks carry everything
     for var in [v for v in os.environ if v.startswith(("AWS_", "AZURE_"))]:

@@ -57,3 +57,35 @@ def test_the_abstract_base_is_not_a_block_type() -> None:
         if Block.is_block_class(cls) and not inspect.isabstract(cls)
     }
     assert registered == {"specify-local", "specify-aws", "specify-gcp", "specify-azure"}
+
+
+def test_the_supported_types_are_named_by_their_own_slugs() -> None:
+    from blocks.resolve import CONVERTERS, TYPES, block_class
+
+    for slug in TYPES:
+        assert block_class(slug).get_block_type_slug() == slug
+    # every prefect-* type reads as a Specify block
+    assert set(CONVERTERS) == {s for s in TYPES if not s.startswith("specify-")}
+
+
+def test_importing_blocks_imports_no_cloud_integration() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, blocks\n"
+        "print(sorted(m for m in ('prefect_aws', 'prefect_gcp', 'prefect_azure', 'boto3')"
+        " if m in sys.modules))\n"
+        "blocks.SpecifyAWS\n"
+        "print('prefect_aws' in sys.modules, 'prefect_gcp' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[]", "True False"]

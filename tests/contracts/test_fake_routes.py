@@ -212,3 +212,44 @@ def test_vendored_files_are_listed_in_provenance() -> None:
     for p in vendored:
         if p.suffix == ".json":
             json.loads(p.read_text())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "code"),
+    [
+        ("PUT", "/secrets/db_password", {"api-version": "7.5"}, "BadParameter"),
+        ("GET", "/secrets", {"api-version": "7.5", "maxresults": "26"}, "BadParameter"),
+        (
+            "GET",
+            "/subscriptions/s/resourceGroups/g/providers/Microsoft.Compute/virtualMachines/v",
+            {"api-version": "2024-07-01", "$expand": "everything"},
+            "InvalidParameter",
+        ),
+    ],
+)
+def test_azure_fake_refuses_values_the_spec_does_not_allow(
+    method: str, path: str, query: dict[str, str], code: str
+) -> None:
+    """Path patterns (secret-name), ranges (maxresults 1-25) and enums ($expand)."""
+    server = azure_server()
+    req = AzureRequest(method, path, query, {"authorization": f"Bearer {FAKE_TOKEN}"}, b"{}")
+    status, _, body = server.dispatch(req)
+    assert (status, body["error"]["code"]) == (400, code)
+
+
+def test_log_analytics_fake_answers_the_published_request_in_the_published_shape() -> None:
+    published = example("azure/loganalytics/examples/oms-post-example.json")
+    server = azure_server()
+    body = json.dumps(published["parameters"]["body"]).encode()
+    req = AzureRequest(
+        "POST",
+        "/v1/workspaces/workspace/query",
+        {},
+        {"authorization": f"Bearer {FAKE_TOKEN}"},
+        body,
+    )
+    status, _, answer = server.dispatch(req)
+    expected = published["responses"]["200"]["body"]
+    assert status == 200 and set(answer) == set(expected)
+    (table,) = answer["tables"]
+    assert set(table) == set(expected["tables"][0]) and table["name"] == "PrimaryResult"

@@ -507,3 +507,49 @@ def sql_only(fake_provider: AzureProvider) -> Any:
 def vms(fake_provider: AzureProvider, arm: FakeResourceManager) -> AzureVirtualMachines:
     """The VM adapter on the contract fake of Resource Manager."""
     return fake_provider.get_compute()
+
+
+def test_database_create_follows_the_published_long_running_operation(
+    fake_server: FakeAzureServer, fake_provider: AzureProvider
+) -> None:
+    """Databases_CreateOrUpdate answers 202 with a Location (the example's); the adapter
+    polls it until it answers the database (the example's 200 answer)."""
+    published = example("azure/sql/examples/CreateDatabaseDefaultMode.json")
+    location = fake_server.url + published["responses"]["202"]["headers"]["Location"]
+    sql = r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Sql"
+    server_body = {
+        "id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/"
+        "Microsoft.Sql/servers/orders",
+        "name": "orders",
+        "location": "westeurope",
+        "properties": {"provisioningState": "Succeeded", "state": "Ready"},
+    }
+    replay(
+        fake_server,
+        "PUT",
+        sql + r"/servers/[^/]+",
+        "Servers_CreateOrUpdate",
+        [(200, {}, server_body)],
+    )
+    puts = replay(
+        fake_server,
+        "PUT",
+        sql + r"/servers/[^/]+/databases/[^/]+",
+        "Databases_CreateOrUpdate",
+        [(202, {"Location": location, "Retry-After": "0"}, None)],
+    )
+    polls = replay(
+        fake_server,
+        "GET",
+        sql + r"/locations/[^/]+/databaseOperationResults/[^/]+",
+        "SQL_DatabaseOperationResult",
+        [
+            (202, {"Location": location, "Retry-After": "0"}, None),
+            (200, {}, published["responses"]["200"]["body"]),
+        ],
+    )
+    inst = fake_provider.get_database().create_database(
+        DatabaseSpec(name="orders", engine="sqlserver", password="P@ssw0rd-1")
+    )
+    assert len(puts) == 1 and len(polls) == 2
+    assert (inst.status, inst.instance_class, inst.storage_gb) == ("available", "S0", 1)

@@ -234,3 +234,43 @@ def test_a_refused_grant_is_a_credentials_error(
     (_, body), *_ = oauth.refused[-1:]
     assert set(body) == {"error", "error_description"}
     assert monitoring.series == []
+
+
+# ------------------------------------------------------------------ BigQuery
+
+
+def test_billing_query_waits_for_an_incomplete_job() -> None:
+    """getQueryResults may answer jobComplete=false (job.proto); the adapter asks again."""
+    from datetime import date
+    from decimal import Decimal
+
+    from google.auth.credentials import AnonymousCredentials
+
+    from tests.fakes.bigquery import FakeBigQuery, LineItem
+
+    table = "gcp_billing_export_v1_0123AB_4567CD_89EF01"
+    items = [
+        LineItem(
+            "Compute Engine", datetime(2026, 1, 1, 3, tzinfo=UTC), "us-east1", "USD", Decimal("1.5")
+        ),
+        LineItem(
+            "Compute Engine", datetime(2026, 1, 2, 3, tzinfo=UTC), "us-east1", "USD", Decimal("2.5")
+        ),
+    ]
+    with FakeBigQuery(
+        PROJECT, f"{PROJECT}.billing_ds.{table}", items, 10, incomplete_polls=2
+    ) as bq:
+        cost = GCPProvider(
+            PROJECT,
+            credentials=AnonymousCredentials(),
+            billing_dataset="billing_ds",
+            billing_table=table,
+            endpoints={"bigquery": bq.url},
+        ).get_cost()
+        records = cost.get_costs(date(2026, 1, 1), date(2026, 1, 3))
+        polls = bq.calls("GET", r"/bigquery/v2/projects/[^/]+/queries/[^/]+")
+    assert [(r.period_start, r.amount) for r in records] == [
+        (date(2026, 1, 1), Decimal("1.5")),
+        (date(2026, 1, 2), Decimal("2.5")),
+    ]
+    assert len(polls) >= 3 and bq.incomplete_polls == 0

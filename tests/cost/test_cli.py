@@ -96,3 +96,42 @@ def test_unknown_provider_is_reported_missing_unless_strict(
     assert "nocloud" in data["missing"] and Decimal(data["totals"]["aws"]) == (truth.total("aws"))
     result = runner.invoke(app, [*args, "--provider", "nocloud", "--strict"])
     assert result.exit_code == 1 and "nocloud" in result.stderr
+
+
+def test_sample_data_is_labelled_in_every_output(tmp_path: Path) -> None:
+    base = ["cloud", "cost", "--sample", "--from", "2024-02-01", "--to", "2024-03-01"]
+    table = runner.invoke(app, [*base, "--report", str(tmp_path)])
+    assert table.exit_code == 0, table.output
+    assert "SAMPLE DATA" in table.stdout
+    html = (tmp_path / "cost-report.html").read_text()
+    assert 'id="sample-label"' in html and "<title>SAMPLE DATA" in html
+    assert json.loads((tmp_path / "comparison.json").read_text())["sample"] is True
+    data = json.loads(runner.invoke(app, [*base, "--format", "json"]).stdout)
+    assert data["sample"] is True and "SAMPLE DATA" in data["label"]
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(app, [*base, "--format", "csv"]).stdout)))
+    assert rows and all(r["sample"] == "true" for r in rows)
+
+
+def test_real_export_is_not_labelled_sample() -> None:
+    path = (
+        Path(__file__).resolve().parent.parent / "data" / "billing" / "focus" / "focus_sample.csv"
+    )
+    data = json.loads(
+        runner.invoke(app, ["cloud", "cost", "--source", str(path), "--format", "json"]).stdout
+    )
+    assert data["sample"] is False and data["label"] is None
+    assert data["sources"][0]["title"] == "FOCUS file"
+
+
+def test_bad_options_exit_2_naming_the_option(tmp_path: Path) -> None:
+    rates = tmp_path / "rates.csv"
+    rates.write_text("EUR,1_000\n")
+    for args, option in (
+        (["--rates", str(rates)], "--rates"),
+        (["--currency", "DOLLARS"], "--currency"),
+        (["--measure", "list"], "--measure"),
+        (["--group-by", "colour"], "--group-by"),
+    ):
+        result = runner.invoke(app, ["cloud", "cost", "--sample", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert option in result.stderr

@@ -113,3 +113,56 @@ def test_cli_reads_a_block_location_and_runs_the_flow(
     data = json.loads(result.stdout)
     assert Decimal(data["totals"]["azure"]) == truth.total("azure")
     assert "cost-comparison" in data["artifacts"]
+
+
+def test_cli_prefect_honours_rates_currency_and_measure(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    """--prefect runs the flow with every option: the same figures as the direct run."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from commands.main import app
+
+    data_dir = Path(__file__).resolve().parent.parent / "data" / "billing"
+    rates = tmp_path / "rates.csv"
+    rates.write_text("currency,rate\nUSD,0.5\n")
+    args = [
+        "cloud",
+        "cost",
+        "--source",
+        str(data_dir / "focus" / "focus_sample.csv"),
+        "--rates",
+        str(rates),
+        "--currency",
+        "EUR",
+        "--measure",
+        "effective",
+        "--format",
+        "json",
+    ]
+    runner = CliRunner()
+    direct = runner.invoke(app, args)
+    assert direct.exit_code == 0, direct.output
+    flow = runner.invoke(app, [*args, "--prefect"])
+    assert flow.exit_code == 0, flow.output
+    a, b = json.loads(direct.stdout), json.loads(flow.stdout)
+    assert a["currency"] == b["currency"] == "EUR"
+    assert a["measure"] == b["measure"] == "EffectiveCost"
+    assert a["totals"] == b["totals"]
+    # AWS EffectiveCost in the FOCUS sample is 13.00 USD (expected_totals.json)
+    assert cents(Decimal(b["totals"]["aws"])) == Decimal("6.50")
+
+
+def test_flow_labels_sample_data_in_artifacts(prefect_harness: None, tmp_path: Path) -> None:
+    from flows.cost_compare import cost_compare
+
+    data = cost_compare(start="2024-02-01", end="2024-03-01", sample=True)
+    assert data["sample"] is True and data["label"].startswith("SAMPLE DATA")
+    found = _artifacts(data["artifacts"])
+    latest = {k: max(v, key=lambda a: a.created) for k, v in found.items()}  # type: ignore[attr-defined]
+    assert "SAMPLE DATA" in latest["cost-comparison"].data  # type: ignore[attr-defined]
+    for key in data["artifacts"]:
+        if key != "cost-comparison":
+            assert "SAMPLE DATA" in (latest[key].description or "")  # type: ignore[attr-defined]

@@ -407,3 +407,59 @@ def test_per_provider_totals_from_independent_sums() -> None:
     c = compare(FILES["focus_sample.csv"])
     for (prov, charge), amount in per.items():
         assert cents(c.by_charge[prov][charge]) == cents(amount)
+
+
+def test_cur2_data_exports_manifest_lists_the_files(tmp_path: Path) -> None:
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    src = DATA / "aws" / "koku-2022-07-01-alt-columns.csv"
+    want = dsum(r["line_item_unblended_cost"] for r in rows(src))
+    table = pacsv.read_csv(src, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    period = tmp_path / "export" / "data" / "BILLING_PERIOD=2022-07"
+    period.mkdir(parents=True)
+    pq.write_table(table, period / "export-00001.snappy.parquet")
+    stale = tmp_path / "export" / "data" / "BILLING_PERIOD=2022-07-old"
+    stale.mkdir()
+    pq.write_table(table, stale / "export-00001.snappy.parquet")  # not in the manifest
+    manifest = {
+        "dataFiles": ["s3://bucket/export/data/BILLING_PERIOD=2022-07/export-00001.snappy.parquet"],
+        "billingPeriod": {"start": "2022-07-01", "end": "2022-08-01"},
+    }
+    (tmp_path / "export" / "Manifest.json").write_text(json.dumps(manifest))
+    c = compare(tmp_path / "export")
+    assert c.totals["aws"] == want and c.rows == len(rows(src))
+
+
+def test_mca_list_cost_from_payg_cost() -> None:
+    path = DATA / "azure" / "koku-camel_azure_version_2.csv"
+    frame = FocusFrame.from_sources([path])
+    got = sum(frame.to_arrow().column("ListCost").to_pylist(), Decimal(0))
+    frame.close()
+    nine = Decimal("1e-9")  # amounts are kept to nine decimals, row by row
+    want = sum(
+        (Decimal(r["paygCostInBillingCurrency"]).quantize(nine) for r in rows(path)), Decimal(0)
+    )
+    assert got == want != 0
+
+
+def test_typed_amount_that_does_not_fit_is_an_error_not_null(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    src = DATA / "aws" / "koku-2022-07-01-alt-columns.csv"
+    table = pacsv.read_csv(src, convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+    for col, where in (
+        ("line_item_unblended_cost", "row 2"),
+        ("pricing_public_on_demand_cost", ""),
+    ):
+        values = pa.array([0.0, 1e308], pa.float64())
+        t = table.set_column(table.schema.get_field_index(col), col, values)
+        path = tmp_path / f"{col}.parquet"
+        pq.write_table(t, path)
+        frame = FocusFrame.from_sources([path])
+        with pytest.raises(CostInputError, match=rf"{where}.*out of range"):
+            frame.write_parquet(tmp_path / "rows.parquet")
+        frame.close()
+        assert not (tmp_path / "rows.parquet").exists()

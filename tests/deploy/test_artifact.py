@@ -169,3 +169,34 @@ def test_startup_script_fetches_unpacks_and_runs(tmp_path: Path, app_dir: Path) 
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+class _NoURLs:
+    """A store with everything CloudStorage needs and no signed URLs (SupportsSignedURLs)."""
+
+    provider_name = "plain"
+
+    def __init__(self, inner: LocalStorage) -> None:
+        self.inner = inner
+        self.upload = inner.upload
+        self.download = inner.download
+        self.list_objects = inner.list_objects
+        self.delete = inner.delete
+        self.head = inner.head
+        self.exists = inner.exists
+        self.open_read = inner.open_read
+        self.upload_stream = inner.upload_stream
+        self.uri = inner.uri
+
+
+def test_staging_needs_a_store_that_signs_urls(tmp_path: Path, app_dir: Path) -> None:
+    from providers.base import CloudStorage, SupportsSignedURLs
+
+    store = _NoURLs(LocalStorage(tmp_path / "bucket"))
+    assert isinstance(store, CloudStorage) and not isinstance(store, SupportsSignedURLs)
+    with (
+        prepare_artifact(app_dir) as prepared,
+        pytest.raises(ConfigurationError, match="cannot sign URLs"),
+    ):
+        stage_artifact(store, prepared, "dep-1")  # type: ignore[arg-type]
+    assert list(store.list_objects()) == [], "refused before anything was uploaded"

@@ -260,12 +260,10 @@ def contract_problem(op: Operation, req: Request) -> tuple[str, str] | None:
         if value is not None and not (value.isdigit() and low <= int(value) <= high):
             return "BadParameter", f"{name} must be between {low} and {high}, not {value!r}"
     names = re.findall(r"\{([\w.-]+)\}", op.template)
-    values = op.regex.fullmatch(req.path)
-    if values is not None:
-        parts = dict(zip(names, _template_values(op.template, req.path), strict=False))
-        for name, pattern in op.extra.get("path_patterns", {}).items():
-            if name in parts and not re.match(pattern, parts[name]):
-                return "BadParameter", f"{name} {parts[name]!r} does not match {pattern}"
+    parts = dict(zip(names, _template_values(op.template, req.path), strict=False))
+    for name, pattern in op.extra.get("path_patterns", {}).items():
+        if name in parts and not re.match(pattern, parts[name]):
+            return "BadParameter", f"{name} {parts[name]!r} does not match {pattern}"
     return None
 
 

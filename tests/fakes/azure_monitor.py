@@ -17,7 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.fakes.azure_https import FakeAzureServer, Request, Response
@@ -31,6 +31,21 @@ def _unquote(text: str) -> str:
 
 def _when(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _timespan(value: str | None) -> tuple[datetime, datetime]:
+    """An ISO 8601 interval: "start/end", or a duration back from now ("PT12H", as in the
+    published example); none means everything."""
+    now = datetime.now(UTC)
+    if not value:
+        return datetime.min.replace(tzinfo=UTC), now
+    if "/" in value:
+        start, end = value.split("/")
+        return _when(start), _when(end)
+    m = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", value)
+    assert m, f"timespan {value!r} is not an ISO 8601 duration or interval"
+    days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
+    return now - timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds), now
 
 
 class FakeMonitor:
@@ -71,7 +86,7 @@ class FakeMonitor:
             return 400, {}, error
         kql: str = body["query"]
         self.queries.append(kql)
-        start, end = (_when(t) for t in body["timespan"].split("/"))
+        start, end = _timespan(body.get("timespan"))
         table, *ops = [p.strip() for p in kql.split(" | ")]
         rows = [r for r in self.tables.get(table, []) if start <= _when(r["TimeGenerated"]) < end]
         columns = sorted({k for r in rows for k in r}) or ["TimeGenerated"]

@@ -5,6 +5,9 @@ It holds billing line items shaped like rows of the standard usage cost export
 credits[].amount). `jobs.insert` checks the SQL and the named TIMESTAMP parameters the
 client sends, filters the items by them and groups them as the query does; the results
 are served by `jobs.getQueryResults` in pages of `page_rows` rows linked by pageToken.
+As GetQueryResultsRequest.timeout_ms in the vendored job.proto says, a query that has not
+finished answers `jobComplete: false` (and no rows) and the caller asks again:
+`incomplete_polls` says how many answers are incomplete before the rows come.
 """
 
 from __future__ import annotations
@@ -50,8 +53,16 @@ class LineItem:
 
 
 class FakeBigQuery(FakeGoogleAPI):
-    def __init__(self, project: str, table: str, items: list[LineItem], page_rows: int) -> None:
+    def __init__(
+        self,
+        project: str,
+        table: str,
+        items: list[LineItem],
+        page_rows: int,
+        incomplete_polls: int = 0,
+    ) -> None:
         super().__init__()
+        self.incomplete_polls = incomplete_polls
         self.project = project
         self.table = table
         self.items = items
@@ -99,7 +110,7 @@ class FakeBigQuery(FakeGoogleAPI):
             "id": f"{self.project}:US.{job_id}",
             "jobReference": {"projectId": self.project, "jobId": job_id, "location": "US"},
             "configuration": body["configuration"],
-            "status": {"state": "DONE"},
+            "status": {"state": "RUNNING" if self.incomplete_polls else "DONE"},
             "statistics": {"creationTime": "1700000000000", "query": {"statementType": "SELECT"}},
         }
         self.jobs[job_id] = job
@@ -121,6 +132,16 @@ class FakeBigQuery(FakeGoogleAPI):
         rows = self.results.get(req.params["job"])
         if rows is None:
             return google_error(404, "Not found: Job", "NOT_FOUND")
+        reference = {"projectId": self.project, "jobId": req.params["job"], "location": "US"}
+        if self.incomplete_polls > 0:
+            self.incomplete_polls -= 1
+            if not self.incomplete_polls:  # done after this answer
+                self.jobs[req.params["job"]]["status"] = {"state": "DONE"}
+            return 200, {
+                "kind": "bigquery#getQueryResultsResponse",
+                "jobReference": reference,
+                "jobComplete": False,
+            }
         start = int(req.arg("pageToken") or 0)
         asked = req.arg("maxResults")
         size = self.page_rows if asked is None else min(int(asked), self.page_rows)

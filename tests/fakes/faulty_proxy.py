@@ -4,6 +4,18 @@ Each request is, by a seeded random draw, answered with 503 (an S3-style SlowDow
 body), dropped (the connection is closed without an answer after the request was read),
 or forwarded to the upstream server and its answer relayed. Counts are kept per outcome.
 
+Body faults (for requests and answers whose body has at least `min_body` bytes, the
+object data rather than XML/JSON control bodies):
+
+- flip_request:  one byte in the middle of the request body is flipped, then forwarded
+- cut_request:   the connection is closed mid-exchange, the body never forwarded (the
+                 client sees a reset while it sends or waits: what a cut mid-upload does)
+- flip_response: one byte in the middle of the answer body is flipped
+- cut_response:  the answer announces its full Content-Length, sends half, and closes
+
+`schedule` (a list of outcome names) is consumed first, one per matching request, before
+any random draw: tests use it to place one fault exactly.
+
     with FaultyProxy("http://127.0.0.1:5000", p503=0.1, pdrop=0.05) as proxy:
         client = boto3.client("s3", endpoint_url=proxy.url)
 """
@@ -34,16 +46,40 @@ class _QuietServer(ThreadingHTTPServer):
         pass
 
 
+BODY_FAULTS = ("flip_request", "cut_request", "flip_response", "cut_response")
+
+
 class FaultyProxy:
     def __init__(
-        self, upstream: str, *, p503: float = 0.1, pdrop: float = 0.05, seed: int = 7
+        self,
+        upstream: str,
+        *,
+        p503: float = 0.1,
+        pdrop: float = 0.05,
+        seed: int = 7,
+        pflip_request: float = 0.0,
+        pcut_request: float = 0.0,
+        pflip_response: float = 0.0,
+        pcut_response: float = 0.0,
+        min_body: int = 32 * 1024,
+        schedule: list[str] | None = None,
     ) -> None:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.p503 = p503
         self.pdrop = pdrop
+        self.body_p = {
+            "flip_request": pflip_request,
+            "cut_request": pcut_request,
+            "flip_response": pflip_response,
+            "cut_response": pcut_response,
+        }
+        self.min_body = min_body
+        self.schedule = list(schedule or [])
         self.enabled = True
+        #: (method, path, status, answer bytes) per forwarded request
+        self.log: list[tuple[str, str, int, int]] = []
         self.counts: Counter[str] = Counter()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -79,6 +115,18 @@ class FaultyProxy:
             return "drop"
         return "forward"
 
+    def _draw_body(self, kinds: tuple[str, ...]) -> str | None:
+        """A body fault of one of kinds (scheduled first, else drawn), or None."""
+        if not self.enabled:
+            return None
+        with self._lock:
+            if self.schedule and self.schedule[0] in kinds:
+                return self.schedule.pop(0)
+            for kind in kinds:
+                if self.body_p[kind] and self._rng.random() < self.body_p[kind]:
+                    return kind
+        return None
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
@@ -105,9 +153,25 @@ class FaultyProxy:
             def _serve(self) -> None:
                 body = self._body()
                 outcome = proxy._draw()
+                request_fault = (
+                    proxy._draw_body(("flip_request", "cut_request"))
+                    if outcome == "forward" and len(body) >= proxy.min_body
+                    else None
+                )
                 with proxy._lock:
                     proxy.counts[outcome] += 1
                     proxy.counts["requests"] += 1
+                    if request_fault:
+                        proxy.counts[request_fault] += 1
+                if request_fault == "flip_request":
+                    mid = len(body) // 2
+                    body = body[:mid] + bytes([body[mid] ^ 0x01]) + body[mid + 1 :]
+                elif request_fault == "cut_request":
+                    # the client's body stops half way: the connection is gone before the
+                    # server could answer (the server never stores a short body this way)
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 if outcome == "drop":
                     # the request was read; the answer never comes
                     self.close_connection = True
@@ -136,6 +200,18 @@ class FaultyProxy:
                     data = resp.read()
                 finally:
                     conn.close()
+                with proxy._lock:
+                    proxy.log.append((self.command, self.path, resp.status, len(data)))
+                response_fault = (
+                    proxy._draw_body(("flip_response", "cut_response"))
+                    if self.command == "GET"
+                    and 200 <= resp.status < 300
+                    and len(data) >= proxy.min_body
+                    else None
+                )
+                if response_fault:
+                    with proxy._lock:
+                        proxy.counts[response_fault] += 1
                 self.send_response(resp.status, resp.reason)
                 length = resp.getheader("Content-Length") if self.command == "HEAD" else None
                 for k, v in resp.getheaders():
@@ -143,8 +219,18 @@ class FaultyProxy:
                         self.send_header(k, v)
                 self.send_header("Content-Length", length or str(len(data)))
                 self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
+                if self.command == "HEAD":
+                    return
+                if response_fault == "flip_response":
+                    mid = len(data) // 2
+                    data = data[:mid] + bytes([data[mid] ^ 0x01]) + data[mid + 1 :]
+                elif response_fault == "cut_response":
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(data)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _serve
 

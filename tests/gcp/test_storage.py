@@ -18,7 +18,7 @@ from providers.base import SHA256_METADATA_KEY, CloudStorage
 from providers.errors import (
     ConfigurationError,
     CredentialsError,
-    DownloadError,
+    IntegrityError,
     NotFoundError,
     UploadError,
 )
@@ -75,7 +75,7 @@ def test_download_rejects_content_that_does_not_match_recorded_sha256(
     blob = gcs.client.bucket(gcs.bucket_name).blob("bad.bin")
     blob.metadata = {SHA256_METADATA_KEY: "0" * 64}
     blob.upload_from_string(b"hello")
-    with pytest.raises(DownloadError, match="sha256"):
+    with pytest.raises(IntegrityError, match="sha256 expected 0000"):
         gcs.download("bad.bin", tmp_path / "out" / "bad.bin")
     assert list((tmp_path / "out").iterdir()) == []
 
@@ -122,7 +122,7 @@ def test_upload_stream_checks_size_and_sha256(gcs: GCSStorage, tmp_path: Path) -
         obj = gcs.upload_stream(fh, "s", size=len(data), sha256=hashlib.sha256(data).hexdigest())
     assert obj.size == len(data) and obj.sha256 == hashlib.sha256(data).hexdigest()
     assert obj.verified  # the md5 the service computed matched the bytes read
-    with src.open("rb") as fh, pytest.raises(UploadError, match="deleted"):
+    with src.open("rb") as fh, pytest.raises(IntegrityError, match="nothing was written"):
         gcs.upload_stream(fh, "wrong", size=len(data), sha256="f" * 64)
     with pytest.raises(NotFoundError):
         gcs.head("wrong")

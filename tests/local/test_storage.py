@@ -14,7 +14,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import pytest
 
 from providers.base import CloudStorage
-from providers.errors import ConfigurationError, NotFoundError, UploadError
+from providers.errors import (
+    BucketNotFoundError,
+    ConfigurationError,
+    NotFoundError,
+    UploadError,
+)
 from providers.local.provider import LocalProvider
 from providers.local.storage import LocalStorage
 from providers.local.urlserver import serve
@@ -213,3 +218,23 @@ def test_url_expiry_range(store: CloudStorage) -> None:
     for bad in (0, 7 * 24 * 3600 + 1):
         with pytest.raises(ConfigurationError):
             store.get_url("k", expires_in=bad)
+
+
+def test_a_store_on_a_path_makes_its_directory_on_first_write(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path / "new" / "dir")  # a place to copy into
+    assert list(store.list_objects()) == [] and store.exists("k") is False
+    assert not (tmp_path / "new").exists(), "reading makes nothing"
+    store.upload_stream(io.BytesIO(b"x"), "k", size=1, sha256=sha(b"x"))
+    assert (tmp_path / "new" / "dir" / "k").read_bytes() == b"x"
+
+
+def test_a_named_bucket_must_be_created(provider: LocalProvider, tmp_path: Path) -> None:
+    store = provider.get_storage("not-yet")
+    with pytest.raises(BucketNotFoundError, match="create_bucket"):
+        store.upload(write(tmp_path, "f", b"x"), "k")
+    assert not (tmp_path / "root" / "storage" / "not-yet").exists()
+    assert store.create_bucket() is True
+    store.upload(write(tmp_path, "f", b"x"), "k")
+    default = provider.get_storage()  # the provider's own bucket is made on first write
+    default.upload(write(tmp_path, "g", b"y"), "k")
+    assert default.head("k").size == 1

@@ -124,7 +124,7 @@ def test_dry_run_writes_nothing(source, files, make_store, state_dir) -> None:
     a = make_store("a")
     write(a.root, "extra.txt", b"only on target")
     (report,) = replicate_prefix(
-        source, "", [(a, "")], opts(state_dir, dry_run=True, delete_extraneous=True)
+        source, "", [(a, "")], opts(state_dir, dry_run=True, delete_extraneous=True, max_delete=1)
     )
     assert report.dry_run and report.to_copy == len(files) and report.to_delete == 1
     assert report.copied == 0 and report.deleted == 0
@@ -146,8 +146,8 @@ def test_delete_is_off_by_default_and_guarded(source, files, make_store, state_d
     assert report.deleted == 0 and len(list(a.list_objects("old/"))) == 3
 
     guarded = opts(state_dir, delete_extraneous=True, max_delete=2)
-    (report,) = replicate_prefix(source, "", [(a, "")], guarded)
-    assert not report.ok and "max_delete=2" in (report.error or "")
+    with pytest.raises(ConfigurationError, match="--max-delete 2"):
+        replicate_prefix(source, "", [(a, "")], guarded)
     assert len(list(a.list_objects("old/"))) == 3  # nothing deleted
 
     allowed = opts(state_dir, delete_extraneous=True, max_delete=3)

@@ -7,6 +7,7 @@ An existing bucket is left as it is. Exit 2 on a bad location, 1 when the cloud 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -43,8 +44,12 @@ def mb(
             f"'{loc}' has a prefix; mb makes a bucket or container: give "
             f"{str(loc)[: -len(loc.prefix) - 1]}",
         )
+    # a local store may make its directory when it is opened: ask the disk first
+    existed = loc.provider == "local" and Path(loc.bucket).is_dir()
     storage, _ = open_store(loc)
     created = make_bucket(storage)
+    if loc.provider == "local":
+        created = not existed
     uri = storage.uri("")
     if json_output:
         emit_json({"location": str(loc), "bucket": uri, "created": created})

@@ -14,6 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO, ClassVar, Protocol, runtime_checkable
 
+from providers.errors import ConfigurationError
+
 # Metadata key under which every provider records the sha256 of an object's content at
 # upload. Multipart ETags differ between clouds, so this is what replication compares.
 SHA256_METADATA_KEY = "sha256"
@@ -198,13 +200,33 @@ class DeploymentResult:
         return self.state in {"running", "planned"}
 
 
+def check_key(key: str) -> str:
+    """The key check of every storage entry point: reject object keys that could escape a
+    destination directory (ConfigurationError naming the key)."""
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise ConfigurationError(
+            f"object key {key!r} is not allowed",
+            operation="check key",
+            resource=key,
+            hint="Keys are relative '/'-separated paths with no leading '/', '\\' or NUL",
+        )
+    if any(part in ("..", ".") for part in key.split("/")):
+        raise ConfigurationError(
+            f"object key {key!r} is not allowed",
+            operation="check key",
+            resource=key,
+            hint="Keys may not contain '.' or '..' path segments",
+        )
+    return key
+
+
 # --------------------------------------------------------------------------- protocols
 @runtime_checkable
 class CloudStorage(Protocol):
     """Unified object storage. Keys are '/'-separated; the store is one bucket/container.
 
     One contract for every store (tests/storage_contract runs it on local, S3, GCS, Azure):
-    - every method taking a key checks it first (`providers.locations.check_key`: no empty
+    - every method taking a key checks it first (`check_key` below: no empty
       key, no leading '/', no '.' or '..' segment, no '\\' or NUL) and raises
       ConfigurationError before any request or write;
     - a missing bucket raises BucketNotFoundError from every operation on it, a missing
@@ -376,9 +398,10 @@ class CheckedDownload:
 
         from providers.integrity import CheckedReader
 
+        check_key(remote_key)  # before anything is asked or made
         target = Path(local_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
         obj = self._describe(remote_key, version_id)
+        target.parent.mkdir(parents=True, exist_ok=True)  # only once there is something
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         tmp = Path(name)
         try:
@@ -516,8 +539,6 @@ COST_GRANULARITIES = ("DAILY", "MONTHLY")
 
 def check_cost_query(provider: str, start: date, end: date, granularity: str) -> str:
     """Validate CloudCost.get_costs arguments; return the upper-cased granularity."""
-    from providers.errors import ConfigurationError
-
     upper = granularity.upper()
     if upper not in COST_GRANULARITIES:
         raise ConfigurationError(

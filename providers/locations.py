@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from providers.base import CloudStorage
+from providers.base import check_key as check_key  # re-exported: the check lives in the base
 from providers.errors import ConfigurationError
 
 ACCEPTED_FORMS = (
@@ -125,25 +126,6 @@ def parse_location(text: str) -> Location:
             "hyphens" + ("" if provider == "azure" else ", dots") + ")",
         )
     return Location(provider, bucket, _clean_prefix(text, unquote(parts.path)))
-
-
-def check_key(key: str) -> str:
-    """Reject object keys that could escape a destination directory."""
-    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
-        raise ConfigurationError(
-            f"object key {key!r} is not allowed",
-            operation="check key",
-            resource=key,
-            hint="Keys are relative '/'-separated paths with no leading '/', '\\' or NUL",
-        )
-    if any(part in ("..", ".") for part in key.split("/")):
-        raise ConfigurationError(
-            f"object key {key!r} is not allowed",
-            operation="check key",
-            resource=key,
-            hint="Keys may not contain '.' or '..' path segments",
-        )
-    return key
 
 
 def open_location(location: Location | str) -> tuple[CloudStorage, str]:

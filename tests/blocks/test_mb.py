@@ -63,9 +63,11 @@ def test_mb_makes_the_bucket_once(scheme: str) -> None:
 
 def test_mb_makes_a_local_directory(tmp_path: Path) -> None:
     target = tmp_path / "new" / "bucket"
-    code, out = mb(str(target))
+    code, out = mb(str(target), "--json")
     assert code == 0, out
-    assert target.is_dir()
+    assert target.is_dir() and json.loads(out)["created"] is True
+    code, out = mb(str(target))
+    assert code == 0 and "already exists" in out
 
 
 @pytest.mark.parametrize(

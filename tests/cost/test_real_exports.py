@@ -463,3 +463,16 @@ def test_typed_amount_that_does_not_fit_is_an_error_not_null(tmp_path: Path) -> 
             frame.write_parquet(tmp_path / "rows.parquet")
         frame.close()
         assert not (tmp_path / "rows.parquet").exists()
+
+
+def test_oci_cost_report_is_provider_oracle() -> None:
+    path = DATA / "oci" / "reports_cost-csv_0000000030000269.csv"
+    raw = rows(path)
+    c = compare(path, FILES["focus_sample.csv"])
+    assert c.providers == ["aws", "azure", "oracle"]
+    want = dsum(r["cost/myCost"] for r in raw) + dsum(
+        r["BilledCost"] for r in rows(FILES["focus_sample.csv"]) if r["ProviderName"] == "Oracle"
+    )
+    assert cents(c.totals["oracle"]) == cents(want)
+    assert "Oracle Cloud (OCI) cost report" in {s["title"] for s in c.sources}
+    assert c.by_category["Databases"]["oracle"] > 0

@@ -5,6 +5,7 @@ material, rules one function each."""
 from __future__ import annotations
 
 import csv
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -175,3 +176,24 @@ def test_money_in_json_is_exact_decimal_text() -> None:
     rows = [_row("aws", "0.000000001"), _row("gcp", "12.5")]
     data = CloudCostAnalyzer().compare_aggregate(rows, None, None).to_dict()
     assert data["totals"] == {"aws": "0.000000001", "gcp": "12.50"}
+
+
+def test_cur_resource_tag_columns_become_one_tags_object(tmp_path: Path) -> None:
+    with open(CUR, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        row = next(r for r in reader if r["lineItem/LineItemType"] == "Usage")
+        fields = [
+            *list(reader.fieldnames or []),
+            "resourceTags/user:team",
+            "resourceTags/aws:createdBy",
+        ]
+    path = tmp_path / "tagged.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerow({**row, "resourceTags/user:team": "web", "resourceTags/aws:createdBy": "ci"})
+        w.writerow({**row, "resourceTags/user:team": "", "resourceTags/aws:createdBy": ""})
+    frame = FocusFrame.from_sources([path])
+    tags = [json.loads(t) for t in frame.to_arrow().column("Tags").to_pylist()]
+    frame.close()
+    assert tags == [{"team": "web", "aws:createdBy": "ci"}, {}]

@@ -142,10 +142,12 @@ def test_the_emulator_trial_works_through_the_blocks_alone(
     assert all(rows[c]["created"] for c in ("aws", "gcp", "azure", "local")), rows
 
     env = _bare_env(server)  # from here on only the saved blocks say where the clouds are
-    for cloud in ("aws", "gcp", "azure", "local"):
+    for cloud in ("aws", "gcp", "azure"):
         made = specify(env, "mb", f"block:{prefix}-{cloud}", "--json")
         assert made.returncode == 0, made.stdout + made.stderr
         assert json.loads(made.stdout)["created"] is True
+    made = specify(env, "mb", f"block:{prefix}-local")
+    assert made.returncode == 0 and (tmp_path / "storage" / bucket).is_dir()
     again = specify(env, "mb", f"block:{prefix}-aws", "--json")
     assert json.loads(again.stdout)["created"] is False
 

@@ -18,6 +18,9 @@ VirtualMachines_List refuses `$expand=instanceView` without a `$filter`; the run
 state comes from VirtualMachines_InstanceView (or Get with `$expand=instanceView`),
 answered in the shape of the published example (VirtualMachine_Get_InstanceView.json).
 SQL databases refuse a max size above the tier's documented maximum (azure/sql).
+The specs document the error shape (CloudError / ErrorResponse: {"error": {"code",
+"message"}}), not each code: the codes of these refusals (InvalidParameter,
+InvalidMaxSizeTierCombination) are the fake's choice, the shape is the contract's.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ entries.list understands the filter the provider builds (timestamp bounds, logNa
 one free clause of the form `(jsonPayload.KEY = "VALUE")` or `(severity >= LEVEL)`, orders
 by timestamp and pages by `pageSize` with nextPageToken. As the contract says
 (WriteLogEntriesRequest.entries in google/logging/v2/logging.proto), a request carries at
-most 1000 entries, and entries older than the logs retention period (30 days in the
-_Default bucket) or more than 24 hours in the future are kept but never listed; a
-pageSize above 1000 is refused.
+most 1000 entries, and entries older than the logs retention period (30 days for the
+_Default bucket, on the quotas page the proto links) or more than 24 hours in the future
+are kept but never listed; a pageSize above 1000 is refused.
 """
 
 from __future__ import annotations

@@ -273,9 +273,7 @@ def destroy(deployment_id: str, providers: list[str] | None = None) -> list[Depl
     deployer = MultiCloudDeployer(store=SharedRecordStore())
     chosen = deployer.targets_of(deployment_id, None, providers)
     futures = [
-        destroy_target.with_options(tags=cloud_tags(t.provider)).submit(
-            deployer, t, deployment_id
-        )
+        destroy_target.with_options(tags=cloud_tags(t.provider)).submit(deployer, t, deployment_id)
         for t in chosen
     ]
     wait(futures)

@@ -154,7 +154,8 @@ def replicate_target(
     data["location"] = target
     data["url"] = label
     if not report.ok:
-        raise TargetFailed(target, data)
+        # a target whose every failure is permanent is not retried by Prefect either
+        raise TargetFailed(target, data, permanent=not report.retryable)
     return data
 
 

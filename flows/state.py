@@ -82,9 +82,7 @@ class SharedRecordStore:
     used. Saving and deleting touch both.
     """
 
-    def __init__(
-        self, shared: RecordStore | None = None, local: RecordStore | None = None
-    ) -> None:
+    def __init__(self, shared: RecordStore | None = None, local: RecordStore | None = None) -> None:
         self.shared: RecordStore = shared if shared is not None else PrefectVariableStore()
         self.local: RecordStore = local if local is not None else DeploymentStore()
 

@@ -160,6 +160,9 @@ class TargetReport:
     # key -> what proved the copy good ("s3:etag-md5", "read-back:sha256"; "; read: md5"
     # says which service hash checked the source bytes)
     evidence: Mapping[str, str] = field(default_factory=dict)
+    #: whether a later try may succeed: some failure was transient, or the target failed
+    #: as a whole (a listing); False when every failed object failed for good
+    retryable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -545,6 +548,9 @@ class _TargetState:
     skipped: int = 0
     deleted: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    #: whether any failure may pass on a later try (a transient error that outlived the
+    #: engine's retries); False when every failure is permanent, so no level retries it
+    retryable: bool = False
     error: str | None = None
     evidence: dict[str, str] = field(default_factory=dict)
     lock_fd: int | None = None
@@ -924,7 +930,7 @@ class Replicator:
         try:
             head, evidence = self._retry.call(attempt)
         except CloudError as exc:
-            self._fail(t, item, str(exc))
+            self._fail(t, item, str(exc), retryable=exc.retryable)
             return
         except Exception as exc:  # one odd object must not end a run of millions
             self._fail(t, item, f"{type(exc).__name__}: {exc}")
@@ -939,9 +945,12 @@ class Replicator:
             t.evidence[item.key] = evidence
         self._emit(t.uri, "copied", item.key, 0, 1)
 
-    def _fail(self, t: _TargetState, item: PlanItem, message: str) -> None:
+    def _fail(
+        self, t: _TargetState, item: PlanItem, message: str, *, retryable: bool = False
+    ) -> None:
         with t.lock:
             t.errors[item.key] = message
+            t.retryable = t.retryable or retryable
         self._emit(t.uri, "failed", item.key)
 
     def _copy_object(
@@ -972,7 +981,12 @@ class Replicator:
                 self._copy_large(rel, src, sha, jobs)
         except Exception as exc:  # recorded per key; the other objects go on
             for t, item in jobs:
-                self._fail(t, item, f"reading the source failed: {exc}")
+                self._fail(
+                    t,
+                    item,
+                    f"reading the source failed: {exc}",
+                    retryable=isinstance(exc, CloudError) and exc.retryable,
+                )
 
     def _copy_large(
         self,
@@ -1036,7 +1050,7 @@ class Replicator:
         try:
             t.storage.delete(item.target_key)
         except CloudError as exc:
-            self._fail(t, item, f"delete failed: {exc}")
+            self._fail(t, item, f"delete failed: {exc}", retryable=exc.retryable)
             return
         if t.journal is not None:
             t.journal.forget(item.target_key)
@@ -1128,6 +1142,7 @@ class Replicator:
             journal=str(t.journal.path) if t.journal else None,
             duration_s=duration,
             evidence=dict(sorted(t.evidence.items())),
+            retryable=t.retryable or (t.error is not None and not t.errors),
         )
 
     def verify(self, download: bool = False) -> list[VerifyReport]:

@@ -201,9 +201,7 @@ def test_cost_anomaly_events_name_the_seeded_spike(stack: Stack, tmp_path: Path)
 
 def test_cost_compare_with_a_missing_source_fails_unless_optional(stack: Stack) -> None:
     missing = "/nonexistent/billing-exports"
-    result, run = stack.run_deployment(
-        "cost-compare/daily", {"sources": [missing], "sample": True}
-    )
+    result, run = stack.run_deployment("cost-compare/daily", {"sources": [missing], "sample": True})
     assert result.returncode == 1, result.stdout + result.stderr
     assert run["state"]["type"] == "FAILED"
     assert missing in (run["state"]["message"] or "")

@@ -154,9 +154,7 @@ def test_prefect_yaml_deploys_cleanly_and_runs_on_a_fresh_worker(tmp_path: Path)
             for key, data in files.items():
                 assert (target / key).read_bytes() == data
             # the code ran from the clone the pull step made, not from this checkout
-            logs = server.api(
-                "POST", "/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}}
-            )
+            logs = server.api("POST", "/logs/filter", {"logs": {"flow_run_id": {"any_": [run_id]}}})
             assert logs, "the run logged nothing"
             installed = subprocess.run(
                 [str(python), "-m", "pip", "show", "-f", "specify-cloud"],

@@ -47,6 +47,8 @@ def parse_filter(text: str) -> dict[str, str] | None:
         if rest.startswith("AND "):
             rest = rest[4:].lstrip()
     return wanted
+
+
 LIFECYCLE = ["PROVISIONING", "STAGING", "RUNNING"]
 
 

@@ -50,7 +50,7 @@ class FakeMonitoring(FakeGoogleAPI):
         if not oldest <= end <= newest:
             return (
                 f"Field {where}.points[0].interval.end_time had an invalid value of "
-                f"\"{interval['endTime']}\": Data points cannot be written more than 25 hours "
+                f'"{interval["endTime"]}": Data points cannot be written more than 25 hours '
                 f"in the past or more than 5 minutes in the future; the allowed window is "
                 f"{oldest.isoformat()} to {newest.isoformat()}."
             )

@@ -81,7 +81,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-
     def _page(self, bucket: str, token: str | None) -> str:
         keys = sorted(self.server.keys or [])
         after = [k for k in keys if token is None or k > token]

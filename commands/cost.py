@@ -48,6 +48,12 @@ def cost(
         "unless a source gives only EffectiveCost (an Azure amortized export)",
     ),
     strict: bool = typer.Option(False, "--strict", help="Fail if any provider fails"),
+    optional: list[str] = typer.Option(
+        [],
+        "--optional",
+        help="A provider or source that may be missing without failing the run (repeatable); "
+        "any other missing one is reported and exits 1, as the flow ends Failed",
+    ),
     prefect: bool = typer.Option(
         False, "--prefect", help="Run the cost-compare flow (recorded on the Prefect server)"
     ),
@@ -73,7 +79,7 @@ def cost(
         output=report,
     )
     if prefect:
-        _run_flow(options, fmt)
+        _run_flow(options, fmt, optional)
         return
 
     from providers.cost.analyzer import run_comparison
@@ -89,7 +95,24 @@ def cost(
             )
     finally:
         frame.close()
+    # the same rule as the flow's Failed state: a missing provider fails the run unless
+    # it was named optional (the comparison of the others is still shown)
+    not_optional = {p: why for p, why in comparison.missing.items() if p not in set(optional)}
+    try:
+        _show(comparison, written, options, fmt)
+    finally:
+        if not_optional:
+            for p, why in not_optional.items():
+                err_console.print(
+                    f"[red]missing[/] {escape(p)}: {escape(why)} (pass --optional {escape(p)} "
+                    "to allow it)",
+                    highlight=False,
+                )
+            raise typer.Exit(1)
 
+
+def _show(comparison: Any, written: dict[str, str], options: Any, fmt: str) -> None:
+    """Print the comparison as --format asks."""
     group = options.group_by
     breakdown = comparison.breakdown(group)
     if fmt == "json":
@@ -115,7 +138,7 @@ def cost(
         console.print(f"wrote {name}: {where}")
 
 
-def _run_flow(options: Any, fmt: str) -> None:
+def _run_flow(options: Any, fmt: str, optional: list[str]) -> None:
     """The same comparison as a Prefect flow run, with every option; prints its totals."""
     from flows.cost_compare import cost_compare
     from flows.params import CostOptions
@@ -137,6 +160,7 @@ def _run_flow(options: Any, fmt: str) -> None:
         options=flow_options,
         strict=options.strict,
         sample=options.sample,
+        optional=list(optional),
         return_state=True,
     )
     outcome = state.result(raise_on_failure=False)

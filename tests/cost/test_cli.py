@@ -85,15 +85,22 @@ def test_malformed_source_exits_2_and_writes_nothing(
     assert not out.exists()
 
 
-def test_unknown_provider_is_reported_missing_unless_strict(
+def test_unknown_provider_fails_the_run_unless_optional(
     sample_dir: tuple[sample.SampleTruth, Path],
 ) -> None:
     truth, folder = sample_dir
     args = ["cloud", "cost", "--from", "2024-01-01", "--to", "2024-01-11", "--source", str(folder)]
+    # missing and not optional: the others are still compared, and the run exits 1 (as
+    # the flow ends Failed), naming the option that allows it
     result = runner.invoke(app, [*args, "--provider", "nocloud", "--format", "json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     assert "nocloud" in data["missing"] and Decimal(data["totals"]["aws"]) == (truth.total("aws"))
+    assert "--optional nocloud" in result.stderr
+    optional = ["--provider", "nocloud", "--optional", "nocloud", "--format", "json"]
+    result = runner.invoke(app, [*args, *optional])
+    assert result.exit_code == 0, result.output
+    assert "nocloud" in json.loads(result.stdout)["missing"]
     result = runner.invoke(app, [*args, "--provider", "nocloud", "--strict"])
     assert result.exit_code == 1 and "nocloud" in result.stderr
 

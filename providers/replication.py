@@ -61,6 +61,29 @@ Action = Literal["copy", "skip", "delete", "reject"]
 
 # --------------------------------------------------------------------------- values
 @dataclass(frozen=True)
+class KeyRange:
+    """A half-open range ``[lo, hi)`` of keys RELATIVE to the source (and target) prefix,
+    compared as Python strings (code point order, which is the UTF-8 byte order that S3,
+    GCS and Azure list in); ``None`` is unbounded. A shard of a replication."""
+
+    lo: str | None = None
+    hi: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.lo is not None and self.hi is not None and not self.lo < self.hi:
+            raise ConfigurationError(
+                f"key_range [{self.lo!r}, {self.hi!r}) is empty",
+                operation="replicate",
+                hint="Give lo < hi, or None for an open end",
+            )
+
+    def __contains__(self, rel_key: object) -> bool:
+        if not isinstance(rel_key, str):
+            return False
+        return (self.lo is None or rel_key >= self.lo) and (self.hi is None or rel_key < self.hi)
+
+
+@dataclass(frozen=True)
 class ReplicationOptions:
     """How to replicate. Plain values only, so flows can take it as parameters."""
 
@@ -82,6 +105,9 @@ class ReplicationOptions:
     use_journal: bool = True
     attempts: int = 4  # per object and target, for transient failures (re-reads the source)
     spool_dir: str | None = None
+    #: only keys in this range (relative to the prefixes) are listed, planned, copied and
+    #: deleted, on the source and every target: a shard of a larger replication
+    key_range: KeyRange | None = None
 
     def __post_init__(self) -> None:
         if self.transfers < 1 or self.large_transfers < 1:
@@ -96,6 +122,10 @@ class ReplicationOptions:
             )
         if self.multipart_threshold < 0:
             raise ConfigurationError("multipart_threshold may not be negative")
+
+    def in_range(self, rel_key: str) -> bool:
+        """Whether a key (relative to the prefix) is in key_range (always, without one)."""
+        return self.key_range is None or rel_key in self.key_range
 
     def selects(self, rel_key: str) -> bool:
         """Whether the include/exclude globs select a key (relative to the prefix)."""
@@ -678,7 +708,12 @@ class Replicator:
             rel = obj.key[len(self.source_prefix) :]
             # a key ending in '/' with content is an object like any other (copied, or
             # reported where the target cannot hold it); empty ones are folder markers
-            if rel and (obj.size or not rel.endswith("/")) and self.options.selects(rel):
+            if (
+                rel
+                and (obj.size or not rel.endswith("/"))
+                and self.options.in_range(rel)
+                and self.options.selects(rel)
+            ):
                 out[rel] = obj
         return out
 
@@ -696,7 +731,7 @@ class Replicator:
         try:
             for obj in t.storage.list_objects(t.prefix):
                 rel = obj.key[len(t.prefix) :]
-                if rel and (obj.size or not rel.endswith("/")):
+                if rel and (obj.size or not rel.endswith("/")) and self.options.in_range(rel):
                     t.listing[rel] = obj
         except CloudError as exc:
             t.error = f"listing failed: {exc}"

@@ -74,6 +74,12 @@ def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[int, str]:
     return total, digest.hexdigest()
 
 
+def _stat_etag(st: os.stat_result) -> str:
+    """An entity tag from the file's stat, like a web server's (mtime and size): it changes
+    whenever the file is rewritten, and needs no sidecar to read."""
+    return f"{st.st_mtime_ns:x}-{st.st_size:x}"
+
+
 class LocalStorage(ServiceAdapter, CheckedDownload):
     """A bucket that is a directory on this machine.
 
@@ -260,7 +266,7 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
             key=key,
             size=st.st_size,
             last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
-            etag=str(meta["etag"]) if "etag" in meta else None,
+            etag=_stat_etag(st),
             sha256=str(meta["sha256"]) if "sha256" in meta else None,
             metadata=dict(user) if isinstance(user, dict) else {},
             version_id=str(meta["version_id"]) if "version_id" in meta else None,
@@ -375,12 +381,15 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
 
     @cloud_operation("list_objects", resource="prefix")
     def list_objects(self, prefix: str = "") -> Iterator[StorageObject]:
-        token: str | None = None
-        while True:
-            page, token = self.list_page(prefix, token)
-            yield from page
-            if token is None:
-                return
+        """Every object under prefix in key order, from one sorted walk (each directory
+        read once, not once per page), with the sidecar's sha256 and metadata."""
+        if not self._bucket("list_objects"):
+            return
+        for key, path in self._walk(prefix, None, None):
+            try:
+                yield self._object(key, Path(path))
+            except FileNotFoundError:
+                continue  # deleted since the directory was read
 
     @cloud_operation("list_page", resource="prefix")
     def list_page(
@@ -391,38 +400,120 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
             raise ConfigurationError(f"page_size={page_size} must be at least 1")
         if not self._bucket("list_objects"):
             return [], None
-        keys = [k for k in self._keys(prefix) if page_token is None or k > page_token]
-        keys.sort()
-        page = []
-        for k in keys[:page_size]:
+        page: list[StorageObject] = []
+        more = False
+        for key, path in self._walk(prefix, page_token, None, exclusive=True):
+            if len(page) == page_size:
+                more = True
+                break
             try:
-                page.append(self._object(k, self.root / k))
+                page.append(self._object(key, Path(path)))
             except FileNotFoundError:
                 continue  # deleted since the directory was read
-        more = len(keys) > page_size
-        return page, (keys[page_size - 1] if more else None)
+        return page, (page[-1].key if more and page else None)
 
-    def _keys(self, prefix: str) -> Iterator[str]:
-        if not self.root.is_dir() or prefix.split("/", 1)[0] == META_DIR:
+    @cloud_operation("list_objects", resource="prefix")
+    def list_range(
+        self,
+        prefix: str = "",
+        start: str | None = None,
+        end: str | None = None,
+        *,
+        page_size: int = 1000,
+    ) -> Iterator[StorageObject]:
+        """Objects under prefix with start <= key < end (full keys; None: open), ascending
+        by key (code points, i.e. UTF-8 bytes, as the clouds list), streamed from a sorted
+        walk that skips directories outside the range. From `stat` alone: size, mtime and
+        the stat etag; no sidecar is read (sha256 and metadata are None / empty: `head`
+        and `read_hashes` have them)."""
+        del page_size  # one directory is read at a time
+        if not self._bucket("list_objects"):
             return
-        # walk only the directory the prefix points into
+        for key, path in self._walk(prefix, start, end):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue  # deleted since the directory was read
+            yield StorageObject(
+                key=key,
+                size=st.st_size,
+                last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+                etag=_stat_etag(st),
+            )
+
+    def read_hashes(self, obj: StorageObject) -> dict[str, str]:
+        """What a read of obj must hash to: the sidecar's sha256 when it still describes
+        the file (a `list_range` object carries none)."""
+        if obj.sha256:
+            return {"sha256": obj.sha256}
+        try:
+            meta = self._read_meta(obj.key, self.root / obj.key)
+        except OSError:
+            return {}
+        sha = meta.get("sha256") if meta else None
+        return {"sha256": str(sha)} if sha else {}
+
+    def _walk(
+        self, prefix: str, start: str | None, end: str | None, *, exclusive: bool = False
+    ) -> Iterator[tuple[str, str]]:
+        """(key, path) of the files under prefix in ascending key order, from start
+        (inclusive; exclusive=True: after it) to end (exclusive).
+
+        Entries of a directory are sorted by name, a subdirectory as 'name/': every key
+        under it starts with 'name/', so that is where its keys fall among its siblings'
+        ('a-b' < 'a.b' < 'a/...' < 'a0'). Subtrees wholly before start are not read."""
+        if prefix.split("/", 1)[0] == META_DIR:
+            return
+        root = str(self.root)
         start_dir = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        base = self.root / start_dir
-        if not base.is_dir():
-            return
-        stack = [base]
+        if start is not None and start < prefix:
+            start, exclusive = None, False
+        # a stack of sorted entry lists, deepest last, each reversed so pop() is the next
+        base = os.path.join(root, start_dir) if start_dir else root
+        rel_base = start_dir + "/" if start_dir else ""
+        stack = [self._entries(base, rel_base)]
         while stack:
-            current = stack.pop()
-            with os.scandir(current) as it:
+            entries = stack[-1]
+            if not entries:
+                stack.pop()
+                continue
+            name, is_dir, path = entries.pop()
+            if end is not None and name >= end:
+                return  # every key from here on is at or past the end
+            if is_dir:  # name ends in '/'
+                if rel_base == "" and name == META_DIR + "/":
+                    continue
+                if not (name.startswith(prefix) or prefix.startswith(name)):
+                    continue
+                if start is not None and name < start and not start.startswith(name):
+                    continue  # the whole subtree sorts before start
+                stack.append(self._entries(path, name))
+                continue
+            if not name.startswith(prefix):
+                continue
+            if start is not None and (name < start or (exclusive and name == start)):
+                continue
+            yield name, path
+
+    @staticmethod
+    def _entries(directory: str, rel: str) -> list[tuple[str, bool, str]]:
+        """(key or 'dir/', is_dir, path) of one directory, in descending key order."""
+        out = []
+        try:
+            with os.scandir(directory) as it:
                 for entry in it:
-                    rel = os.path.relpath(entry.path, self.root).replace(os.sep, "/")
-                    if rel == META_DIR:
+                    try:
+                        is_dir = entry.is_dir(follow_symlinks=False)
+                        if not is_dir and not entry.is_file():
+                            continue
+                    except OSError:
                         continue
-                    if entry.is_dir(follow_symlinks=False):
-                        if prefix.startswith(rel + "/") or rel.startswith(prefix) or not prefix:
-                            stack.append(Path(entry.path))
-                    elif entry.is_file() and rel.startswith(prefix):
-                        yield rel
+                    key = rel + entry.name + ("/" if is_dir else "")
+                    out.append((key, is_dir, entry.path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        out.sort(reverse=True)
+        return out
 
     @cloud_operation("delete", kind=DeleteError, mutating=True)
     def delete(self, remote_key: str) -> bool:

@@ -363,6 +363,15 @@ class RefinesReadCheck(Protocol):
 
 
 @runtime_checkable
+class InProcess(Protocol):
+    """Optional capability: the store's calls are this machine's own syscalls (a
+    directory), with no network round trip to wait on. Threads then buy nothing but lock
+    hand-offs (the GIL), so replication between such stores runs on one thread."""
+
+    in_process: ClassVar[bool]
+
+
+@runtime_checkable
 class ListsRange(Protocol):
     """Optional capability: list one key range, ascending, page by page, starting at
     `start` with the service's own means (S3 StartAfter, GCS startOffset/endOffset, a

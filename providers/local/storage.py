@@ -398,7 +398,7 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
         fd, name = tempfile.mkstemp(dir=self._tmp(), prefix="up-")
         tmp = Path(name)
         try:
-            with os.fdopen(fd, "wb", buffering=CHUNK) as out:
+            with os.fdopen(fd, "wb", buffering=BUFFER) as out:
                 written, digest = copy_hashing(stream, out)
                 out.flush()
                 # the record rides on the file (one setxattr, no second file to create);

@@ -59,7 +59,8 @@ class ReplicationOptionsModel(BaseModel):
     bandwidth_limit: int | None = Field(
         default=_ENGINE["bandwidth_limit"],
         gt=0,
-        description="At most this many bytes per second over all transfers; empty: no limit.",
+        description="At most this many bytes per second over all transfers of one shard "
+        "task (shards run in parallel); empty: no limit.",
     )
     multipart_threshold: int = Field(
         default=_ENGINE["multipart_threshold"],
@@ -92,6 +93,21 @@ class ReplicationOptionsModel(BaseModel):
         description="Where large objects are spooled when a target needs a seekable copy; "
         "empty: the system temporary directory.",
     )
+
+    checksum: bool = Field(
+        default=_ENGINE["checksum"],
+        description="Compare the sha256 of every same-size object (rclone --checksum) "
+        "instead of trusting the journal's record of a verified copy.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key_range(cls, data: Any) -> Any:
+        """Accept the engine's own field names: key_range is the flow's to set per shard,
+        so an empty one (dataclasses.asdict of ReplicationOptions) is dropped."""
+        if isinstance(data, dict) and "key_range" in data and data["key_range"] is None:
+            data = {k: v for k, v in data.items() if k != "key_range"}
+        return data
 
     def to_engine(self) -> ReplicationOptions:
         data = self.model_dump()

@@ -814,6 +814,7 @@ class Replicator:
         self._retry = RetryPolicy(attempts=self.options.attempts, initial_wait=0.2, max_wait=4.0)
         self._hash_journal: Journal | None = None
         self._refines = isinstance(source, RefinesReadCheck)
+        self._src_in_process = isinstance(source, InProcess) and source.in_process
         # every store a directory: no round trips to overlap, only blocking syscalls;
         # 8 threads mostly pass the GIL back and forth (~180 futex calls per object,
         # strace), so two transfer threads, and with --transfers 1 none (inline)
@@ -1210,20 +1211,43 @@ class Replicator:
         out: list[tuple[_TargetState, PlanItem]] = []
         tag = _tag(src)
         src_sha: str | None = None
+        src_md5: str | None = None
         checksum = self.options.checksum
+
+        def sha() -> str:
+            nonlocal src_sha
+            if src_sha is None:
+                known = row.sha256 if row is not None and tag and row.src_tag == tag else None
+                src_sha = self.source_sha256(rel, src, cached or known)
+            return src_sha
+
+        def md5() -> str:
+            """The source's md5 from one checked read of its bytes (sha256 on the way)."""
+            nonlocal src_sha, src_md5
+            if src_md5 is None:
+
+                def read() -> tuple[str, str]:
+                    with checked(
+                        self.source, src, sha256=src_sha, extra=("md5",), refine=self._refines
+                    ) as fh:
+                        while fh.read(CHUNK):
+                            pass
+                        return fh.hasher.value("sha256") or "", fh.hasher.value("md5") or ""
+
+                got_sha, src_md5 = self._retry.call(read)
+                src_sha = src_sha or got_sha
+            return src_md5
+
         for t, dst, row in compares:
             item = self._copy_item(t, rel, src, "sha256 differs")
             try:
-                if src_sha is None:
-                    known = row.sha256 if row is not None and tag and row.src_tag == tag else None
-                    src_sha = self.source_sha256(rel, src, cached or known)
                 if (
                     not checksum
                     and row is not None
                     and dst.sha256 is None
                     and row.size == dst.size
                     and (row.etag is None or row.etag == dst.etag)
-                    and row.sha256 == src_sha
+                    and row.sha256 == sha()
                 ):
                     # the journal's verified copy has this sha256 and the target has not
                     # changed since (a listing without checksums, such as S3's)
@@ -1231,23 +1255,28 @@ class Replicator:
                         t.journal.set_source_tag(t.prefix + rel, tag)
                     self._skip(t, rel, src, "journal", None, src_sha)
                     continue
-                dst_sha = dst.sha256 or self._target_sha256(t, dst)
+                target_md5 = dst.hashes.get("md5")
+                if dst.sha256:
+                    same, how = sha() == dst.sha256, "same sha256 as the source"
+                elif target_md5 and self._src_in_process:
+                    # the target's listing has the service's md5 (S3 single-part ETag,
+                    # Azure Content-MD5): reading a local source beats a head per object,
+                    # as rclone --checksum does
+                    same, how = md5() == target_md5, "the service's md5 equals the source's"
+                else:
+                    same = sha() == self._target_sha256(t, dst)
+                    how = "same sha256 as the source"
             except CloudError as exc:
                 self._reject(t, rel, src, f"could not compare: {exc}")
                 continue
-            if src_sha == dst_sha:
+            if same:
                 if t.journal is not None and not self.options.dry_run:
                     t.journal.record(
-                        t.prefix + rel,
-                        dst.size,
-                        src_sha,
-                        dst.etag,
-                        self.run_id,
-                        "same sha256 as the source",
-                        tag,
+                        t.prefix + rel, dst.size, sha(), dst.etag, self.run_id, how, tag
                     )
-                self._skip(t, rel, src, "same sha256", None, src_sha)
+                self._skip(t, rel, src, how, None, src_sha)
                 continue
+            sha()
             item = replace(item, sha256=src_sha)
             with t.lock:
                 t.to_copy += 1

@@ -62,7 +62,7 @@ from providers.retry import RetryPolicy
 CHUNK = 1024 * 1024
 DEFAULT_THRESHOLD = 8 * 1024 * 1024
 #: transfer threads when every store is a directory (InProcess)
-LOCAL_WORKERS = 2
+LOCAL_WORKERS = 4
 #: keys per task on the transfer threads (one hand-off per batch, not per object)
 BATCH = 64
 #: per-key detail (copied keys, evidence, errors) kept in a report; the journal has all
@@ -817,7 +817,7 @@ class Replicator:
         self._src_in_process = isinstance(source, InProcess) and source.in_process
         # every store a directory: no round trips to overlap, only blocking syscalls;
         # 8 threads mostly pass the GIL back and forth (~180 futex calls per object,
-        # strace), so two transfer threads, and with --transfers 1 none (inline)
+        # strace), fewer still overlap the blocking creates; --transfers 1: inline
         local = all(
             isinstance(s, InProcess) and s.in_process for s in (source, *(s for s, _ in targets))
         )

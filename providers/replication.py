@@ -2,16 +2,21 @@
 
 Works against the CloudStorage protocol only, so every provider pair works the same way:
 
-1. list the source once and each target once (providers paginate);
-2. plan per target by key, size and sha256 (from object metadata; from a hash cache, a
-   `head` or by streaming the bytes when the listing does not carry it);
-3. copy what differs with a thread pool. Each source object is read once and fed to every
-   target that needs it: small objects (<= multipart_threshold) from one in-memory buffer,
-   large ones straight through when one target needs them and their sha256 is known,
-   otherwise through a temp-file spool. Memory stays under transfers x threshold;
+1. list the source once and each target once, page by page in key order, and merge-join
+   the listings (and each target's journal) by key as they stream: memory does not grow
+   with the number of objects (`ReplicationOptions.key_range` limits a run to a shard);
+2. plan per target by key, size and what the journal recorded of a verified copy (size,
+   etag, the source's version): unchanged pairs are skipped without reading anything;
+   others by sha256 (from object metadata; from a hash cache, a `head`, the service's
+   md5 against a local source, or by streaming the bytes); `checksum=True` always
+   compares hashes;
+3. copy what differs with a thread pool, in batches of keys. Each source object is read
+   once and fed to every target that needs it: small objects (<= multipart_threshold)
+   from one in-memory buffer, large ones straight through when one target needs them
+   and their sha256 is known, otherwise through a temp-file spool;
 4. verify each copy (from the write's response when the provider confirmed it, else with
-   `head`: size and sha256) and record it in the target's journal
-   (SQLite, committed per object) so that a killed run, run again, does not copy it again;
+   `head`: size and sha256) and record it in the target's journal (SQLite, committed in
+   batches) so that a killed run, run again, does not copy it again;
 5. optionally delete extraneous target objects, refused above max_delete.
 
 No Prefect here: flows/replicate.py and commands/replicate.py both call `replicate_prefix`.

@@ -1094,6 +1094,7 @@ class Replicator:
                 )
         hashes = _Forward(self._hash_journal.hash_page) if self._hash_journal is not None else None
         checksum = opts.checksum
+        good_prefix = {id(t) for t in targets if not t.prefix or _bad_key(t.prefix) is None}
         batch: list[_Unit] = []
         batch_bytes = 0
         inflight = threading.BoundedSemaphore(self._workers * 2)
@@ -1131,7 +1132,8 @@ class Replicator:
                 for t, dst in zip(targets, dsts, strict=True):
                     if t.error is not None:
                         continue
-                    reason = bad or _bad_key(t.prefix + rel)
+                    # a good prefix and a good key make a good target key: check once
+                    reason = bad or (None if id(t) in good_prefix else _bad_key(t.prefix + rel))
                     if reason:
                         self._reject(t, rel, src, reason)
                         continue

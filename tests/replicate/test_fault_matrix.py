@@ -27,6 +27,7 @@ import pytest
 from providers.aws.storage import S3Storage
 from providers.errors import CloudError
 from providers.local.storage import LocalStorage
+from providers.native import path_name
 from providers.replication import Journal, ReplicationOptions, replicate_prefix, verify_prefix
 from tests.fakes.faulty_proxy import FaultyProxy
 
@@ -95,15 +96,21 @@ def emulator_url(cloud: str) -> str:
 
 
 @pytest.fixture
-def cloud_pair(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any, FaultyProxy]]:
-    """(direct store, store through the faulty proxy, proxy) on a fresh bucket."""
-    cloud, seed, first = request.param
+def cloud_pair(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Any, Any, FaultyProxy]]:
+    """(direct store, store through the faulty proxy, proxy) on a fresh bucket; the
+    bytes of both go through the data plane the case names (providers.native)."""
+    cloud, seed, first, plane = request.param
+    monkeypatch.setenv("SPECIFY_DATA_PLANE", plane)
     bucket = f"faults-{uuid.uuid4().hex[:12]}"
     direct = store(cloud, bucket, emulator_url(cloud))
     (getattr(direct, "create_bucket", None) or direct.ensure_container)()
     with FaultyProxy(emulator_url(cloud), seed=seed, schedule=[first], **FAULTS) as proxy:
         proxy.enabled = False  # seeding goes around the faults
-        yield direct, store(cloud, bucket, proxy.url), proxy
+        faulty = store(cloud, bucket, proxy.url)
+        assert path_name(faulty) == plane, "the case runs on the data plane it names"
+        yield direct, faulty, proxy
 
 
 def read(storage: Any, key: str) -> bytes:
@@ -142,8 +149,16 @@ CASES = [(c, n) for c in CLOUDS for n in SIZES]
 IDS = [f"{c}-{n}" for c, n in CASES]
 
 
+#: where a native byte path exists (providers.native), every case runs on it as well
+PLANES = {"s3": ("sdk", "native"), "gcs": ("sdk",), "az": ("sdk",)}
+
+
 def _params(first: str) -> list[Any]:
-    return [pytest.param((c, 1000 + i, first), n, id=f"{c}-{n}") for i, (c, n) in enumerate(CASES)]
+    return [
+        pytest.param((c, 1000 + i, first, plane), n, id=f"{c}-{n}-{plane}")
+        for i, (c, n) in enumerate(CASES)
+        for plane in PLANES[c]
+    ]
 
 
 @pytest.mark.parametrize(("cloud_pair", "size"), _params("flip_request"), indirect=["cloud_pair"])

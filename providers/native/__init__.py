@@ -1,0 +1,122 @@
+"""The native data plane: bulk bytes through obstore (Rust `object_store`), SDKs for the rest.
+
+`byte_path(store)` below is THE place that chooses, per store, whether its bytes go
+through the native client or the SDK; stores ask it at their byte-path points (a PUT of
+an object's body, a GET of an object's body) and keep the SDK for everything else
+(buckets, listings, HEAD, versions, signed URLs, deletes, multipart).
+
+What goes native, and why not the rest (docs/replication.md, "Native data plane"):
+
+- S3, native: a single PUT (below the multipart threshold) carrying
+  `x-amz-checksum-sha256` (S3 refuses a body that does not match), its ETag compared with
+  the MD5 of the bytes sent; every GET of an object's bytes (download, replication reads),
+  checked by `CheckedReader` against S3's own hashes. Stays on the SDK: multipart
+  (object_store completes the upload without showing the part ETags, so a damaged part
+  cannot be caught *before* the object becomes visible where the service does not check
+  part checksums, as moto does not); SSE-KMS / SSE-C (the ETag is no MD5); writes with tags.
+- Azure, SDK: object_store sends no transactional `Content-MD5` on Put Blob / Put Block
+  and does not hand back the MD5 the service computed, so no native write is checked by
+  the service; reads keep `validate_content` (the per-range MD5 the service computes).
+- GCS, SDK: object_store speaks the XML API without `x-goog-hash`, so a write is not
+  checked by the service; the GCS emulator does not speak that API at all.
+- local: the local disk.
+
+`SPECIFY_DATA_PLANE` (frozen `DataPlaneSettings.from_env`): `auto` (default: native where
+the table says so and obstore is installed, extra `native`), `sdk` (never), `native` (as
+auto, but a missing obstore is an error). Credentials, endpoint, region, addressing
+style, proxies, CA bundle and timeouts come from the store's own SDK client, which was
+built from the provider's settings or block: there is no second configuration.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from providers.errors import ConfigurationError
+from providers.settings import environment
+
+if TYPE_CHECKING:
+    from providers.native.s3 import S3BytePath
+
+MODES = ("auto", "sdk", "native")
+ENV_VAR = "SPECIFY_DATA_PLANE"
+_ATTR = "_native_byte_path"
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class DataPlaneSettings:
+    """Which client moves an object's bytes: 'auto', 'sdk' or 'native'."""
+
+    mode: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigurationError(
+                f"unknown data plane {self.mode!r}",
+                operation="configure",
+                resource=ENV_VAR,
+                hint=f"Set {ENV_VAR} to one of {', '.join(MODES)} (or leave it unset: auto)",
+            )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DataPlaneSettings:
+        value = (environment(env).get(ENV_VAR) or "auto").strip().lower()
+        return cls(mode=value)
+
+
+def obstore_available() -> bool:
+    return importlib.util.find_spec("obstore") is not None
+
+
+def _wanted(settings: DataPlaneSettings) -> bool:
+    if settings.mode == "sdk":
+        return False
+    if obstore_available():
+        return True
+    if settings.mode == "native":
+        raise ConfigurationError(
+            "the native data plane needs obstore, which is not installed",
+            operation="configure",
+            resource=ENV_VAR,
+            hint="pip install 'specify-cloud[native]', or unset SPECIFY_DATA_PLANE",
+        )
+    return False
+
+
+def byte_path(store: Any, settings: DataPlaneSettings | None = None) -> S3BytePath | None:
+    """The native byte path of `store`, or None where its bytes stay on the SDK.
+
+    Decided once per store (on first use) and kept on it; see the module's table."""
+    cached = store.__dict__.get(_ATTR, False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    with _LOCK:
+        cached = store.__dict__.get(_ATTR, False)
+        if cached is not False:
+            return cached  # type: ignore[no-any-return]
+        chosen = _choose(store, settings or DataPlaneSettings.from_env())
+        store.__dict__[_ATTR] = chosen
+        return chosen
+
+
+def _choose(store: Any, settings: DataPlaneSettings) -> S3BytePath | None:
+    if getattr(store, "provider_name", None) != "aws" or not _wanted(settings):
+        return None  # Azure, GCS, local: see the table above
+    if getattr(store, "sse", None) not in (None, "AES256"):
+        return None  # under SSE-KMS the ETag is no MD5: nothing to verify a write by
+    from providers.native.s3 import S3BytePath
+
+    return S3BytePath.from_client(store.client, store.bucket, sse=store.sse)
+
+
+def path_name(store: Any) -> str:
+    """'native' or 'sdk': which client moves this store's bytes (reports, tests)."""
+    return "native" if byte_path(store) is not None else "sdk"
+
+
+__all__ = ["ENV_VAR", "MODES", "DataPlaneSettings", "byte_path", "obstore_available", "path_name"]

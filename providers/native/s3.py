@@ -1,0 +1,288 @@
+"""S3 bytes through obstore: one PUT of an object's body, one GET of an object's body.
+
+Built from the store's boto3 client, so credentials (refreshed through botocore's own
+credential object), endpoint, region, addressing style, proxies, CA bundle and timeouts
+are the ones the SDK path uses. obstore retries nothing (`max_retries=0`): the levels
+of docs/replication.md ("Retries: one owner per level") retry, with fresh streams.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlparse
+
+from providers.errors import (
+    CloudError,
+    CredentialsError,
+    DownloadError,
+    IntegrityError,
+    NotFoundError,
+    UploadError,
+)
+from providers.retry import is_transient_status
+
+try:
+    import obstore
+    from obstore import exceptions as oe
+    from obstore.store import S3Store
+except ImportError as exc:  # pragma: no cover - the chooser asks first
+    from providers.errors import sdk_missing
+
+    raise sdk_missing("aws", "obstore", "native") from exc
+
+CHUNK = 1024 * 1024
+#: answers that mean the body was damaged on the way (the service checked it)
+_DIGEST = ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum")
+_STATUS = re.compile(r"status code: (\d{3})")
+_CODE = re.compile(r"<Code>([A-Za-z0-9.]+)</Code>")
+#: how an HTTP exchange fails on the way: connection resets, cuts, timeouts
+_CUT = (
+    "error sending request",
+    "connection",
+    "incomplete",
+    "timed out",
+    "timeout",
+    "body",
+    "reset",
+    "broken pipe",
+    "eof",
+    "decoding",
+)
+
+
+def native_error(
+    exc: BaseException,
+    *,
+    operation: str,
+    resource: str,
+    kind: type[CloudError],
+    not_found: Callable[[NotFoundError], CloudError] | None = None,
+) -> CloudError:
+    """An obstore exception as the project's CloudError (retryable where transient).
+
+    Messages carry the status and the service's code, never the credentials (object_store
+    does not put them in errors)."""
+    text = str(exc).split("\n\nDebug source:", 1)[0]
+    status_match = _STATUS.search(text)
+    status = int(status_match.group(1)) if status_match else None
+    code = _CODE.search(text)
+    what = text.split(" - Server returned", 1)[0].splitlines()[0][:200] if text else ""
+    short = f"{code.group(1) if code else status or type(exc).__name__}: {what}"
+
+    def make(cls: type[CloudError], retryable: bool, hint: str | None = None) -> CloudError:
+        return cls(short, provider="aws", operation=operation, resource=resource,
+                   retryable=retryable, hint=hint)  # fmt: skip
+
+    if isinstance(exc, oe.NotFoundError | FileNotFoundError) or status == 404:
+        err = NotFoundError(short, provider="aws", operation=operation, resource=resource)
+        return not_found(err) if not_found else err
+    if isinstance(exc, oe.PermissionDeniedError | oe.UnauthenticatedError) or status in (401, 403):
+        return make(
+            CredentialsError, False, "Check the AWS credentials and that they may call this action"
+        )
+    if any(code in text for code in _DIGEST):
+        return make(IntegrityError, True, "The service refused bytes damaged in transit")
+    if isinstance(exc, oe.PreconditionError) or status == 412:
+        return make(kind, False, "The object changed while it was read; run again")
+    if status is not None:
+        return make(kind, is_transient_status(status))
+    lowered = text.lower()
+    return make(kind, any(word in lowered for word in _CUT), "Check that the endpoint is reachable")
+
+
+class _Body(io.RawIOBase):
+    """A forward-only stream over an obstore GET answer (chunks as they arrive)."""
+
+    def __init__(self, chunks: Iterator[Any], errors: Callable[[BaseException], CloudError]):
+        self._chunks = chunks
+        self._errors = errors
+        self._buf = memoryview(b"")
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> bool:
+        while not self._buf and not self._done:
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                self._done = True
+            except Exception as exc:  # obstore raises its own and builtin exceptions
+                raise self._errors(exc) from exc
+            else:
+                self._buf = memoryview(chunk)
+        return bool(self._buf)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(CHUNK), b""))
+        if not size or not self._fill():
+            return b""
+        if len(self._buf) >= size:
+            out, self._buf = self._buf[:size], self._buf[size:]
+            return bytes(out)
+        parts = []
+        while size > 0 and self._fill():
+            take = self._buf[:size]
+            parts.append(bytes(take))
+            self._buf = self._buf[len(take) :]
+            size -= len(take)
+        return b"".join(parts)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _credentials(client: Any) -> Callable[[], dict[str, Any]] | None:
+    """A credential callback over botocore's own credential object (refreshed by it)."""
+    signer = getattr(client, "_request_signer", None)
+    creds = getattr(signer, "_credentials", None)
+    if creds is None:
+        return None
+    refreshable = hasattr(creds, "refresh_needed")
+
+    def provide() -> dict[str, Any]:
+        frozen = creds.get_frozen_credentials()
+        return {
+            "access_key_id": frozen.access_key,
+            "secret_access_key": frozen.secret_key,
+            "token": frozen.token,
+            # refreshable credentials: ask botocore again in a while (it renews them)
+            "expires_at": datetime.now(UTC) + timedelta(minutes=5) if refreshable else None,
+        }
+
+    return provide
+
+
+def _proxy_options(client: Any, https: bool) -> dict[str, str]:
+    """botocore's proxy choice: the client's config, else the *_PROXY environment."""
+    proxies = dict(getattr(client.meta.config, "proxies", None) or {})
+    env = os.environ
+    url = proxies.get("https" if https else "http") or (
+        env.get("HTTPS_PROXY") or env.get("https_proxy") if https else None
+    )
+    url = url or env.get("HTTP_PROXY") or env.get("http_proxy") or env.get("ALL_PROXY")
+    if not url:
+        return {}
+    out = {"proxy_url": url}
+    excludes = env.get("NO_PROXY") or env.get("no_proxy")
+    if excludes:
+        out["proxy_excludes"] = excludes
+    return out
+
+
+class S3BytePath:
+    """The bytes of one bucket through obstore."""
+
+    def __init__(self, store: Any, bucket: str) -> None:
+        self.store = store
+        self.bucket = bucket
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    @classmethod
+    def from_client(cls, client: Any, bucket: str, *, sse: str | None = None) -> S3BytePath | None:
+        """The byte path of the bucket a boto3 S3 client reaches (None: cannot be built
+        from this client, e.g. it holds no credentials; the SDK path stays)."""
+        provide = _credentials(client)
+        if provide is None:
+            return None
+        meta = client.meta
+        endpoint = str(meta.endpoint_url or "")
+        parsed = urlparse(endpoint)
+        https = parsed.scheme != "http"
+        config = meta.config
+        options: dict[str, Any] = {
+            "allow_http": not https,
+            "connect_timeout": f"{int(config.connect_timeout or 60)}s",
+            # per-read like botocore's read_timeout; no bound on a whole long transfer
+            "read_timeout": f"{int(config.read_timeout or 60)}s",
+            "timeout": "86400s",
+            **_proxy_options(client, https),
+        }
+        verify = getattr(getattr(client, "_endpoint", None), "http_session", None)
+        verify = getattr(verify, "_verify", True)
+        if verify is False:
+            options["allow_invalid_certificates"] = True
+        elif isinstance(verify, str) and https and Path(verify).is_file():
+            options["root_certificate"] = Path(verify).read_text()
+        addressing = (getattr(config, "s3", None) or {}).get("addressing_style")
+        kwargs: dict[str, Any] = {
+            "region": meta.region_name or "us-east-1",
+            "checksum_algorithm": "SHA256",
+            "client_options": options,
+            "retry_config": {"max_retries": 0},
+            "credential_provider": provide,
+        }
+        if not (parsed.hostname or "").endswith(".amazonaws.com"):
+            kwargs["endpoint"] = endpoint.rstrip("/")
+            kwargs["virtual_hosted_style_request"] = addressing == "virtual"
+        elif addressing == "path":
+            kwargs["virtual_hosted_style_request"] = False
+        if sse:
+            kwargs["server_side_encryption"] = sse
+        return cls(S3Store(bucket, **kwargs), bucket)
+
+    def put(
+        self,
+        key: str,
+        body: bytes,
+        metadata: Mapping[str, str],
+        *,
+        not_found: Callable[[NotFoundError], CloudError],
+    ) -> dict[str, str | None]:
+        """One PutObject of body (with x-amz-checksum-sha256): {'e_tag', 'version'}."""
+        try:
+            result = obstore.put(
+                self.store, key, body, attributes=dict(metadata), use_multipart=False
+            )
+        except Exception as exc:  # obstore raises its own and builtin exceptions
+            raise native_error(
+                exc,
+                operation="upload",
+                resource=self.uri(key),
+                kind=UploadError,
+                not_found=not_found,
+            ) from exc
+        return {"e_tag": result.get("e_tag"), "version": result.get("version")}
+
+    def open(
+        self,
+        key: str,
+        *,
+        if_match: str | None = None,
+        version_id: str | None = None,
+        not_found: Callable[[NotFoundError], CloudError],
+    ) -> BinaryIO:
+        """A forward-only stream of the object's bytes (pinned to etag or version)."""
+        options: dict[str, Any] = {}
+        if version_id:
+            options["version"] = version_id
+        elif if_match:
+            options["if_match"] = f'"{if_match.strip(chr(34))}"'
+
+        def errors(exc: BaseException) -> CloudError:
+            return native_error(
+                exc,
+                operation="read",
+                resource=self.uri(key),
+                kind=DownloadError,
+                not_found=not_found,
+            )
+
+        try:
+            result = obstore.get(self.store, key, options=options or None)  # type: ignore[arg-type]
+            chunks = iter(result.stream(min_chunk_size=CHUNK))
+        except Exception as exc:  # obstore raises its own and builtin exceptions
+            raise errors(exc) from exc
+        return _Body(chunks, errors)  # type: ignore[return-value]

@@ -39,7 +39,7 @@ from providers.errors import (
 )
 from providers.integrity import FAST_CRC, Hasher, b64_to_hex, checks_sha256
 from providers.locations import check_key
-from providers.native import byte_path
+from providers.native import DataPlaneSettings, byte_path
 from providers.operation import cloud_operation
 
 try:
@@ -146,7 +146,10 @@ class S3Storage(AWSAdapter, CheckedDownload):
         transfer: TransferSettings | None = None,
         sse: str | None = None,
         kms_key_id: str | None = None,
+        data_plane: DataPlaneSettings | None = None,
     ) -> None:
+        # which client moves the bytes (providers.native): read and checked up front
+        self.data_plane = data_plane or DataPlaneSettings.from_env()
         if sse is not None and sse not in SSE_MODES:
             raise ConfigurationError(
                 f"unknown server-side encryption {sse!r}",

@@ -99,7 +99,10 @@ def byte_path(store: Any, settings: DataPlaneSettings | None = None) -> S3BytePa
         cached = store.__dict__.get(_ATTR, False)
         if cached is not False:
             return cached  # type: ignore[no-any-return]
-        chosen = _choose(store, settings or DataPlaneSettings.from_env())
+        given = settings or getattr(store, "data_plane", None)
+        chosen = _choose(
+            store, given if isinstance(given, DataPlaneSettings) else DataPlaneSettings.from_env()
+        )
         store.__dict__[_ATTR] = chosen
         return chosen
 

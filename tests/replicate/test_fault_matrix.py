@@ -124,6 +124,18 @@ def put(storage: Any, key: str, data: bytes, tmp: Path) -> None:
     storage.upload(f, key)
 
 
+def assert_plane(proxy: FaultyProxy, method: str, plane: str, *, multipart: bool = False) -> None:
+    """The object's bytes went through the client the data plane names: object_store's
+    requests (User-Agent object_store/...) on the native path (multipart uploads stay on
+    the SDK), none on the SDK path."""
+    agents = [a for m, path, a in proxy.agents if m == method]
+    if plane == "native" and not multipart:
+        sent = [a for m, path, a in proxy.agents if m == method and KEY in path]
+        assert sent and all(a.startswith("object_store") for a in sent), sent
+    else:
+        assert not any(a.startswith("object_store") for a in agents), agents
+
+
 def check_outcome(report: Any, target: Any, key: str, new: bytes, old: bytes, source: Any) -> None:
     """Identical bytes and verified, or a named failure with the old replica intact."""
     got = read(target, key)
@@ -174,6 +186,7 @@ def test_to_the_cloud(cloud_pair: Any, size: str, payloads: Any, tmp_path: Path)
     proxy.enabled = False
     assert proxy.counts["flip_request"] >= 1, proxy.counts
     check_outcome(report, direct, KEY, new, old, src)
+    assert_plane(proxy, "PUT", cloud_pair_plane(faulty), multipart=SIZES[size] >= 8 * MiB)
 
 
 @pytest.mark.parametrize(("cloud_pair", "size"), _params("flip_response"), indirect=["cloud_pair"])
@@ -191,6 +204,7 @@ def test_from_the_cloud(cloud_pair: Any, size: str, payloads: Any, tmp_path: Pat
     proxy.enabled = False
     assert proxy.counts["flip_response"] >= 1, proxy.counts
     check_outcome(report, dst, KEY, new, old, direct)
+    assert_plane(proxy, "GET", cloud_pair_plane(faulty))
 
 
 @pytest.mark.parametrize(("cloud_pair", "size"), _params("flip_response"), indirect=["cloud_pair"])
@@ -212,6 +226,11 @@ def test_download(cloud_pair: Any, size: str, payloads: Any, tmp_path: Path) -> 
         proxy.enabled = False
     assert proxy.counts["flip_response"] >= 1, proxy.counts
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]  # no temp file left
+    assert_plane(proxy, "GET", cloud_pair_plane(faulty))
+
+
+def cloud_pair_plane(storage: Any) -> str:
+    return path_name(storage)
 
 
 def raw_put(storage: Any, key: str, data: bytes) -> None:

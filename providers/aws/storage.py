@@ -39,7 +39,7 @@ from providers.errors import (
 )
 from providers.integrity import FAST_CRC, Hasher, b64_to_hex, checks_sha256
 from providers.locations import check_key
-from providers.native import DataPlaneSettings, byte_path
+from providers.native import DataPlaneSettings, native_for
 from providers.operation import cloud_operation
 
 try:
@@ -349,7 +349,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
                 operation="upload",
                 resource=self.uri(key),
             )
-        native = byte_path(self) if "Tagging" not in args else None
+        native = native_for(self, key) if "Tagging" not in args else None
         if native is not None:  # x-amz-checksum-sha256: S3 refuses a damaged body
             resp = native.put(key, body, args["Metadata"], not_found=self._not_found)
             resp = {"ETag": resp["e_tag"], "VersionId": resp["version"]}
@@ -544,7 +544,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
         return self._head(key, version_id)
 
     def _open_bytes(self, key: str, version_id: str | None, obj: StorageObject) -> BinaryIO:
-        native = byte_path(self)
+        native = native_for(self, key)
         if native is not None:  # checked by CheckedReader against S3's own hashes
             return native.open(
                 key, if_match=obj.etag, version_id=version_id, not_found=self._not_found
@@ -640,7 +640,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
     @cloud_operation("open_read", kind=DownloadError, metric="download")
     def open_read(self, remote_key: str) -> BinaryIO:
         check_key(remote_key)
-        native = byte_path(self)
+        native = native_for(self, remote_key)
         if native is not None:
             return native.open(remote_key, not_found=self._not_found)
         body = self.client.get_object(Bucket=self.bucket, Key=remote_key)["Body"]

@@ -117,9 +117,36 @@ def _choose(store: Any, settings: DataPlaneSettings) -> S3BytePath | None:
     return S3BytePath.from_client(store.client, store.bucket, sse=store.sse)
 
 
+def representable(key: str) -> bool:
+    """Whether object_store addresses exactly this key: its paths have no empty segment
+    (a trailing '/' would be dropped silently: 'folder/' is read as 'folder') and no
+    control character. Every other key keeps the SDK path."""
+    return (
+        bool(key)
+        and not key.endswith("/")
+        and "//" not in key
+        and not any(ord(c) < 32 or ord(c) == 127 for c in key)
+    )
+
+
+def native_for(store: Any, key: str) -> S3BytePath | None:
+    """The native byte path for this key of store, or None (the SDK moves its bytes)."""
+    chosen = byte_path(store)
+    return chosen if chosen is not None and representable(key) else None
+
+
 def path_name(store: Any) -> str:
     """'native' or 'sdk': which client moves this store's bytes (reports, tests)."""
     return "native" if byte_path(store) is not None else "sdk"
 
 
-__all__ = ["ENV_VAR", "MODES", "DataPlaneSettings", "byte_path", "obstore_available", "path_name"]
+__all__ = [
+    "ENV_VAR",
+    "MODES",
+    "DataPlaneSettings",
+    "byte_path",
+    "native_for",
+    "obstore_available",
+    "path_name",
+    "representable",
+]

@@ -351,7 +351,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
             )
         native = native_for(self, key) if "Tagging" not in args else None
         if native is not None:  # x-amz-checksum-sha256: S3 refuses a damaged body
-            resp = native.put(key, body, args["Metadata"], not_found=self._not_found)
+            resp = native.put(key, body, args["Metadata"], map_error=self.map_error)
             resp = {"ETag": resp["e_tag"], "VersionId": resp["version"]}
         else:
             resp = self.client.put_object(
@@ -547,7 +547,11 @@ class S3Storage(AWSAdapter, CheckedDownload):
         native = native_for(self, key)
         if native is not None:  # checked by CheckedReader against S3's own hashes
             return native.open(
-                key, if_match=obj.etag, version_id=version_id, not_found=self._not_found
+                key,
+                if_match=obj.etag,
+                version_id=version_id,
+                map_error=self.map_error,
+                operation="download",
             )
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if version_id:
@@ -605,12 +609,6 @@ class S3Storage(AWSAdapter, CheckedDownload):
             hashes=hashes,
         )
 
-    def _not_found(self, err: NotFoundError) -> CloudError:
-        """A not-found of the native byte path: the bucket's or the object's."""
-        if not self._bucket_found():
-            return refine_not_found(err, BucketNotFoundError, self.not_found_hint("NoSuchBucket"))
-        return refine_not_found(err, ObjectNotFoundError, self.not_found_hint("NoSuchKey"))
-
     def read_hashes(self, obj: StorageObject) -> dict[str, str]:
         """RefinesReadCheck: a listed multipart object needs HEAD to be checkable."""
         expected = read_expectation(obj)
@@ -642,7 +640,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
         check_key(remote_key)
         native = native_for(self, remote_key)
         if native is not None:
-            return native.open(remote_key, not_found=self._not_found)
+            return native.open(remote_key, map_error=self.map_error)
         body = self.client.get_object(Bucket=self.bucket, Key=remote_key)["Body"]
         return cast(BinaryIO, body)
 

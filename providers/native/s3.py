@@ -19,13 +19,9 @@ from urllib.parse import urlparse
 
 from providers.errors import (
     CloudError,
-    CredentialsError,
     DownloadError,
-    IntegrityError,
-    NotFoundError,
     UploadError,
 )
-from providers.retry import is_transient_status
 
 try:
     import obstore
@@ -41,6 +37,7 @@ CHUNK = 1024 * 1024
 _DIGEST = ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum")
 _STATUS = re.compile(r"status code: (\d{3})")
 _CODE = re.compile(r"<Code>([A-Za-z0-9.]+)</Code>")
+_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
 #: how an HTTP exchange fails on the way: connection resets, cuts, timeouts
 _CUT = (
     "error sending request",
@@ -56,44 +53,53 @@ _CUT = (
 )
 
 
+#: the store's own error mapping (S3Storage.map_error): codes, hints, region, and a
+#: not-found told apart as the bucket's or the object's, exactly as on the SDK path
+StoreMapper = Callable[..., CloudError]
+
+
 def native_error(
     exc: BaseException,
     *,
     operation: str,
-    resource: str,
+    key: str,
+    uri: str,
     kind: type[CloudError],
-    not_found: Callable[[NotFoundError], CloudError] | None = None,
+    mapper: StoreMapper,
 ) -> CloudError:
     """An obstore exception as the project's CloudError (retryable where transient).
 
-    Messages carry the status and the service's code, never the credentials (object_store
-    does not put them in errors)."""
+    An answer of the service (status, XML error code) goes through the store's own
+    mapping as the botocore ClientError it stands for; a failure with no answer
+    (connection refused or reset, body cut, timeout, TLS) is retryable when transient.
+    object_store puts no credentials in its errors."""
     text = str(exc).split("\n\nDebug source:", 1)[0]
     status_match = _STATUS.search(text)
     status = int(status_match.group(1)) if status_match else None
-    code = _CODE.search(text)
-    what = text.split(" - Server returned", 1)[0].splitlines()[0][:200] if text else ""
-    short = f"{code.group(1) if code else status or type(exc).__name__}: {what}"
+    code_match = _CODE.search(text)
+    code = code_match.group(1) if code_match else None
+    if status is None and isinstance(exc, oe.NotFoundError | FileNotFoundError):
+        status = 404
+    if status is not None or code:
+        from botocore.exceptions import ClientError
 
-    def make(cls: type[CloudError], retryable: bool, hint: str | None = None) -> CloudError:
-        return cls(short, provider="aws", operation=operation, resource=resource,
-                   retryable=retryable, hint=hint)  # fmt: skip
-
-    if isinstance(exc, oe.NotFoundError | FileNotFoundError) or status == 404:
-        err = NotFoundError(short, provider="aws", operation=operation, resource=resource)
-        return not_found(err) if not_found else err
-    if isinstance(exc, oe.PermissionDeniedError | oe.UnauthenticatedError) or status in (401, 403):
-        return make(
-            CredentialsError, False, "Check the AWS credentials and that they may call this action"
-        )
-    if any(code in text for code in _DIGEST):
-        return make(IntegrityError, True, "The service refused bytes damaged in transit")
-    if isinstance(exc, oe.PreconditionError) or status == 412:
-        return make(kind, False, "The object changed while it was read; run again")
-    if status is not None:
-        return make(kind, is_transient_status(status))
-    lowered = text.lower()
-    return make(kind, any(word in lowered for word in _CUT), "Check that the endpoint is reachable")
+        message = _MESSAGE.search(text)
+        answer: Any = {
+            "Error": {"Code": code or str(status), "Message": message.group(1) if message else ""},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
+        return mapper(ClientError(answer, operation), operation=operation, resource=key, kind=kind)
+    what = text.splitlines()[0][:300] if text else type(exc).__name__
+    transient = any(word in text.lower() for word in _CUT)
+    return kind(
+        f"{type(exc).__name__}: {what}",
+        provider="aws",
+        operation=operation,
+        resource=uri,
+        retryable=transient,
+        hint="Check that the endpoint is reachable (AWS_ENDPOINT_URL / the block's endpoint "
+        "URL), its certificate and the proxy settings",
+    )
 
 
 class _Body(io.RawIOBase):
@@ -239,7 +245,7 @@ class S3BytePath:
         body: bytes,
         metadata: Mapping[str, str],
         *,
-        not_found: Callable[[NotFoundError], CloudError],
+        map_error: StoreMapper,
     ) -> dict[str, str | None]:
         """One PutObject of body (with x-amz-checksum-sha256): {'e_tag', 'version'}."""
         try:
@@ -250,9 +256,10 @@ class S3BytePath:
             raise native_error(
                 exc,
                 operation="upload",
-                resource=self.uri(key),
+                key=key,
+                uri=self.uri(key),
                 kind=UploadError,
-                not_found=not_found,
+                mapper=map_error,
             ) from exc
         return {"e_tag": result.get("e_tag"), "version": result.get("version")}
 
@@ -262,7 +269,8 @@ class S3BytePath:
         *,
         if_match: str | None = None,
         version_id: str | None = None,
-        not_found: Callable[[NotFoundError], CloudError],
+        map_error: StoreMapper,
+        operation: str = "open_read",
     ) -> BinaryIO:
         """A forward-only stream of the object's bytes (pinned to etag or version)."""
         options: dict[str, Any] = {}
@@ -274,10 +282,11 @@ class S3BytePath:
         def errors(exc: BaseException) -> CloudError:
             return native_error(
                 exc,
-                operation="read",
-                resource=self.uri(key),
+                operation=operation,
+                key=key,
+                uri=self.uri(key),
                 kind=DownloadError,
-                not_found=not_found,
+                mapper=map_error,
             )
 
         try:

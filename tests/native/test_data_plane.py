@@ -140,7 +140,7 @@ def test_native_read_of_a_changed_object_is_refused(bucket: str, tmp_path: Path)
     native = byte_path(store)
     assert native is not None
     with pytest.raises(CloudError, match=r"412|changed|Precondition"):
-        native.open("c.bin", if_match=old.etag, not_found=store._not_found).read()
+        native.open("c.bin", if_match=old.etag, map_error=store.map_error).read()
 
 
 def private_ca(directory: Path) -> tuple[Path, Path, Path]:

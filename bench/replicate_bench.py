@@ -94,10 +94,14 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 
 class Bench:
-    def __init__(self, work: Path, quick: bool, floors: bool = True) -> None:
+    def __init__(
+        self, work: Path, quick: bool, floors: bool = True, sdk_path: bool = True
+    ) -> None:
         self.work = work
         self.quick = quick
         self.floors = floors
+        #: also run our CLI with SPECIFY_DATA_PLANE=sdk (the SDK byte path) per scenario
+        self.sdk_path = sdk_path
         self.emu = Emulators(work / "emulators")
         self.env: dict[str, str] = {}
         self.results: list[dict[str, Any]] = []
@@ -177,7 +181,10 @@ class Bench:
         storage.create_bucket()
         return f"{scheme}://{name}"
 
-    def ours(self, src: str, targets: list[str], *extra: str) -> dict[str, Any]:
+    def ours(
+        self, src: str, targets: list[str], *extra: str, plane: str | None = None
+    ) -> dict[str, Any]:
+        """Our CLI; plane='sdk' runs it with SPECIFY_DATA_PLANE=sdk (providers/native)."""
         cmd = [
             sys.executable,
             "-m",
@@ -188,7 +195,8 @@ class Bench:
             "--to",
             ",".join(targets),
         ]
-        res = run_measured([*cmd, "--transfers", str(TRANSFERS), "--json", *extra], self.env)
+        env = {**self.env, "SPECIFY_DATA_PLANE": plane} if plane else self.env
+        res = run_measured([*cmd, "--transfers", str(TRANSFERS), "--json", *extra], env)
         report = json.loads(res.pop("stdout"))
         res["copied"] = [t["copied"] for t in report["targets"]]
         res["skipped"] = [t["skipped"] for t in report["targets"]]
@@ -232,6 +240,8 @@ class Bench:
             f", {lib} floor {f['seconds']:.2f}s / {f['cpu_s']:.2f}s CPU"
             for lib, f in floors.items()
         )
+        if kw.get("ours_sdk"):
+            extra += f", ours on the SDK path {kw['ours_sdk']['cpu_s']:.2f}s CPU"
         print(f"{name}: ours {ours['seconds']:.2f}s / rclone {theirs['seconds']:.2f}s = "
               f"{row['ratio']}; CPU ours {ours.get('cpu_s')}s / rclone {theirs.get('cpu_s')}s"
               f"{extra}  (rss ours {ours['peak_rss_mib']} MiB, rclone "
@@ -249,8 +259,10 @@ class Bench:
         ours = self.ours(str(src), [ours_dst])
         theirs = self.rclone(str(src), rc_dst)
         floors = self.floors_for("upload", str(src), "s3")
+        sdk_dst = self.bucket("s3") if self.sdk_path else ""
+        sdk = {"ours_sdk": self.ours(str(src), [sdk_dst], plane="sdk")} if sdk_dst else {}
         self.record(
-            f"1. {n} x 64 KiB, local -> S3", "<= 1.0 (goal 0.8)", ours, theirs, floors=floors
+            f"1. {n} x 64 KiB, local -> S3", "<= 1.0 (goal 0.8)", ours, theirs, floors=floors, **sdk
         )
         ours = self.ours(str(src), [ours_dst])
         theirs = self.rclone(str(src), rc_dst)
@@ -258,7 +270,10 @@ class Bench:
         noop = {}
         if self.floors:  # walk + list the bucket our run filled, compare sizes
             noop = {lib: self.floor(lib, "noop", str(src), ours_dst) for lib in ("sdk", "obstore")}
-        self.record("3. second run, nothing changed (no-op)", "<= 1.0", ours, theirs, floors=noop)
+        sdk = {"ours_sdk": self.ours(str(src), [sdk_dst], plane="sdk")} if sdk_dst else {}
+        self.record(
+            "3. second run, nothing changed (no-op)", "<= 1.0", ours, theirs, floors=noop, **sdk
+        )
 
     def scenario_fan_out(self) -> None:
         n = 100 if self.quick else 300
@@ -280,6 +295,11 @@ class Bench:
             ours,
             total,
             floors=self.floors_for("fanout", str(src), *kinds),
+            **(
+                {"ours_sdk": self.ours(str(src), [self.bucket(k) for k in kinds], plane="sdk")}
+                if self.sdk_path
+                else {}
+            ),
             note="the obstore floor writes gs:// with the SDK (the GCS emulator does not "
             "speak object_store's XML API)"
             + ("" if self.azure else "; Azure provider not on this branch: S3 + GCS only"),
@@ -312,8 +332,12 @@ class Bench:
             "ours": lambda: self.ours(s3, [self.bucket("az")]),
             "rclone": lambda: self.rclone(rc_s3, f"az:r-{uuid.uuid4().hex[:12]}"),
             "obstore": lambda: self.floor("obstore", "copy", s3, self.bucket("az")),
+            "ours_sdk": lambda: self.ours(s3, [self.bucket("az")], plane="sdk"),
         }
         order = ["raw", "ours", "rclone", "rclone", "ours", "raw"]
+        if self.sdk_path:
+            runs["ours_sdk"] = []
+            order = ["ours_sdk", *order, "ours_sdk"]
         if self.floors:
             runs["obstore"] = []
             order = ["obstore", *order, "obstore"]
@@ -328,6 +352,7 @@ class Bench:
             theirs,
             raw_sdk=raw,
             floors=floors,
+            **({"ours_sdk": _mean(runs["ours_sdk"])} if self.sdk_path else {}),
             runs=runs,
             note=(
                 f"mean of two runs each, ordered bare SDK, ours, rclone, rclone, ours, bare SDK. "
@@ -350,6 +375,11 @@ class Bench:
             ours,
             theirs,
             floors=self.floors_for("upload", str(src), "s3"),
+            **(
+                {"ours_sdk": self.ours(str(src), [self.bucket("s3")], plane="sdk")}
+                if self.sdk_path
+                else {}
+            ),
             rss_ok=ours["peak_rss_mib"] <= 300,
         )
 
@@ -431,13 +461,16 @@ def write_docs(results: list[dict[str, Any]], meta: dict[str, Any], json_name: s
         f"transfers; times are wall seconds including start-up. Raw: `bench/results/{json_name}`.",
         "",
         "| scenario | goal | ours (s) | rclone (s) | ratio | ours RSS (MiB) | rclone RSS (MiB) "
-        "| CPU ours / rclone / obstore floor / SDK floor (s) | obstore / SDK floor (s) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| CPU ours / rclone / obstore floor / SDK floor (s) | obstore / SDK floor (s) "
+        "| CPU ours, SDK path (s) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     notes = []
     for r in results:
         if "skipped" in r:
-            lines.append(f"| {r['scenario']} | {r['goal']} | - | - | skipped | - | - | - | - |")
+            lines.append(
+                f"| {r['scenario']} | {r['goal']} | - | - | skipped | - | - | - | - | - |"
+            )
             notes.append(f"- {r['scenario']}: skipped: {r['skipped']}.")
         elif "ours" in r:
             fl = r.get("floors") or {}
@@ -453,7 +486,8 @@ def write_docs(results: list[dict[str, Any]], meta: dict[str, Any], json_name: s
                 f"{r['rclone']['seconds']:.2f} | **{r['ratio']}** | "
                 f"{r['ours']['peak_rss_mib']} | {r['rclone']['peak_rss_mib']} | "
                 f"{cpu(r['ours'])} / {cpu(r['rclone'])} / {cpu(fl.get('obstore'))} / "
-                f"{cpu(fl.get('sdk'))} | {wall(fl.get('obstore'))} / {wall(fl.get('sdk'))} |"
+                f"{cpu(fl.get('sdk'))} | {wall(fl.get('obstore'))} / {wall(fl.get('sdk'))} | "
+                f"{cpu(r.get('ours_sdk'))} |"
             )
             if r.get("note"):
                 notes.append(f"- {r['scenario']}: {r['note']}.")
@@ -485,6 +519,11 @@ def main() -> int:
     parser.add_argument(
         "--no-floors", action="store_true", help="skip the bare-SDK and obstore floors"
     )
+    parser.add_argument(
+        "--no-sdk-path",
+        action="store_true",
+        help="skip the extra run of our CLI with SPECIFY_DATA_PLANE=sdk",
+    )
     parser.add_argument("--only", default="", help="comma-separated scenario numbers")
     args = parser.parse_args()
     if shutil.which("rclone") is None:
@@ -495,7 +534,9 @@ def main() -> int:
     ).stdout.split("\n")[0]
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     with tempfile.TemporaryDirectory(prefix="replicate-bench-") as tmp:
-        bench = Bench(Path(tmp), args.quick, floors=not args.no_floors)
+        bench = Bench(
+            Path(tmp), args.quick, floors=not args.no_floors, sdk_path=not args.no_sdk_path
+        )
         bench.start()
         try:
             steps = [

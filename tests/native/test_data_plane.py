@@ -265,3 +265,19 @@ def test_keys_object_store_cannot_address_keep_the_sdk(
     assert listed == {k: 1000 + i for i, k in enumerate(sdk_keys + native_keys)}
     by_obstore = [a.startswith("object_store") for m, _, a in passthrough.agents if m == "PUT"]
     assert by_obstore == [False] * len(sdk_keys) + [True] * len(native_keys)
+
+
+def test_native_download_of_an_older_version(
+    passthrough: FaultyProxy, bucket: str, tmp_path: Path
+) -> None:
+    store = S3Storage(s3_client(passthrough.url), bucket, data_plane=DataPlaneSettings("native"))
+    store.set_versioning(True)
+    first, second = os.urandom(20_000), os.urandom(20_000)
+    v1 = store.upload_stream(io.BytesIO(first), "v.bin", size=20_000, sha256=sha(first))
+    store.upload_stream(io.BytesIO(second), "v.bin", size=20_000, sha256=sha(second))
+    assert v1.version_id
+    out = store.download("v.bin", tmp_path / "v1.bin", version_id=v1.version_id)
+    assert out.read_bytes() == first
+    assert store.download("v.bin", tmp_path / "v2.bin").read_bytes() == second
+    gets = [p for m, p, a in passthrough.agents if m == "GET" and a.startswith("object_store")]
+    assert any(f"versionId={v1.version_id}" in p for p in gets), gets

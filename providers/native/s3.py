@@ -186,6 +186,21 @@ def _proxy_options(client: Any, https: bool) -> dict[str, str]:
     return out
 
 
+def _bucket_region(client: Any, bucket: str, host: str) -> str | None:
+    """On AWS itself, the region the bucket lives in (x-amz-bucket-region of a HEAD
+    bucket, also sent with 301/403 answers): botocore follows region redirects by itself,
+    object_store does not. Custom endpoints (moto, MinIO) have one region: None."""
+    if not host.endswith(".amazonaws.com"):
+        return None
+    try:
+        answer = client.head_bucket(Bucket=bucket)
+    except Exception as exc:
+        answer = getattr(exc, "response", None) or {}
+    headers = (answer.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
+    region = headers.get("x-amz-bucket-region")
+    return str(region) if region else None
+
+
 class S3BytePath:
     """The bytes of one bucket through obstore."""
 
@@ -224,7 +239,9 @@ class S3BytePath:
             options["root_certificate"] = Path(verify).read_text()
         addressing = (getattr(config, "s3", None) or {}).get("addressing_style")
         kwargs: dict[str, Any] = {
-            "region": meta.region_name or "us-east-1",
+            "region": _bucket_region(client, bucket, parsed.hostname or "")
+            or meta.region_name
+            or "us-east-1",
             "checksum_algorithm": "SHA256",
             "client_options": options,
             "retry_config": {"max_retries": 0},

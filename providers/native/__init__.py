@@ -14,9 +14,13 @@ What goes native, and why not the rest (docs/replication.md, "Native data plane"
   (object_store completes the upload without showing the part ETags, so a damaged part
   cannot be caught *before* the object becomes visible where the service does not check
   part checksums, as moto does not); SSE-KMS / SSE-C (the ETag is no MD5); writes with tags.
-- Azure, SDK: object_store sends no transactional `Content-MD5` on Put Blob / Put Block
-  and does not hand back the MD5 the service computed, so no native write is checked by
-  the service; reads keep `validate_content` (the per-range MD5 the service computes).
+- Azure, native: the GET of a blob a download has described, when the description says
+  what the bytes must hash to (its `Content-MD5`, or our sha256 record): `CheckedReader`
+  checks the whole body. Stays on the SDK: every write (object_store sends no
+  transactional `Content-MD5` on Put Blob / Put Block and does not hand back the MD5 the
+  service computed, so no native write would be checked by the service); reads of blobs
+  with neither hash, and reads by key (`open_read`: nothing known to check them by),
+  which keep `validate_content` (the per-range MD5 the service computes).
 - GCS, SDK: object_store speaks the XML API without `x-goog-hash`, so a write is not
   checked by the service; the GCS emulator does not speak that API at all.
 - local: the local disk.
@@ -40,7 +44,10 @@ from providers.errors import ConfigurationError
 from providers.settings import environment
 
 if TYPE_CHECKING:
+    from providers.native.azure import AzureBytePath
     from providers.native.s3 import S3BytePath
+
+    BytePath = S3BytePath | AzureBytePath
 
 MODES = ("auto", "sdk", "native")
 ENV_VAR = "SPECIFY_DATA_PLANE"
@@ -88,7 +95,7 @@ def _wanted(settings: DataPlaneSettings) -> bool:
     return False
 
 
-def byte_path(store: Any, settings: DataPlaneSettings | None = None) -> S3BytePath | None:
+def byte_path(store: Any, settings: DataPlaneSettings | None = None) -> BytePath | None:
     """The native byte path of `store`, or None where its bytes stay on the SDK.
 
     Decided once per store (on first use) and kept on it; see the module's table."""
@@ -107,9 +114,14 @@ def byte_path(store: Any, settings: DataPlaneSettings | None = None) -> S3BytePa
         return chosen
 
 
-def _choose(store: Any, settings: DataPlaneSettings) -> S3BytePath | None:
-    if getattr(store, "provider_name", None) != "aws" or not _wanted(settings):
-        return None  # Azure, GCS, local: see the table above
+def _choose(store: Any, settings: DataPlaneSettings) -> BytePath | None:
+    provider = getattr(store, "provider_name", None)
+    if provider not in ("aws", "azure") or not _wanted(settings):
+        return None  # GCS, local: see the list above
+    if provider == "azure":  # reads of described blobs only (the store asks for no more)
+        from providers.native.azure import AzureBytePath
+
+        return AzureBytePath.from_client(store.client, store.container)
     if getattr(store, "sse", None) not in (None, "AES256"):
         return None  # under SSE-KMS the ETag is no MD5: nothing to verify a write by
     from providers.native.s3 import S3BytePath
@@ -129,10 +141,12 @@ def representable(key: str) -> bool:
     )
 
 
-def native_for(store: Any, key: str) -> S3BytePath | None:
+def native_for(store: Any, key: str) -> BytePath | None:
     """The native byte path for this key of store, or None (the SDK moves its bytes)."""
     chosen = byte_path(store)
-    return chosen if chosen is not None and representable(key) else None
+    if chosen is None or chosen.refused or not representable(key):
+        return None
+    return chosen
 
 
 def path_name(store: Any) -> str:
@@ -140,10 +154,13 @@ def path_name(store: Any) -> str:
     return "native" if byte_path(store) is not None else "sdk"
 
 
+from providers.native._common import NativeRefused  # noqa: E402
+
 __all__ = [
     "ENV_VAR",
     "MODES",
     "DataPlaneSettings",
+    "NativeRefused",
     "byte_path",
     "native_for",
     "obstore_available",

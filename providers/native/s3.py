@@ -8,54 +8,31 @@ of docs/replication.md ("Retries: one owner per level") retry, with fresh stream
 
 from __future__ import annotations
 
-import io
 import os
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
-from providers.errors import (
-    CloudError,
-    DownloadError,
-    UploadError,
+from providers.errors import CloudError, DownloadError, UploadError
+from providers.native._common import (
+    CHUNK,
+    Body,
+    NativeRefused,
+    StoreMapper,
+    answer_of,
+    is_cut,
+    refused_tls,
 )
 
 try:
     import obstore
-    from obstore import exceptions as oe
     from obstore.store import S3Store
 except ImportError as exc:  # pragma: no cover - the chooser asks first
     from providers.errors import sdk_missing
 
     raise sdk_missing("aws", "obstore", "native") from exc
-
-CHUNK = 1024 * 1024
-#: answers that mean the body was damaged on the way (the service checked it)
-_DIGEST = ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum")
-_STATUS = re.compile(r"status code: (\d{3})")
-_CODE = re.compile(r"<Code>([A-Za-z0-9.]+)</Code>")
-_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
-#: how an HTTP exchange fails on the way: connection resets, cuts, timeouts
-_CUT = (
-    "error sending request",
-    "connection",
-    "incomplete",
-    "timed out",
-    "timeout",
-    "body",
-    "reset",
-    "broken pipe",
-    "eof",
-    "decoding",
-)
-
-
-#: the store's own error mapping (S3Storage.map_error): codes, hints, region, and a
-#: not-found told apart as the bucket's or the object's, exactly as on the SDK path
-StoreMapper = Callable[..., CloudError]
 
 
 def native_error(
@@ -73,24 +50,17 @@ def native_error(
     mapping as the botocore ClientError it stands for; a failure with no answer
     (connection refused or reset, body cut, timeout, TLS) is retryable when transient.
     object_store puts no credentials in its errors."""
-    text = str(exc).split("\n\nDebug source:", 1)[0]
-    status_match = _STATUS.search(text)
-    status = int(status_match.group(1)) if status_match else None
-    code_match = _CODE.search(text)
-    code = code_match.group(1) if code_match else None
-    if status is None and isinstance(exc, oe.NotFoundError | FileNotFoundError):
-        status = 404
+    status, code, message, text = answer_of(exc)
     if status is not None or code:
         from botocore.exceptions import ClientError
 
-        message = _MESSAGE.search(text)
         answer: Any = {
-            "Error": {"Code": code or str(status), "Message": message.group(1) if message else ""},
+            "Error": {"Code": code or str(status), "Message": message},
             "ResponseMetadata": {"HTTPStatusCode": status},
         }
         return mapper(ClientError(answer, operation), operation=operation, resource=key, kind=kind)
     what = text.splitlines()[0][:300] if text else type(exc).__name__
-    transient = any(word in text.lower() for word in _CUT)
+    transient = is_cut(text)
     return kind(
         f"{type(exc).__name__}: {what}",
         provider="aws",
@@ -100,52 +70,6 @@ def native_error(
         hint="Check that the endpoint is reachable (AWS_ENDPOINT_URL / the block's endpoint "
         "URL), its certificate and the proxy settings",
     )
-
-
-class _Body(io.RawIOBase):
-    """A forward-only stream over an obstore GET answer (chunks as they arrive)."""
-
-    def __init__(self, chunks: Iterator[Any], errors: Callable[[BaseException], CloudError]):
-        self._chunks = chunks
-        self._errors = errors
-        self._buf = memoryview(b"")
-        self._done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def _fill(self) -> bool:
-        while not self._buf and not self._done:
-            try:
-                chunk = next(self._chunks)
-            except StopIteration:
-                self._done = True
-            except Exception as exc:  # obstore raises its own and builtin exceptions
-                raise self._errors(exc) from exc
-            else:
-                self._buf = memoryview(chunk)
-        return bool(self._buf)
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return b"".join(iter(lambda: self.read(CHUNK), b""))
-        if not size or not self._fill():
-            return b""
-        if len(self._buf) >= size:
-            out, self._buf = self._buf[:size], self._buf[size:]
-            return bytes(out)
-        parts = []
-        while size > 0 and self._fill():
-            take = self._buf[:size]
-            parts.append(bytes(take))
-            self._buf = self._buf[len(take) :]
-            size -= len(take)
-        return b"".join(parts)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def _credentials(client: Any) -> Callable[[], dict[str, Any]] | None:
@@ -207,6 +131,13 @@ class S3BytePath:
     def __init__(self, store: Any, bucket: str) -> None:
         self.store = store
         self.bucket = bucket
+        #: set when the endpoint's certificate was refused: the SDK moves the bytes
+        self.refused = False
+
+    def _refuse(self, exc: BaseException) -> None:
+        if refused_tls(exc):
+            self.refused = True
+            raise NativeRefused(str(exc).splitlines()[0][:300]) from exc
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -270,6 +201,7 @@ class S3BytePath:
                 self.store, key, body, attributes=dict(metadata), use_multipart=False
             )
         except Exception as exc:  # obstore raises its own and builtin exceptions
+            self._refuse(exc)
             raise native_error(
                 exc,
                 operation="upload",
@@ -310,5 +242,6 @@ class S3BytePath:
             result = obstore.get(self.store, key, options=options or None)  # type: ignore[arg-type]
             chunks = iter(result.stream(min_chunk_size=CHUNK))
         except Exception as exc:  # obstore raises its own and builtin exceptions
+            self._refuse(exc)
             raise errors(exc) from exc
-        return _Body(chunks, errors)  # type: ignore[return-value]
+        return Body(chunks, errors)  # type: ignore[return-value]

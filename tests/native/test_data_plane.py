@@ -281,3 +281,30 @@ def test_native_download_of_an_older_version(
     assert store.download("v.bin", tmp_path / "v2.bin").read_bytes() == second
     gets = [p for m, p, a in passthrough.agents if m == "GET" and a.startswith("object_store")]
     assert any(f"versionId={v1.version_id}" in p for p in gets), gets
+
+
+def test_a_certificate_only_the_sdk_accepts_moves_the_bytes_through_the_sdk(
+    tmp_path: Path, bucket: str
+) -> None:
+    """rustls refuses a CA certificate served as the server's own (CaUsedAsEndEntity),
+    which OpenSSL accepts: the store then keeps to its SDK, and nothing fails."""
+    from tests.fakes.azure_https import self_signed_cert
+
+    cert, key = self_signed_cert(tmp_path)
+    proxy = FaultyProxy(os.environ["SPECIFY_MOTO_URL"], p503=0, pdrop=0)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    proxy._server.socket = ctx.wrap_socket(proxy._server.socket, server_side=True)
+    with proxy:
+        url = proxy.url.replace("http://", "https://")
+        store = S3Storage(
+            s3_client(url, verify=str(cert)), bucket, data_plane=DataPlaneSettings("native")
+        )
+        data = os.urandom(30_000)
+        written = store.upload_stream(io.BytesIO(data), "s.bin", size=len(data), sha256=sha(data))
+        assert written.verified
+        with store.open_read("s.bin") as fh:
+            assert fh.read() == data
+        assert path_name(store) == "native" and byte_path(store).refused  # type: ignore[union-attr]
+        agents = [a for m, p, a in proxy.agents if "s.bin" in p]
+        assert agents and not any(a.startswith("object_store") for a in agents), agents

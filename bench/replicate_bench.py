@@ -3,9 +3,11 @@
 Run on demand (not in CI):  python bench/replicate_bench.py [--quick] [--no-prefect]
 
 Starts the emulators (tests/emulators.py), runs each scenario with our CLI and with rclone
-as separate processes (so both pay their start-up), and records wall time and peak RSS
-(ru_maxrss from wait4). Writes bench/results/replicate-<stamp>.json and the
-"Replication" section of docs/benchmarks.md. Both tools use 8 transfers.
+as separate processes (so both pay their start-up), and records wall time, client CPU
+(user+sys of the child, from wait4) and peak RSS. Beside them, two floors of the same
+bytes moved by bare client calls (bench/floors.py): the Python SDKs, and obstore (Rust
+object_store). Writes bench/results/replicate-<stamp>.json and the "Replication" section
+of docs/benchmarks.md. Every tool uses 8 transfers. `--no-floors` skips the floors.
 """
 
 from __future__ import annotations
@@ -92,9 +94,14 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 
 class Bench:
-    def __init__(self, work: Path, quick: bool) -> None:
+    def __init__(
+        self, work: Path, quick: bool, floors: bool = True, sdk_path: bool = True
+    ) -> None:
         self.work = work
         self.quick = quick
+        self.floors = floors
+        #: also run our CLI with SPECIFY_DATA_PLANE=sdk (the SDK byte path) per scenario
+        self.sdk_path = sdk_path
         self.emu = Emulators(work / "emulators")
         self.env: dict[str, str] = {}
         self.results: list[dict[str, Any]] = []
@@ -174,7 +181,10 @@ class Bench:
         storage.create_bucket()
         return f"{scheme}://{name}"
 
-    def ours(self, src: str, targets: list[str], *extra: str) -> dict[str, Any]:
+    def ours(
+        self, src: str, targets: list[str], *extra: str, plane: str | None = None
+    ) -> dict[str, Any]:
+        """Our CLI; plane='sdk' runs it with SPECIFY_DATA_PLANE=sdk (providers/native)."""
         cmd = [
             sys.executable,
             "-m",
@@ -185,7 +195,8 @@ class Bench:
             "--to",
             ",".join(targets),
         ]
-        res = run_measured([*cmd, "--transfers", str(TRANSFERS), "--json", *extra], self.env)
+        env = {**self.env, "SPECIFY_DATA_PLANE": plane} if plane else self.env
+        res = run_measured([*cmd, "--transfers", str(TRANSFERS), "--json", *extra], env)
         report = json.loads(res.pop("stdout"))
         res["copied"] = [t["copied"] for t in report["targets"]]
         res["skipped"] = [t["skipped"] for t in report["targets"]]
@@ -198,15 +209,42 @@ class Bench:
         res.pop("stdout")
         return res
 
+    def floor(self, lib: str, scenario: str, *args: str) -> dict[str, Any]:
+        """One bench/floors.py run: the bare client calls of `lib` ('sdk' or 'obstore')."""
+        cmd = [sys.executable, str(REPO / "bench" / "floors.py"), lib, scenario, *args,
+               "--transfers", str(TRANSFERS)]  # fmt: skip
+        res = run_measured(cmd, self.env)
+        res["objects"] = int(res.pop("stdout"))
+        return res
+
+    def floors_for(self, scenario: str, src: str, *kinds: str) -> dict[str, Any]:
+        """Both floors of one scenario, each into fresh buckets of the given kinds."""
+        if not self.floors:
+            return {}
+        return {
+            lib: self.floor(lib, scenario, src, *(self.bucket(k) for k in kinds))
+            for lib in ("sdk", "obstore")
+        }
+
     def record(
         self, name: str, goal: str, ours: dict[str, Any], theirs: dict[str, Any], **kw: Any
     ) -> None:
         ratio = ours["seconds"] / theirs["seconds"] if theirs["seconds"] else None
+        cpu = ours.get("cpu_s", 0) / theirs["cpu_s"] if theirs.get("cpu_s") else None
         row = {"scenario": name, "goal": goal, "ours": ours, "rclone": theirs,
-               "ratio": round(ratio, 3) if ratio else None, **kw}  # fmt: skip
+               "ratio": round(ratio, 3) if ratio else None,
+               "cpu_ratio": round(cpu, 3) if cpu else None, **kw}  # fmt: skip
         self.results.append(row)
+        floors = kw.get("floors") or {}
+        extra = "".join(
+            f", {lib} floor {f['seconds']:.2f}s / {f['cpu_s']:.2f}s CPU"
+            for lib, f in floors.items()
+        )
+        if kw.get("ours_sdk"):
+            extra += f", ours on the SDK path {kw['ours_sdk']['cpu_s']:.2f}s CPU"
         print(f"{name}: ours {ours['seconds']:.2f}s / rclone {theirs['seconds']:.2f}s = "
-              f"{row['ratio']}  (rss ours {ours['peak_rss_mib']} MiB, rclone "
+              f"{row['ratio']}; CPU ours {ours.get('cpu_s')}s / rclone {theirs.get('cpu_s')}s"
+              f"{extra}  (rss ours {ours['peak_rss_mib']} MiB, rclone "
               f"{theirs['peak_rss_mib']} MiB)", flush=True)  # fmt: skip
 
     def skip(self, name: str, goal: str, why: str) -> None:
@@ -220,11 +258,22 @@ class Bench:
         ours_dst, rc_dst = self.bucket("s3"), f"s3:r-{uuid.uuid4().hex[:12]}"
         ours = self.ours(str(src), [ours_dst])
         theirs = self.rclone(str(src), rc_dst)
-        self.record(f"1. {n} x 64 KiB, local -> S3", "<= 1.0 (goal 0.8)", ours, theirs)
+        floors = self.floors_for("upload", str(src), "s3")
+        sdk_dst = self.bucket("s3") if self.sdk_path else ""
+        sdk = {"ours_sdk": self.ours(str(src), [sdk_dst], plane="sdk")} if sdk_dst else {}
+        self.record(
+            f"1. {n} x 64 KiB, local -> S3", "<= 1.0 (goal 0.8)", ours, theirs, floors=floors, **sdk
+        )
         ours = self.ours(str(src), [ours_dst])
         theirs = self.rclone(str(src), rc_dst)
         assert ours["copied"] == [0], ours
-        self.record("3. second run, nothing changed (no-op)", "<= 1.0", ours, theirs)
+        noop = {}
+        if self.floors:  # walk + list the bucket our run filled, compare sizes
+            noop = {lib: self.floor(lib, "noop", str(src), ours_dst) for lib in ("sdk", "obstore")}
+        sdk = {"ours_sdk": self.ours(str(src), [sdk_dst], plane="sdk")} if sdk_dst else {}
+        self.record(
+            "3. second run, nothing changed (no-op)", "<= 1.0", ours, theirs, floors=noop, **sdk
+        )
 
     def scenario_fan_out(self) -> None:
         n = 100 if self.quick else 300
@@ -232,18 +281,28 @@ class Bench:
         kinds = ["s3", "gcs"] + (["az"] if self.azure else [])
         targets = [self.bucket(k) for k in kinds]
         ours = self.ours(str(src), targets)
-        total = {"seconds": 0.0, "peak_rss_mib": 0.0}
+        total = {"seconds": 0.0, "cpu_s": 0.0, "peak_rss_mib": 0.0}
         for k in kinds:
             r = self.rclone(str(src), f"{k}:r-{uuid.uuid4().hex[:12]}")
             total["seconds"] += r["seconds"]
+            total["cpu_s"] += r["cpu_s"]
             total["peak_rss_mib"] = max(total["peak_rss_mib"], r["peak_rss_mib"])
         total["seconds"] = round(total["seconds"], 3)
+        total["cpu_s"] = round(total["cpu_s"], 3)
         self.record(
             f"2. fan-out {n} x 64 KiB, local -> {' + '.join(k.upper() for k in kinds)}",
             "<= 0.8 x the rclone runs back to back",
             ours,
             total,
-            note="" if self.azure else "Azure provider not on this branch: S3 + GCS only",
+            floors=self.floors_for("fanout", str(src), *kinds),
+            **(
+                {"ours_sdk": self.ours(str(src), [self.bucket(k) for k in kinds], plane="sdk")}
+                if self.sdk_path
+                else {}
+            ),
+            note="the obstore floor writes gs:// with the SDK (the GCS emulator does not "
+            "speak object_store's XML API)"
+            + ("" if self.azure else "; Azure provider not on this branch: S3 + GCS only"),
         )
 
     def scenario_s3_to_azure(self) -> None:
@@ -272,16 +331,28 @@ class Bench:
             "raw": raw_run,
             "ours": lambda: self.ours(s3, [self.bucket("az")]),
             "rclone": lambda: self.rclone(rc_s3, f"az:r-{uuid.uuid4().hex[:12]}"),
+            "obstore": lambda: self.floor("obstore", "copy", s3, self.bucket("az")),
+            "ours_sdk": lambda: self.ours(s3, [self.bucket("az")], plane="sdk"),
         }
-        for tool in ["raw", "ours", "rclone", "rclone", "ours", "raw"]:
+        order = ["raw", "ours", "rclone", "rclone", "ours", "raw"]
+        if self.sdk_path:
+            runs["ours_sdk"] = []
+            order = ["ours_sdk", *order, "ours_sdk"]
+        if self.floors:
+            runs["obstore"] = []
+            order = ["obstore", *order, "obstore"]
+        for tool in order:
             runs[tool].append(tools[tool]())
         raw, ours, theirs = (_mean(runs[t]) for t in ("raw", "ours", "rclone"))
+        floors = {"sdk": raw, **({"obstore": _mean(runs["obstore"])} if self.floors else {})}
         self.record(
             name,
             goal,
             ours,
             theirs,
             raw_sdk=raw,
+            floors=floors,
+            **({"ours_sdk": _mean(runs["ours_sdk"])} if self.sdk_path else {}),
             runs=runs,
             note=(
                 f"mean of two runs each, ordered bare SDK, ours, rclone, rclone, ours, bare SDK. "
@@ -303,6 +374,12 @@ class Bench:
             "time <= 1.2 x rclone; our peak RSS <= 300 MiB",
             ours,
             theirs,
+            floors=self.floors_for("upload", str(src), "s3"),
+            **(
+                {"ours_sdk": self.ours(str(src), [self.bucket("s3")], plane="sdk")}
+                if self.sdk_path
+                else {}
+            ),
             rss_ok=ours["peak_rss_mib"] <= 300,
         )
 
@@ -383,19 +460,34 @@ def write_docs(results: list[dict[str, Any]], meta: dict[str, Any], json_name: s
         f"rclone {meta['rclone']}. Both tools as separate processes with {TRANSFERS} "
         f"transfers; times are wall seconds including start-up. Raw: `bench/results/{json_name}`.",
         "",
-        "| scenario | goal | ours (s) | rclone (s) | ratio | ours RSS (MiB) | rclone RSS (MiB) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | goal | ours (s) | rclone (s) | ratio | ours RSS (MiB) | rclone RSS (MiB) "
+        "| CPU ours / rclone / obstore floor / SDK floor (s) | obstore / SDK floor (s) "
+        "| CPU ours, SDK path (s) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     notes = []
     for r in results:
         if "skipped" in r:
-            lines.append(f"| {r['scenario']} | {r['goal']} | - | - | skipped | - | - |")
+            lines.append(
+                f"| {r['scenario']} | {r['goal']} | - | - | skipped | - | - | - | - | - |"
+            )
             notes.append(f"- {r['scenario']}: skipped: {r['skipped']}.")
         elif "ours" in r:
+            fl = r.get("floors") or {}
+
+            def cpu(d: dict[str, Any] | None) -> str:
+                return f"{d['cpu_s']:.2f}" if d and "cpu_s" in d else "-"
+
+            def wall(d: dict[str, Any] | None) -> str:
+                return f"{d['seconds']:.2f}" if d else "-"
+
             lines.append(
                 f"| {r['scenario']} | {r['goal']} | {r['ours']['seconds']:.2f} | "
                 f"{r['rclone']['seconds']:.2f} | **{r['ratio']}** | "
-                f"{r['ours']['peak_rss_mib']} | {r['rclone']['peak_rss_mib']} |"
+                f"{r['ours']['peak_rss_mib']} | {r['rclone']['peak_rss_mib']} | "
+                f"{cpu(r['ours'])} / {cpu(r['rclone'])} / {cpu(fl.get('obstore'))} / "
+                f"{cpu(fl.get('sdk'))} | {wall(fl.get('obstore'))} / {wall(fl.get('sdk'))} | "
+                f"{cpu(r.get('ours_sdk'))} |"
             )
             if r.get("note"):
                 notes.append(f"- {r['scenario']}: {r['note']}.")
@@ -424,6 +516,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller data sets")
     parser.add_argument("--no-prefect", action="store_true", help="skip the Prefect overhead")
+    parser.add_argument(
+        "--no-floors", action="store_true", help="skip the bare-SDK and obstore floors"
+    )
+    parser.add_argument(
+        "--no-sdk-path",
+        action="store_true",
+        help="skip the extra run of our CLI with SPECIFY_DATA_PLANE=sdk",
+    )
     parser.add_argument("--only", default="", help="comma-separated scenario numbers")
     args = parser.parse_args()
     if shutil.which("rclone") is None:
@@ -434,7 +534,9 @@ def main() -> int:
     ).stdout.split("\n")[0]
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     with tempfile.TemporaryDirectory(prefix="replicate-bench-") as tmp:
-        bench = Bench(Path(tmp), args.quick)
+        bench = Bench(
+            Path(tmp), args.quick, floors=not args.no_floors, sdk_path=not args.no_sdk_path
+        )
         bench.start()
         try:
             steps = [
@@ -459,6 +561,7 @@ def main() -> int:
         "rclone": rclone_version,
         "quick": args.quick,
         "transfers": TRANSFERS,
+        "data_plane": os.environ.get("SPECIFY_DATA_PLANE", "auto"),
     }
     json_name = f"replicate-{stamp}.json"
     out = REPO / "bench" / "results" / json_name

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar, cast
 from urllib.parse import urlencode
 
 from providers.aws.adapter import AWSAdapter, client_error_code, find_botocore_error
@@ -39,7 +39,11 @@ from providers.errors import (
 )
 from providers.integrity import FAST_CRC, Hasher, b64_to_hex, checks_sha256
 from providers.locations import check_key
+from providers.native import DataPlaneSettings, NativeRefused, native_for
 from providers.operation import cloud_operation
+
+if TYPE_CHECKING:
+    from providers.native.s3 import S3BytePath
 
 try:
     from boto3.s3.transfer import TransferConfig
@@ -145,7 +149,10 @@ class S3Storage(AWSAdapter, CheckedDownload):
         transfer: TransferSettings | None = None,
         sse: str | None = None,
         kms_key_id: str | None = None,
+        data_plane: DataPlaneSettings | None = None,
     ) -> None:
+        # which client moves the bytes (providers.native): read and checked up front
+        self.data_plane = data_plane or DataPlaneSettings.from_env()
         if sse is not None and sse not in SSE_MODES:
             raise ConfigurationError(
                 f"unknown server-side encryption {sse!r}",
@@ -345,13 +352,20 @@ class S3Storage(AWSAdapter, CheckedDownload):
                 operation="upload",
                 resource=self.uri(key),
             )
-        resp = self.client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=body,
-            ContentMD5=base64.b64encode(md5.digest()).decode(),
-            **args,
-        )
+        native = cast("S3BytePath | None", native_for(self, key)) if "Tagging" not in args else None
+        resp = None
+        if native is not None:  # x-amz-checksum-sha256: S3 refuses a damaged body
+            with contextlib.suppress(NativeRefused):  # its TLS refused: the SDK, from now on
+                answer = native.put(key, body, args["Metadata"], map_error=self.map_error)
+                resp = {"ETag": answer["e_tag"], "VersionId": answer["version"]}
+        if resp is None:
+            resp = self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentMD5=base64.b64encode(md5.digest()).decode(),
+                **args,
+            )
         etag = _etag(resp.get("ETag"))
         # a single-part ETag is the MD5 of what S3 stored, except under SSE-KMS
         verified = self.sse != "aws:kms" and etag == md5.hexdigest()
@@ -535,6 +549,16 @@ class S3Storage(AWSAdapter, CheckedDownload):
         return self._head(key, version_id)
 
     def _open_bytes(self, key: str, version_id: str | None, obj: StorageObject) -> BinaryIO:
+        native = cast("S3BytePath | None", native_for(self, key))
+        if native is not None:  # checked by CheckedReader against S3's own hashes
+            with contextlib.suppress(NativeRefused):  # its TLS refused: the SDK, from now on
+                return native.open(
+                    key,
+                    if_match=obj.etag,
+                    version_id=version_id,
+                    map_error=self.map_error,
+                    operation="download",
+                )
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if version_id:
             args["VersionId"] = version_id
@@ -620,6 +644,10 @@ class S3Storage(AWSAdapter, CheckedDownload):
     @cloud_operation("open_read", kind=DownloadError, metric="download")
     def open_read(self, remote_key: str) -> BinaryIO:
         check_key(remote_key)
+        native = cast("S3BytePath | None", native_for(self, remote_key))
+        if native is not None:
+            with contextlib.suppress(NativeRefused):  # its TLS refused: the SDK, from now on
+                return native.open(remote_key, map_error=self.map_error)
         body = self.client.get_object(Bucket=self.bucket, Key=remote_key)["Body"]
         return cast(BinaryIO, body)
 

@@ -9,6 +9,7 @@ with the account key when the client has one, else a user delegation key (Entra 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import re
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar, cast
 
 from providers.azure.adapter import AzureAdapter, _code, sdk_import_error
 from providers.base import SHA256_METADATA_KEY, CheckedDownload, ObjectVersion, StorageObject
@@ -39,7 +40,11 @@ from providers.errors import (
 from providers.httpenv import requests_env
 from providers.integrity import checks_sha256
 from providers.locations import check_key
+from providers.native import DataPlaneSettings, NativeRefused, native_for
 from providers.operation import cloud_operation
+
+if TYPE_CHECKING:
+    from providers.native.azure import AzureBytePath
 
 try:
     from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -199,7 +204,10 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
         encryption_scope: str | None = None,
         max_url_expiry: int = MAX_URL_EXPIRY,
         sdk_retries: int = 1,
+        data_plane: DataPlaneSettings | None = None,
     ) -> None:
+        # which client moves the bytes (providers.native): read and checked up front
+        self.data_plane = data_plane or DataPlaneSettings.from_env()
         self.container = container
         self.client = client or service_client(
             connection_string=connection_string,
@@ -523,6 +531,14 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
     def _open_bytes(self, key: str, version_id: str | None, obj: StorageObject) -> BinaryIO:
         from azure.core import MatchConditions
 
+        # native (providers.native) only when CheckedReader has a hash of the whole blob
+        native = native_for(self, key) if obj.hashes.get("md5") or obj.sha256 else None
+        native = cast("AzureBytePath | None", native)
+        if native is not None:
+            with contextlib.suppress(NativeRefused):  # its TLS refused: the SDK, from now on
+                return native.open(
+                    key, if_match=obj.etag, version_id=version_id, map_error=self.map_error
+                )
         blob = self._container.get_blob_client(key, version_id=version_id)
         condition: dict[str, Any] = {}
         if obj.etag and not version_id:  # the version described, not a newer one

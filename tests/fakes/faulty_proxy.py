@@ -80,6 +80,8 @@ class FaultyProxy:
         self.enabled = True
         #: (method, path, status, answer bytes) per forwarded request
         self.log: list[tuple[str, str, int, int]] = []
+        #: (method, path, User-Agent) per request received: which client library sent it
+        self.agents: list[tuple[str, str, str]] = []
         self.counts: Counter[str] = Counter()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -159,6 +161,9 @@ class FaultyProxy:
                     else None
                 )
                 with proxy._lock:
+                    proxy.agents.append(
+                        (self.command, self.path, self.headers.get("User-Agent") or "")
+                    )
                     proxy.counts[outcome] += 1
                     proxy.counts["requests"] += 1
                     if request_fault:

@@ -27,6 +27,7 @@ import pytest
 from providers.aws.storage import S3Storage
 from providers.errors import CloudError
 from providers.local.storage import LocalStorage
+from providers.native import path_name
 from providers.replication import Journal, ReplicationOptions, replicate_prefix, verify_prefix
 from tests.fakes.faulty_proxy import FaultyProxy
 
@@ -95,15 +96,21 @@ def emulator_url(cloud: str) -> str:
 
 
 @pytest.fixture
-def cloud_pair(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any, FaultyProxy]]:
-    """(direct store, store through the faulty proxy, proxy) on a fresh bucket."""
-    cloud, seed, first = request.param
+def cloud_pair(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Any, Any, FaultyProxy]]:
+    """(direct store, store through the faulty proxy, proxy) on a fresh bucket; the
+    bytes of both go through the data plane the case names (providers.native)."""
+    cloud, seed, first, plane = request.param
+    monkeypatch.setenv("SPECIFY_DATA_PLANE", plane)
     bucket = f"faults-{uuid.uuid4().hex[:12]}"
     direct = store(cloud, bucket, emulator_url(cloud))
     (getattr(direct, "create_bucket", None) or direct.ensure_container)()
     with FaultyProxy(emulator_url(cloud), seed=seed, schedule=[first], **FAULTS) as proxy:
         proxy.enabled = False  # seeding goes around the faults
-        yield direct, store(cloud, bucket, proxy.url), proxy
+        faulty = store(cloud, bucket, proxy.url)
+        assert path_name(faulty) == plane, "the case runs on the data plane it names"
+        yield direct, faulty, proxy
 
 
 def read(storage: Any, key: str) -> bytes:
@@ -115,6 +122,18 @@ def put(storage: Any, key: str, data: bytes, tmp: Path) -> None:
     f = tmp / f"seed-{uuid.uuid4().hex}"
     f.write_bytes(data)
     storage.upload(f, key)
+
+
+def assert_plane(proxy: FaultyProxy, method: str, plane: str, *, multipart: bool = False) -> None:
+    """The object's bytes went through the client the data plane names: object_store's
+    requests (User-Agent object_store/...) on the native path, none on the SDK path or
+    where the native path leaves the bytes to the SDK (multipart=True)."""
+    agents = [a for m, path, a in proxy.agents if m == method]
+    if plane == "native" and not multipart:
+        sent = [a for m, path, a in proxy.agents if m == method and KEY in path]
+        assert sent and all(a.startswith("object_store") for a in sent), sent
+    else:
+        assert not any(a.startswith("object_store") for a in agents), agents
 
 
 def check_outcome(report: Any, target: Any, key: str, new: bytes, old: bytes, source: Any) -> None:
@@ -142,8 +161,16 @@ CASES = [(c, n) for c in CLOUDS for n in SIZES]
 IDS = [f"{c}-{n}" for c, n in CASES]
 
 
+#: where a native byte path exists (providers.native), every case runs on it as well
+PLANES = {"s3": ("sdk", "native"), "gcs": ("sdk",), "az": ("sdk", "native")}
+
+
 def _params(first: str) -> list[Any]:
-    return [pytest.param((c, 1000 + i, first), n, id=f"{c}-{n}") for i, (c, n) in enumerate(CASES)]
+    return [
+        pytest.param((c, 1000 + i, first, plane), n, id=f"{c}-{n}-{plane}")
+        for i, (c, n) in enumerate(CASES)
+        for plane in PLANES[c]
+    ]
 
 
 @pytest.mark.parametrize(("cloud_pair", "size"), _params("flip_request"), indirect=["cloud_pair"])
@@ -159,6 +186,9 @@ def test_to_the_cloud(cloud_pair: Any, size: str, payloads: Any, tmp_path: Path)
     proxy.enabled = False
     assert proxy.counts["flip_request"] >= 1, proxy.counts
     check_outcome(report, direct, KEY, new, old, src)
+    # native writes: S3 single PUTs only (multipart and every Azure write stay on the SDK)
+    sdk_only = SIZES[size] >= 8 * MiB or faulty.provider_name != "aws"
+    assert_plane(proxy, "PUT", cloud_pair_plane(faulty), multipart=sdk_only)
 
 
 @pytest.mark.parametrize(("cloud_pair", "size"), _params("flip_response"), indirect=["cloud_pair"])
@@ -176,6 +206,10 @@ def test_from_the_cloud(cloud_pair: Any, size: str, payloads: Any, tmp_path: Pat
     proxy.enabled = False
     assert proxy.counts["flip_response"] >= 1, proxy.counts
     check_outcome(report, dst, KEY, new, old, direct)
+    # replication reads by key: native on S3; Azure keeps the SDK's per-range MD5
+    assert_plane(
+        proxy, "GET", cloud_pair_plane(faulty), multipart=faulty.provider_name != "aws"
+    )
 
 
 @pytest.mark.parametrize(("cloud_pair", "size"), _params("flip_response"), indirect=["cloud_pair"])
@@ -197,6 +231,14 @@ def test_download(cloud_pair: Any, size: str, payloads: Any, tmp_path: Path) -> 
         proxy.enabled = False
     assert proxy.counts["flip_response"] >= 1, proxy.counts
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]  # no temp file left
+    # a download is native when the described object says what its bytes hash to (a
+    # block-list blob written by another tool has no Content-MD5: the SDK reads it)
+    hashless = faulty.provider_name == "azure" and SIZES[size] >= 8 * MiB
+    assert_plane(proxy, "GET", cloud_pair_plane(faulty), multipart=hashless)
+
+
+def cloud_pair_plane(storage: Any) -> str:
+    return path_name(storage)
 
 
 def raw_put(storage: Any, key: str, data: bytes) -> None:

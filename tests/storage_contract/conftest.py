@@ -26,6 +26,13 @@ def fetch(url: str) -> tuple[int, bytes]:
         return int(err.code), err.read()
 
 
+@pytest.fixture(params=["sdk", "native"])
+def data_plane(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which client moves the bytes (providers.native): the contract holds on both."""
+    monkeypatch.setenv("SPECIFY_DATA_PLANE", request.param)
+    return str(request.param)
+
+
 @pytest.fixture
 def fetch_url() -> Callable[[str], tuple[int, bytes]]:
     """GET a URL with no credentials at all: (status, body)."""

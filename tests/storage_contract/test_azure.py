@@ -15,6 +15,7 @@ from azure.storage.blob import BlobServiceClient
 
 from providers.azure.storage import AzureBlobStorage
 from providers.base import SupportsEncryption
+from providers.native import path_name
 from tests.emulators import Emulators
 from tests.fakes.azure_blob_versions import FakeVersionedBlobs
 from tests.fakes.azure_https import FakeAzureServer
@@ -30,12 +31,13 @@ from tests.storage_contract.conftest import unique
 class AzureFixtures:
     @pytest.fixture
     def missing_store(
-        self, emulators: Emulators, monkeypatch: pytest.MonkeyPatch
+        self, emulators: Emulators, monkeypatch: pytest.MonkeyPatch, data_plane: str
     ) -> Iterator[AzureBlobStorage]:
         monkeypatch.setenv("SPECIFY_RETRY_WAIT", "0.01")
         storage = AzureBlobStorage(
             unique("contract"), connection_string=os.environ["AZURE_STORAGE_CONNECTION_STRING"]
         )
+        assert path_name(storage) == data_plane  # the bytes go where the test says
         yield storage
         if storage.bucket_exists():
             storage.client.delete_container(storage.container)

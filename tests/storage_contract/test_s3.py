@@ -9,6 +9,7 @@ import pytest
 from providers.aws import AWSProvider
 from providers.aws.storage import S3Storage
 from providers.base import SupportsEncryption
+from providers.native import path_name
 from tests.emulators import Emulators
 from tests.storage_contract.base import SignedURLContract, StorageContract, VersionsContract
 from tests.storage_contract.conftest import unique
@@ -23,8 +24,10 @@ class S3Fixtures:
         return AWSProvider()
 
     @pytest.fixture
-    def missing_store(self, provider: AWSProvider) -> S3Storage:
-        return provider.get_storage(unique("contract"))
+    def missing_store(self, provider: AWSProvider, data_plane: str) -> S3Storage:
+        storage = provider.get_storage(unique("contract"))
+        assert path_name(storage) == data_plane  # the bytes go where the test says
+        return storage
 
     @pytest.fixture
     def store(self, missing_store: S3Storage) -> S3Storage:

@@ -1,0 +1,169 @@
+"""The native data plane: bulk bytes through obstore (Rust `object_store`), SDKs for the rest.
+
+`byte_path(store)` below is THE place that chooses, per store, whether its bytes go
+through the native client or the SDK; stores ask it at their byte-path points (a PUT of
+an object's body, a GET of an object's body) and keep the SDK for everything else
+(buckets, listings, HEAD, versions, signed URLs, deletes, multipart).
+
+What goes native, and why not the rest (docs/replication.md, "Native data plane"):
+
+- S3, native: a single PUT (below the multipart threshold) carrying
+  `x-amz-checksum-sha256` (S3 refuses a body that does not match), its ETag compared with
+  the MD5 of the bytes sent; every GET of an object's bytes (download, replication reads),
+  checked by `CheckedReader` against S3's own hashes. Stays on the SDK: multipart
+  (object_store completes the upload without showing the part ETags, so a damaged part
+  cannot be caught *before* the object becomes visible where the service does not check
+  part checksums, as moto does not); SSE-KMS / SSE-C (the ETag is no MD5); writes with tags.
+- Azure, native: the GET of a blob a download has described, when the description says
+  what the bytes must hash to (its `Content-MD5`, or our sha256 record): `CheckedReader`
+  checks the whole body. Stays on the SDK: every write (object_store sends no
+  transactional `Content-MD5` on Put Blob / Put Block and does not hand back the MD5 the
+  service computed, so no native write would be checked by the service); reads of blobs
+  with neither hash, and reads by key (`open_read`: nothing known to check them by),
+  which keep `validate_content` (the per-range MD5 the service computes).
+- GCS, SDK: object_store speaks the XML API without `x-goog-hash`, so a write is not
+  checked by the service; the GCS emulator does not speak that API at all.
+- local: the local disk.
+
+`SPECIFY_DATA_PLANE` (frozen `DataPlaneSettings.from_env`): `auto` (default: native where
+the table says so and obstore is installed, extra `native`), `sdk` (never), `native` (as
+auto, but a missing obstore is an error). Credentials, endpoint, region, addressing
+style, proxies, CA bundle and timeouts come from the store's own SDK client, which was
+built from the provider's settings or block: there is no second configuration.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from providers.errors import ConfigurationError
+from providers.settings import environment
+
+if TYPE_CHECKING:
+    from providers.native.azure import AzureBytePath
+    from providers.native.s3 import S3BytePath
+
+    BytePath = S3BytePath | AzureBytePath
+
+MODES = ("auto", "sdk", "native")
+ENV_VAR = "SPECIFY_DATA_PLANE"
+_ATTR = "_native_byte_path"
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class DataPlaneSettings:
+    """Which client moves an object's bytes: 'auto', 'sdk' or 'native'."""
+
+    mode: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigurationError(
+                f"unknown data plane {self.mode!r}",
+                operation="configure",
+                resource=ENV_VAR,
+                hint=f"Set {ENV_VAR} to one of {', '.join(MODES)} (or leave it unset: auto)",
+            )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DataPlaneSettings:
+        value = (environment(env).get(ENV_VAR) or "auto").strip().lower()
+        return cls(mode=value)
+
+
+def obstore_available() -> bool:
+    return importlib.util.find_spec("obstore") is not None
+
+
+def _wanted(settings: DataPlaneSettings) -> bool:
+    if settings.mode == "sdk":
+        return False
+    if obstore_available():
+        return True
+    if settings.mode == "native":
+        raise ConfigurationError(
+            "the native data plane needs obstore, which is not installed",
+            operation="configure",
+            resource=ENV_VAR,
+            hint="pip install 'specify-cloud[native]', or unset SPECIFY_DATA_PLANE",
+        )
+    return False
+
+
+def byte_path(store: Any, settings: DataPlaneSettings | None = None) -> BytePath | None:
+    """The native byte path of `store`, or None where its bytes stay on the SDK.
+
+    Decided once per store (on first use) and kept on it; see the module's table."""
+    cached = store.__dict__.get(_ATTR, False)
+    if cached is not False:
+        return cached  # type: ignore[no-any-return]
+    with _LOCK:
+        cached = store.__dict__.get(_ATTR, False)
+        if cached is not False:
+            return cached  # type: ignore[no-any-return]
+        given = settings or getattr(store, "data_plane", None)
+        chosen = _choose(
+            store, given if isinstance(given, DataPlaneSettings) else DataPlaneSettings.from_env()
+        )
+        store.__dict__[_ATTR] = chosen
+        return chosen
+
+
+def _choose(store: Any, settings: DataPlaneSettings) -> BytePath | None:
+    provider = getattr(store, "provider_name", None)
+    if provider not in ("aws", "azure") or not _wanted(settings):
+        return None  # GCS, local: see the list above
+    if provider == "azure":  # reads of described blobs only (the store asks for no more)
+        from providers.native.azure import AzureBytePath
+
+        return AzureBytePath.from_client(store.client, store.container)
+    if getattr(store, "sse", None) not in (None, "AES256"):
+        return None  # under SSE-KMS the ETag is no MD5: nothing to verify a write by
+    from providers.native.s3 import S3BytePath
+
+    return S3BytePath.from_client(store.client, store.bucket, sse=store.sse)
+
+
+def representable(key: str) -> bool:
+    """Whether object_store addresses exactly this key: its paths have no empty segment
+    (a trailing '/' would be dropped silently: 'folder/' is read as 'folder') and no
+    control character. Every other key keeps the SDK path."""
+    return (
+        bool(key)
+        and not key.endswith("/")
+        and "//" not in key
+        and not any(ord(c) < 32 or ord(c) == 127 for c in key)
+    )
+
+
+def native_for(store: Any, key: str) -> BytePath | None:
+    """The native byte path for this key of store, or None (the SDK moves its bytes)."""
+    chosen = byte_path(store)
+    if chosen is None or chosen.refused or not representable(key):
+        return None
+    return chosen
+
+
+def path_name(store: Any) -> str:
+    """'native' or 'sdk': which client moves this store's bytes (reports, tests)."""
+    return "native" if byte_path(store) is not None else "sdk"
+
+
+from providers.native._common import NativeRefused  # noqa: E402
+
+__all__ = [
+    "ENV_VAR",
+    "MODES",
+    "DataPlaneSettings",
+    "NativeRefused",
+    "byte_path",
+    "native_for",
+    "obstore_available",
+    "path_name",
+    "representable",
+]

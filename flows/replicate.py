@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -397,6 +398,38 @@ def _summary(source: str, reports: list[dict[str, Any]], shards: int) -> str:
 
 
 # --------------------------------------------------------------------------- the flow
+def _cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    """A shard's result is reused within its flow run only (a rerun of a finished shard
+    on another worker, a flow retry), never by a later run, which must look again."""
+    import hashlib
+    import json
+
+    run = getattr(getattr(context, "task_run", None), "flow_run_id", None) or "no-run"
+    text = json.dumps(parameters, sort_keys=True, default=str)
+    return f"specify-shard-{run}-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
+
+
+def _shared_results(state_dir: str) -> dict[str, Any]:
+    """Task options that keep shard results in the shared state directory (as JSON), so
+    that whichever worker or process asks finds them, also after the worker that computed
+    one is gone (Dask would otherwise compute it again)."""
+    import hashlib
+
+    from prefect.filesystems import LocalFileSystem
+
+    # a result storage must be a saved block: one per state directory
+    basepath = str(Path(state_dir) / "results")
+    name = "specify-shard-results-" + hashlib.sha256(basepath.encode()).hexdigest()[:12]
+    storage = LocalFileSystem(basepath=basepath)
+    storage.save(name, overwrite=True)
+    return {
+        "persist_result": True,
+        "result_storage": storage,
+        "result_serializer": "json",
+        "cache_key_fn": _cache_key,
+    }
+
+
 def _shard_reports(fut: Any) -> tuple[list[dict[str, Any]] | None, str | None]:
     """A finished shard's per-target reports, or (None, why) when it crashed."""
     fut.wait()  # the done callback may run before the final state is kept
@@ -444,6 +477,7 @@ def replicate(
     plain["journal_dir"] = shared_state_dir(engine)
     engine = options_from(plain)
     started = time.monotonic()
+    shared = _shared_results(plain["journal_dir"])
     urls = [describe(t, prefix) for t in targets]
     reports = [_blank(t, u) for t, u in zip(targets, urls, strict=True)]
     permanent_error = [False] * len(targets)
@@ -481,7 +515,7 @@ def replicate(
         per_range: list[list[int] | None] = [None] * len(targets)
         live = [i for i in range(len(targets)) if reports[i]["ok"]]
         if live:
-            planned = plan_shards.submit(
+            planned = plan_shards.with_options(**shared).submit(
                 source, [targets[i] for i in live], prefix, plain, objects_per_shard
             )
             planned.wait()
@@ -513,7 +547,7 @@ def replicate(
             for k, r in enumerate(ranges):
                 label = f"{k + 1}/{n} {range_label(r)}"
                 fut = replicate_shard_task.with_options(
-                    task_run_name=f"shard {label}", tags=tags
+                    task_run_name=f"shard {label}", tags=tags, **shared
                 ).submit(
                     source,
                     [targets[i] for i in live],
@@ -556,7 +590,9 @@ def replicate(
                     if counts[k]:
                         label = f"{k + 1}/{n} {range_label(r)}"
                         fut = replicate_shard_task.with_options(
-                            task_run_name=f"delete {label} on {urls[i]}", tags=cloud_tags(urls[i])
+                            task_run_name=f"delete {label} on {urls[i]}",
+                            tags=cloud_tags(urls[i]),
+                            **shared,
                         ).submit(
                             source, [targets[i]], prefix, plain, r.lo, r.hi, [urls[i]], label,
                             allowed_deletes=counts[k],

@@ -6,6 +6,7 @@ disable. Lines are appended with a single write so concurrent writers do not int
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import json
@@ -70,15 +71,37 @@ def audit(
     line = json.dumps(record, default=str, ensure_ascii=False) + "\n"
     try:
         with _lock:
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-            try:
-                fd = os.open(path, flags, 0o600)
-            except FileNotFoundError:  # first record: make the directory
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, flags, 0o600)
-            try:
-                os.write(fd, line.encode())
-            finally:
-                os.close(fd)
+            os.write(_fd(path), line.encode())
     except OSError:
-        pass
+        for fd, _ in _open.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        _open.clear()
+
+
+#: path -> (fd, inode): an open per record (O_CREAT, on a file that many processes
+#: append to) costs more than the write; a stat per record finds a moved or removed file
+#: (log rotation, a test's temp dir) and reopens it. The inode cannot be reused while it
+#: is held open here, so the comparison is exact.
+_open: dict[Path, tuple[int, int]] = {}
+
+
+def _fd(path: Path) -> int:
+    held = _open.get(path)
+    if held is not None:
+        fd, inode = held
+        try:
+            if os.stat(path).st_ino == inode:
+                return fd
+        except OSError:
+            pass
+        del _open[path]
+        os.close(fd)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileNotFoundError:  # first record: make the directory
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o600)
+    _open[path] = (fd, os.fstat(fd).st_ino)
+    return fd

@@ -362,6 +362,37 @@ class RefinesReadCheck(Protocol):
     def read_hashes(self, obj: StorageObject) -> dict[str, str]: ...
 
 
+@runtime_checkable
+class InProcess(Protocol):
+    """Optional capability: the store's calls are this machine's own syscalls (a
+    directory), with no network round trip to wait on. Threads then buy nothing but lock
+    hand-offs (the GIL), so replication between such stores runs on one thread."""
+
+    in_process: ClassVar[bool]
+
+
+@runtime_checkable
+class ListsRange(Protocol):
+    """Optional capability: list one key range, ascending, page by page, starting at
+    `start` with the service's own means (S3 StartAfter, GCS startOffset/endOffset, a
+    sorted directory walk) and stopping at `end`, so a shard of a large bucket lists only
+    its part and nothing is held but one page.
+
+    Keys are full keys (with the prefix); start is inclusive, end exclusive, None open.
+    Order: ascending by code point (= UTF-8 bytes, the order S3, GCS and Azure list in).
+    A store may yield fewer details than `list_objects` (local: no sidecar is read, so no
+    sha256 or metadata): size, etag and last_modified are what planning needs."""
+
+    def list_range(
+        self,
+        prefix: str = "",
+        start: str | None = None,
+        end: str | None = None,
+        *,
+        page_size: int = 1000,
+    ) -> Iterator[StorageObject]: ...
+
+
 def read_expectation(obj: StorageObject) -> dict[str, str]:
     """What the bytes of obj must hash to: the service's own hashes, and our sha256 record."""
     out = dict(obj.hashes)

@@ -110,16 +110,33 @@ def map_generic_error(
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _position(sig: inspect.Signature, name: str) -> int | None:
+    """Where a positional-or-keyword parameter sits (a bind per call is measurable)."""
+    for i, param in enumerate(sig.parameters.values()):
+        if param.name == name:
+            ok = param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD)
+            return i if ok else None
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            return None
+    return None
+
+
 def _resource_of(
     sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any], name: str | None
 ) -> str | None:
     if name is None:
         return None
-    try:
-        bound = sig.bind_partial(*args, **kwargs)
-    except TypeError:
-        return None
-    value = bound.arguments.get(name)
+    value = kwargs.get(name)
+    if value is None:
+        index = _position(sig, name)
+        if index is not None and index < len(args):
+            value = args[index]
+        elif index is None:
+            try:
+                value = sig.bind_partial(*args, **kwargs).arguments.get(name)
+            except TypeError:
+                return None
     if value is None:
         return None
     return getattr(value, "name", None) if not isinstance(value, str | Path | int) else str(value)

@@ -22,8 +22,11 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
+import heapq
 import io
+import json
 import os
+import pickle
 import re
 import sqlite3
 import tempfile
@@ -34,10 +37,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Generic, Literal, TypeVar
 
 from providers.base import (
     CloudStorage,
+    InProcess,
+    ListsRange,
     RefinesReadCheck,
     StorageObject,
     TakesDigests,
@@ -48,6 +53,7 @@ from providers.errors import (
     ConfigurationError,
     DownloadError,
     IntegrityError,
+    StorageError,
 )
 from providers.integrity import STRENGTH, CheckedReader, strongest_common
 from providers.locations import check_key
@@ -55,6 +61,12 @@ from providers.retry import RetryPolicy
 
 CHUNK = 1024 * 1024
 DEFAULT_THRESHOLD = 8 * 1024 * 1024
+#: keys per task on the transfer threads (one hand-off per batch, not per object)
+BATCH = 64
+#: per-key detail (copied keys, evidence, errors) kept in a report; the journal has all
+REPORT_KEYS = 10_000
+#: objects per run of a listing sorted through a temp file (stores without list_range)
+SPILL_RUN = 50_000
 
 Action = Literal["copy", "skip", "delete", "reject"]
 
@@ -108,6 +120,9 @@ class ReplicationOptions:
     #: only keys in this range (relative to the prefixes) are listed, planned, copied and
     #: deleted, on the source and every target: a shard of a larger replication
     key_range: KeyRange | None = None
+    #: compare sha256 of every same-size object (rclone --checksum) instead of trusting
+    #: the journal's record of a verified copy when size, etag and source version match
+    checksum: bool = False
 
     def __post_init__(self) -> None:
         if self.transfers < 1 or self.large_transfers < 1:
@@ -300,6 +315,54 @@ def _tag(obj: StorageObject) -> str | None:
     return "|".join(p or "" for p in parts) if any(parts) else None
 
 
+def _bad_key(key: str) -> str | None:
+    """Why a key may not be written anywhere ('..' segments, a leading '/', ...), or None."""
+    try:
+        check_key(key)
+    except ConfigurationError as exc:
+        return str(exc)
+    return None
+
+
+def _sorted_spill(objects: Iterator[StorageObject]) -> Iterator[StorageObject]:
+    """A listing in key order, for a store that does not promise one: runs of SPILL_RUN
+    objects are sorted in memory and pickled to unlinked temp files, then merged."""
+    runs: list[BinaryIO] = []
+    chunk: list[StorageObject] = []
+
+    def spill() -> None:
+        chunk.sort(key=lambda o: o.key)
+        fh = tempfile.TemporaryFile(prefix="specify-sort-")  # noqa: SIM115 (closed below)
+        for obj in chunk:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        fh.seek(0)
+        runs.append(fh)  # type: ignore[arg-type]
+        chunk.clear()
+
+    def read(fh: BinaryIO) -> Iterator[StorageObject]:
+        while True:
+            try:
+                yield pickle.load(fh)  # our own temp file, written just above
+            except EOFError:
+                return
+
+    try:
+        for obj in objects:
+            chunk.append(obj)
+            if len(chunk) >= SPILL_RUN:
+                spill()
+        if not runs:
+            chunk.sort(key=lambda o: o.key)
+            yield from chunk
+            return
+        if chunk:
+            spill()
+        yield from heapq.merge(*(read(fh) for fh in runs), key=lambda o: o.key)
+    finally:
+        for fh in runs:
+            fh.close()
+
+
 def sha256_stream(stream: BinaryIO) -> tuple[int, str]:
     digest = hashlib.sha256()
     total = 0
@@ -410,11 +473,15 @@ def checked(
     *,
     sha256: str | None = None,
     extra: tuple[str, ...] = (),
+    refine: bool | None = None,
 ) -> CheckedReader:
-    """A fresh stream of obj, checked against the service's hashes (and sha256 when known)."""
+    """A fresh stream of obj, checked against the service's hashes (and sha256 when known).
+    refine: whether storage is RefinesReadCheck (None: ask; the caller may know)."""
     # a listing may not say (an S3 multipart object): the store knows where to look
+    if refine is None:
+        refine = isinstance(storage, RefinesReadCheck)
     expected = (
-        storage.read_hashes(obj) if isinstance(storage, RefinesReadCheck) else read_expectation(obj)
+        storage.read_hashes(obj) if refine else read_expectation(obj)  # type: ignore[attr-defined]
     )
     if sha256:
         expected.setdefault("sha256", sha256)
@@ -454,9 +521,16 @@ def journal_path(source_uri: str, target_uri: str, state_dir: Path) -> Path:
 class Journal:
     """Per source+target pair: which target keys a run finished (verified), and when.
 
-    SQLite in WAL mode, committed per object, so SIGKILL loses at most the objects in
-    flight. Also caches source hashes computed by streaming, keyed by size and version tag.
+    SQLite in WAL mode. Records are written in batches (a transaction per FLUSH_RECORDS
+    records or FLUSH_SECONDS, and at close), not one commit per object: SIGKILL loses at
+    most the last fraction of a second of records, and those objects are then compared
+    by sha256 on the next run (found equal and skipped, not copied again). Also caches
+    source hashes computed by streaming, keyed by size and version tag. Planning reads
+    both tables in key order, a page at a time (`done_page`, `hash_page`).
     """
+
+    FLUSH_RECORDS = 500
+    FLUSH_SECONDS = 0.25
 
     def __init__(self, path: Path, source_uri: str = "", target_uri: str = "") -> None:
         self.path = path
@@ -477,10 +551,16 @@ class Journal:
                 key TEXT PRIMARY KEY, size INTEGER, tag TEXT, sha256 TEXT);
             """
         )
-        with contextlib.suppress(sqlite3.OperationalError):  # journals from before
-            self._db.execute("ALTER TABLE done ADD COLUMN evidence TEXT")
+        for column in ("evidence", "src_tag"):  # journals from before
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._db.execute(f"ALTER TABLE done ADD COLUMN {column} TEXT")
         if source_uri and not self._db.execute("SELECT 1 FROM pair").fetchone():
             self._db.execute("INSERT INTO pair VALUES (?, ?)", (source_uri, target_uri))
+        self._records: list[tuple[object, ...]] = []
+        self._hashes: list[tuple[object, ...]] = []
+        self._tags: list[tuple[object, ...]] = []
+        self._forgets: list[tuple[object, ...]] = []
+        self._flushed = time.monotonic()
 
     @classmethod
     def open_existing(cls, path: Path) -> Journal | None:
@@ -488,7 +568,47 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
+            self._flush()
             self._db.close()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write what is buffered in one transaction (the caller holds the lock)."""
+        if not (self._records or self._hashes or self._tags or self._forgets):
+            return
+        self._db.execute("BEGIN")
+        try:
+            if self._records:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO done (key, size, sha256, etag, run_id, finished, "
+                    "evidence, src_tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    self._records,
+                )
+            if self._hashes:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)", self._hashes
+                )
+            if self._tags:
+                self._db.executemany("UPDATE done SET src_tag=? WHERE key=?", self._tags)
+            if self._forgets:
+                self._db.executemany("DELETE FROM done WHERE key=?", self._forgets)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._records, self._hashes, self._tags, self._forgets = [], [], [], []
+        self._flushed = time.monotonic()
+
+    def _maybe_flush(self) -> None:
+        if (
+            len(self._records) + len(self._hashes) + len(self._tags) + len(self._forgets)
+            >= self.FLUSH_RECORDS
+            or time.monotonic() - self._flushed >= self.FLUSH_SECONDS
+        ):
+            self._flush()
 
     def start_run(self, run_id: str) -> None:
         with self._lock:
@@ -498,12 +618,14 @@ class Journal:
 
     def end_run(self, run_id: str, status: str) -> None:
         with self._lock:
+            self._flush()
             self._db.execute(
                 "UPDATE runs SET finished=?, status=? WHERE run_id=?", (time.time(), status, run_id)
             )
 
     def finished(self, key: str) -> tuple[int, str, str | None] | None:
         with self._lock:
+            self._flush()
             row = self._db.execute(
                 "SELECT size, sha256, etag FROM done WHERE key=?", (key,)
             ).fetchone()
@@ -517,27 +639,35 @@ class Journal:
         etag: str | None,
         run_id: str,
         evidence: str | None = None,
+        src_tag: str | None = None,
     ) -> None:
-        """A verified copy; evidence says what verified it (e.g. 's3:etag-md5')."""
+        """A verified copy; evidence says what verified it (e.g. 's3:etag-md5'); src_tag
+        the source's version as listed (size, etag, mtime) when it was read."""
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO done (key, size, sha256, etag, run_id, finished, "
-                "evidence) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, size, sha256, etag, run_id, time.time(), evidence),
-            )
+            self._records.append((key, size, sha256, etag, run_id, time.time(), evidence, src_tag))
+            self._maybe_flush()
+
+    def set_source_tag(self, key: str, src_tag: str) -> None:
+        """The source version a finished copy was checked against again (same sha256)."""
+        with self._lock:
+            self._tags.append((src_tag, key))
+            self._maybe_flush()
 
     def evidence(self, key: str) -> str | None:
         with self._lock:
+            self._flush()
             row = self._db.execute("SELECT evidence FROM done WHERE key=?", (key,)).fetchone()
         return str(row[0]) if row and row[0] else None
 
     def forget(self, key: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM done WHERE key=?", (key,))
+            self._forgets.append((key,))
+            self._maybe_flush()
 
     def keys_by_run(self) -> dict[str, list[str]]:
         """run_id -> target keys that run finished (for audits and the crash test)."""
         with self._lock:
+            self._flush()
             rows = self._db.execute("SELECT run_id, key FROM done ORDER BY finished").fetchall()
         out: dict[str, list[str]] = {}
         for run_id, key in rows:
@@ -549,8 +679,28 @@ class Journal:
             rows = self._db.execute("SELECT run_id, status FROM runs ORDER BY started").fetchall()
         return [(str(r), str(s)) for r, s in rows]
 
+    def done_page(self, start: str, limit: int) -> list[tuple[str, DoneRow]]:
+        """Up to limit finished keys from start on, in key order (one query a page)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, size, sha256, etag, src_tag FROM done WHERE key >= ? "
+                "ORDER BY key LIMIT ?",
+                (start, limit),
+            ).fetchall()
+        return [(str(k), DoneRow(int(z), str(h), e, t)) for k, z, h, e, t in rows]
+
+    def hash_page(self, start: str, limit: int) -> list[tuple[str, tuple[int, str, str]]]:
+        """Up to limit cached source hashes from start on: key -> (size, tag, sha256)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, size, tag, sha256 FROM hashes WHERE key >= ? ORDER BY key LIMIT ?",
+                (start, limit),
+            ).fetchall()
+        return [(str(k), (int(z), str(t), str(h))) for k, z, t, h in rows]
+
     def cached_hash(self, key: str, size: int, tag: str) -> str | None:
         with self._lock:
+            self._flush()
             row = self._db.execute(
                 "SELECT sha256 FROM hashes WHERE key=? AND size=? AND tag=?", (key, size, tag)
             ).fetchone()
@@ -558,9 +708,41 @@ class Journal:
 
     def cache_hash(self, key: str, size: int, tag: str, sha256: str) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?)", (key, size, tag, sha256)
-            )
+            self._hashes.append((key, size, tag, sha256))
+            self._maybe_flush()
+
+
+@dataclass(frozen=True)
+class DoneRow:
+    """A journal record of a verified copy, as planning reads it."""
+
+    size: int
+    sha256: str
+    etag: str | None
+    src_tag: str | None
+
+
+V = TypeVar("V")
+
+
+class _Forward(Generic[V]):
+    """Lookups in ascending key order answered from pages of an ordered query: a
+    merge-join with a table, one query per page instead of one per key."""
+
+    def __init__(self, fetch: Callable[[str, int], list[tuple[str, V]]], page: int = 1000):
+        self._fetch = fetch
+        self._page = page
+        self._rows: dict[str, V] = {}
+        self._upto: str | None = None  # every row <= this key is in _rows (None: nothing)
+        self._all = False  # the last page was short: every row from its start is held
+
+    def get(self, key: str) -> V | None:
+        if not self._all and (self._upto is None or key > self._upto):
+            rows = self._fetch(key, self._page)
+            self._rows = dict(rows)
+            self._all = len(rows) < self._page
+            self._upto = rows[-1][0] if rows else key
+        return self._rows.get(key)
 
 
 # --------------------------------------------------------------------------- engine
@@ -569,21 +751,39 @@ class _TargetState:
     storage: CloudStorage
     prefix: str
     uri: str
-    listing: dict[str, StorageObject] = field(default_factory=dict)
-    plan: Plan | None = None
+    listing: dict[str, StorageObject] = field(default_factory=dict)  # verify() only
+    plan: Plan | None = None  # plan_replication() only
     journal: Journal | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
-    copied: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)  # the first REPORT_KEYS
+    n_copied: int = 0
     bytes_copied: int = 0
     skipped: int = 0
     deleted: int = 0
-    errors: dict[str, str] = field(default_factory=dict)
+    failed: int = 0
+    to_copy: int = 0
+    to_delete: int = 0
+    counted_deletes: int = 0  # by the --delete safety pass, before anything was written
+    listed: int = 0  # target objects in the range
+    errors: dict[str, str] = field(default_factory=dict)  # the first REPORT_KEYS
     #: whether any failure may pass on a later try (a transient error that outlived the
     #: engine's retries); False when every failure is permanent, so no level retries it
     retryable: bool = False
     error: str | None = None
-    evidence: dict[str, str] = field(default_factory=dict)
+    evidence: dict[str, str] = field(default_factory=dict)  # the first REPORT_KEYS
     lock_fd: int | None = None
+    rows: _Forward[DoneRow] | None = None  # the journal, read in key order
+    deletes: Any = None  # a temp file of planned deletes (json lines), with --delete
+    items: list[PlanItem] | None = None  # collected for plan_replication()
+
+
+_Unit = tuple[
+    str,  # rel
+    StorageObject,  # source object
+    list[tuple[_TargetState, PlanItem]],  # copies decided from the listings
+    list[tuple[_TargetState, StorageObject, "DoneRow | None"]],  # same size: compare
+    "str | None",  # the source's cached sha256
+]
 
 
 class Replicator:
@@ -611,8 +811,12 @@ class Replicator:
         self._bucket = TokenBucket(limit) if limit else None
         self._retry = RetryPolicy(attempts=self.options.attempts, initial_wait=0.2, max_wait=4.0)
         self._hash_journal: Journal | None = None
-        self._source_sha: dict[str, str] = {}
-        self._sha_lock = threading.Lock()
+        self._refines = isinstance(source, RefinesReadCheck)
+        # every store a directory: copy on the planning thread (threads would only pass
+        # the GIL back and forth: ~180 futex calls per object with 8 of them)
+        self._inline = all(
+            isinstance(s, InProcess) and s.in_process for s in (source, *(s for s, _ in targets))
+        )
         self._large = threading.BoundedSemaphore(self.options.large_transfers)
 
     def _check_overlaps(self) -> None:
@@ -702,47 +906,107 @@ class Replicator:
                 t.journal.close()
 
     # ------------------------------------------------------------------ listing
-    def _list_source(self) -> dict[str, StorageObject]:
-        out: dict[str, StorageObject] = {}
-        for obj in self.source.list_objects(self.source_prefix):
-            rel = obj.key[len(self.source_prefix) :]
+    def _listing(
+        self, storage: CloudStorage, prefix: str, *, source: bool
+    ) -> Iterator[tuple[str, StorageObject]]:
+        """(key relative to prefix, object) in ascending key order, page by page, only
+        keys in key_range (and, for the source, selected by the globs).
+
+        A store with `list_range` starts at the range's low end and stops at its high
+        end; any other store's `list_objects` is sorted through a temp file first. The
+        order is checked: a store that lists out of order fails loudly (CloudError)
+        instead of making the merge plan copies or deletes it should not."""
+        kr = self.options.key_range
+        start = prefix + kr.lo if kr is not None and kr.lo is not None else None
+        end = prefix + kr.hi if kr is not None and kr.hi is not None else None
+        if isinstance(storage, ListsRange):
+            objects: Iterator[StorageObject] = storage.list_range(prefix, start, end)
+        else:
+            objects = _sorted_spill(storage.list_objects(prefix))
+        n = len(prefix)
+        last: str | None = None
+        selects = self.options.selects
+        globs = source and bool(self.options.include or self.options.exclude)
+        for obj in objects:
+            key = obj.key
+            rel = key[n:]
+            if last is not None and rel <= last:
+                raise StorageError(
+                    f"{_uri(storage, prefix)} listed {rel!r} after {last!r}: the listing "
+                    "is not in key order, so it cannot be merged safely",
+                    provider=storage.provider_name,
+                    operation="list",
+                    resource=prefix,
+                    hint="Report this store's listing order; nothing was deleted",
+                )
+            last = rel
+            if not rel or not key.startswith(prefix):
+                continue
             # a key ending in '/' with content is an object like any other (copied, or
             # reported where the target cannot hold it); empty ones are folder markers
-            if (
-                rel
-                and (obj.size or not rel.endswith("/"))
-                and self.options.in_range(rel)
-                and self.options.selects(rel)
-            ):
-                out[rel] = obj
-        return out
+            if not obj.size and rel[-1] == "/":
+                continue
+            if kr is not None:
+                if kr.hi is not None and rel >= kr.hi:
+                    return
+                if kr.lo is not None and rel < kr.lo:
+                    continue
+            if globs and not selects(rel):
+                continue
+            yield rel, obj
 
-    def _list_all(self) -> dict[str, StorageObject]:
-        """List the source and every target at once (each listing waits on its server)."""
-        with ThreadPoolExecutor(max(1, len(self.targets))) as pool:
-            # a target's listing failure is recorded in t.error; anything else is a bug
-            targets = [pool.submit(self._list_target, t) for t in self.targets]
-            source = self._list_source()
-            for fut in targets:
-                fut.result()
-        return source
-
-    def _list_target(self, t: _TargetState) -> None:
+    def _target_listing(self, t: _TargetState) -> Iterator[tuple[str, StorageObject]]:
+        """A target's listing; a failure marks the target (t.error) and ends it there:
+        nothing more is planned for that target."""
         try:
-            for obj in t.storage.list_objects(t.prefix):
-                rel = obj.key[len(t.prefix) :]
-                if rel and (obj.size or not rel.endswith("/")) and self.options.in_range(rel):
-                    t.listing[rel] = obj
+            for item in self._listing(t.storage, t.prefix, source=False):
+                t.listed += 1
+                yield item
         except CloudError as exc:
             t.error = f"listing failed: {exc}"
 
+    def _joined(
+        self, targets: Sequence[_TargetState]
+    ) -> Iterator[tuple[str, StorageObject | None, list[StorageObject | None]]]:
+        """Merge-join the source's listing with every target's, by key: (key, the
+        source's object or None, each target's object or None). Holds one page each."""
+        streams: list[Iterator[tuple[str, StorageObject]]] = [
+            self._listing(self.source, self.source_prefix, source=True),
+            *(self._target_listing(t) for t in targets),
+        ]
+        heads = [next(it, None) for it in streams]
+        width = len(streams)
+        while True:
+            key: str | None = None
+            for h in heads:
+                if h is not None and (key is None or h[0] < key):
+                    key = h[0]
+            if key is None:
+                return
+            row: list[StorageObject | None] = [None] * width
+            for i in range(width):
+                h = heads[i]
+                if h is not None and h[0] == key:
+                    row[i] = h[1]
+                    heads[i] = next(streams[i], None)
+            yield key, row[0], row[1:]
+
+    def _list_source(self) -> dict[str, StorageObject]:
+        return dict(self._listing(self.source, self.source_prefix, source=True))
+
+    def _list_all(self) -> dict[str, StorageObject]:
+        """Every listing in memory (verify only): the source and each target."""
+        for t in self.targets:
+            t.listing = dict(self._target_listing(t))
+        return self._list_source()
+
     # ------------------------------------------------------------------ hashes
-    def source_sha256(self, rel: str, obj: StorageObject) -> str:
+    def source_sha256(self, rel: str, obj: StorageObject, cached: str | None = None) -> str:
         """The source object's sha256: listing, cache, head, or streaming its bytes."""
-        with self._sha_lock:
-            known = self._source_sha.get(rel) or obj.sha256
-        if known:
-            return known
+        if obj.sha256:
+            return obj.sha256
+        if cached:
+            return cached
         tag = _tag(obj)
         journal = self._hash_journal
         sha = journal.cached_hash(rel, obj.size, tag) if journal and tag else None
@@ -772,9 +1036,8 @@ class Replicator:
             return fh.hasher.value("sha256") or ""
 
     def _remember_sha(self, rel: str, obj: StorageObject, sha: str) -> None:
-        """Keep a hash computed from the bytes, so the next run need not read them again."""
-        with self._sha_lock:
-            self._source_sha[rel] = sha
+        """Keep a hash computed from the bytes, so the next run need not read them again
+        (a copy's journal record keeps it too, with the source's tag)."""
         tag = _tag(obj)
         journal = self._hash_journal
         if obj.sha256 is None and journal and tag and not self.options.dry_run:
@@ -796,82 +1059,297 @@ class Replicator:
     def _copy_item(t: _TargetState, rel: str, src: StorageObject, reason: str) -> PlanItem:
         return PlanItem(rel, "copy", reason, src.size, src.key, t.prefix + rel, src.sha256)
 
-    def _decide_by_listing(self, t: _TargetState, rel: str, src: StorageObject) -> PlanItem | None:
-        """What the listings alone settle: bad keys, missing objects, size changes.
+    def _plan_and_copy(self, execute: bool) -> None:
+        """Stream the plan and carry it out as it goes, in bounded memory.
 
-        None: the sizes match, and only checksums can tell.
-        """
-        base = self._copy_item(t, rel, src, "")
-        try:
-            check_key(rel)
-            check_key(t.prefix + rel)
-        except ConfigurationError as exc:
-            return replace(base, action="reject", reason=str(exc))
-        dst = t.listing.get(rel)
-        if dst is None:
-            return replace(base, reason="missing on target")
-        if dst.size != src.size:
-            return replace(base, reason=f"size differs ({src.size} != {dst.size})")
-        return None
+        The main thread merge-joins the listings (and each journal, a page at a time);
+        what the listings settle is decided here: missing or resized objects are copied,
+        objects whose size, etag and source version match the journal's record of a
+        verified copy are skipped (like rclone's size+modtime; --checksum compares
+        hashes instead). Same-size objects with nothing to trust are compared by sha256
+        on the transfer threads, in batches of BATCH keys, which then copy what differs:
+        each source object is read once for all targets that need it."""
+        opts = self.options
+        targets = [t for t in self.targets if t.error is None]
+        for t in targets:
+            if t.journal is not None:
+                journal = t.journal
+                t.rows = _Forward(journal.done_page)
+            if opts.delete_extraneous and execute:
+                t.deletes = tempfile.TemporaryFile(  # noqa: SIM115 (closed by run())
+                    "w+", encoding="utf-8", prefix="specify-del-"
+                )
+        hashes = _Forward(self._hash_journal.hash_page) if self._hash_journal is not None else None
+        checksum = opts.checksum
+        batch: list[_Unit] = []
+        batch_bytes = 0
+        inflight = threading.BoundedSemaphore(opts.transfers * 2)
+        planned: dict[int, list[int] | None] = {}  # id(t) -> [objects, bytes] not yet sent
 
-    def _decide_by_checksum(
-        self, t: _TargetState, rel: str, src: StorageObject, trust_journal: bool
-    ) -> PlanItem:
-        """Same size: compare checksums, cheapest evidence first (may read objects)."""
-        item = self._copy_item(t, rel, src, "sha256 differs")
-        dst = t.listing[rel]
-        if trust_journal and t.journal is not None and dst.sha256 is None:
-            done = t.journal.finished(t.prefix + rel)
-            if done and done[0] == dst.size and (done[2] is None or done[2] == dst.etag):
-                src_sha = src.sha256 or self.source_sha256(rel, src)
-                if done[1] == src_sha:
-                    return replace(item, action="skip", reason="journal", sha256=src_sha)
-        src_sha = self.source_sha256(rel, src)
-        dst_sha = dst.sha256 or self._target_sha256(t, dst)
-        if src_sha == dst_sha:
-            return replace(item, action="skip", reason="same sha256", sha256=src_sha)
-        return replace(item, sha256=src_sha)
+        def submit(pool: ThreadPoolExecutor, units: list[_Unit]) -> None:
+            for t in targets:
+                counts = planned.pop(id(t), None)
+                if counts:
+                    self._emit(t.uri, "planned", nbytes=counts[1], objects=counts[0])
+            if self._inline:
+                self._run_units(units, execute)
+                return
+            inflight.acquire()
+            fut = pool.submit(self._run_units, units, execute)
+            fut.add_done_callback(lambda _f: inflight.release())
+            futures.append(fut)
+            # keep the list short: drop what finished (their errors are recorded per key)
+            if len(futures) > 4 * opts.transfers:
+                futures[:] = [f for f in futures if not f.done() or f.exception()]
 
-    def plan(self, source_listing: dict[str, StorageObject], trust_journal: bool = True) -> None:
-        """Fill each target's plan (the hashing it needs runs on the thread pool)."""
-        keys = sorted(source_listing)
-        with ThreadPoolExecutor(self.options.transfers) as pool:
-            for t in self.targets:
-                if t.error:
-                    t.plan = Plan(t.uri, (), t.error)
+        futures: list[Any] = []
+        with ThreadPoolExecutor(opts.transfers) as pool:
+            for rel, src, dsts in self._joined(targets):
+                if src is None:
+                    if opts.delete_extraneous and opts.selects(rel):
+                        for t, dst in zip(targets, dsts, strict=True):
+                            if dst is not None and t.error is None:
+                                self._plan_delete(t, rel, dst)
                     continue
-                # the listings settle most keys here; only same-size pairs need hashing,
-                # which may read objects, so only they go to the pool
-                settled = {k: self._decide_by_listing(t, k, source_listing[k]) for k in keys}
-                pending = {
-                    k: pool.submit(self._decide_by_checksum, t, k, source_listing[k], trust_journal)
-                    for k, item in settled.items()
-                    if item is None
-                }
-                items: list[PlanItem] = []
-                for k, item in settled.items():
-                    if item is not None:
-                        items.append(item)
+                copies: list[tuple[_TargetState, PlanItem]] = []
+                compares: list[tuple[_TargetState, StorageObject, DoneRow | None]] = []
+                bad = _bad_key(rel)
+                tag = None
+                for t, dst in zip(targets, dsts, strict=True):
+                    if t.error is not None:
                         continue
-                    try:
-                        items.append(pending[k].result())
-                    except CloudError as exc:
-                        src = source_listing[k]
-                        items.append(
-                            PlanItem(k, "reject", f"could not compare: {exc}", src.size, src.key)
-                        )
-                error = None
-                if self.options.delete_extraneous:
-                    extra = [
-                        PlanItem(rel, "delete", "not in source", o.size, "", o.key)
-                        for rel, o in sorted(t.listing.items())
-                        if rel not in source_listing and self.options.selects(rel)
-                    ]
-                    self._check_deletes(t, len(source_listing), len(extra))
-                    items.extend(extra)
-                t.plan = Plan(t.uri, tuple(items), error)
+                    reason = bad or _bad_key(t.prefix + rel)
+                    if reason:
+                        self._reject(t, rel, src, reason)
+                        continue
+                    if dst is None:
+                        copies.append((t, self._copy_item(t, rel, src, "missing on target")))
+                        continue
+                    if dst.size != src.size:
+                        why = f"size differs ({src.size} != {dst.size})"
+                        copies.append((t, self._copy_item(t, rel, src, why)))
+                        continue
+                    row = t.rows.get(t.prefix + rel) if t.rows is not None else None
+                    if row is not None and not checksum:
+                        if tag is None:
+                            tag = _tag(src) or ""
+                        if (
+                            row.size == src.size
+                            and row.etag is not None
+                            and row.etag == dst.etag
+                            and row.src_tag == tag
+                            and tag
+                        ):
+                            self._skip(t, rel, src, "unchanged since the verified copy", row)
+                            continue
+                    compares.append((t, dst, row))
+                if not (copies or compares):
+                    continue
+                for t, item in copies:
+                    with t.lock:
+                        t.to_copy += 1
+                    counts = planned.get(id(t))
+                    if counts is None:
+                        counts = planned[id(t)] = [0, 0]
+                    counts[0] += 1
+                    counts[1] += item.size
+                    if t.items is not None:
+                        t.items.append(item)
+                cached = None
+                if compares and src.sha256 is None and hashes is not None:
+                    hit = hashes.get(rel)
+                    if hit is not None and hit[0] == src.size and hit[1] == _tag(src):
+                        cached = hit[2]
+                batch.append((rel, src, copies, compares, cached))
+                batch_bytes += src.size
+                if len(batch) >= BATCH or batch_bytes >= opts.multipart_threshold:
+                    submit(pool, batch)
+                    batch, batch_bytes = [], 0
+            if batch:
+                submit(pool, batch)
+            for fut in futures:
+                fut.result()
+            for t in targets:
+                counts = planned.pop(id(t), None)
+                if counts:
+                    self._emit(t.uri, "planned", nbytes=counts[1], objects=counts[0])
+            if opts.delete_extraneous:
+                self._run_deletes(pool, targets, execute)
+        for t in self.targets:
+            self._emit(t.uri, "done")
 
-    def _check_deletes(self, t: _TargetState, sources: int, deletes: int) -> None:
+    def _run_units(self, units: list[_Unit], execute: bool) -> None:
+        """On a transfer thread: settle the comparisons of a batch, copy what differs."""
+        for rel, src, copies, compares, cached in units:
+            try:
+                if compares:
+                    copies = copies + self._settle(rel, src, compares, cached)
+                if copies and execute:
+                    self._copy_object(rel, src, copies)
+            except Exception as exc:  # one odd object must not end a run of millions
+                for t, item in copies:
+                    self._fail(t, item, f"{type(exc).__name__}: {exc}")
+
+    def _settle(
+        self,
+        rel: str,
+        src: StorageObject,
+        compares: list[tuple[_TargetState, StorageObject, DoneRow | None]],
+        cached: str | None,
+    ) -> list[tuple[_TargetState, PlanItem]]:
+        """Same size, nothing to trust: compare sha256, cheapest evidence first (may read
+        objects). Returns the copies; skips are counted (and journaled, so that the next
+        run trusts them without comparing again)."""
+        out: list[tuple[_TargetState, PlanItem]] = []
+        tag = _tag(src)
+        src_sha: str | None = None
+        checksum = self.options.checksum
+        for t, dst, row in compares:
+            item = self._copy_item(t, rel, src, "sha256 differs")
+            try:
+                if src_sha is None:
+                    known = row.sha256 if row is not None and tag and row.src_tag == tag else None
+                    src_sha = self.source_sha256(rel, src, cached or known)
+                if (
+                    not checksum
+                    and row is not None
+                    and dst.sha256 is None
+                    and row.size == dst.size
+                    and (row.etag is None or row.etag == dst.etag)
+                    and row.sha256 == src_sha
+                ):
+                    # the journal's verified copy has this sha256 and the target has not
+                    # changed since (a listing without checksums, such as S3's)
+                    if tag and row.src_tag != tag and t.journal and not self.options.dry_run:
+                        t.journal.set_source_tag(t.prefix + rel, tag)
+                    self._skip(t, rel, src, "journal", None, src_sha)
+                    continue
+                dst_sha = dst.sha256 or self._target_sha256(t, dst)
+            except CloudError as exc:
+                self._reject(t, rel, src, f"could not compare: {exc}")
+                continue
+            if src_sha == dst_sha:
+                if t.journal is not None and not self.options.dry_run:
+                    t.journal.record(
+                        t.prefix + rel,
+                        dst.size,
+                        src_sha,
+                        dst.etag,
+                        self.run_id,
+                        "same sha256 as the source",
+                        tag,
+                    )
+                self._skip(t, rel, src, "same sha256", None, src_sha)
+                continue
+            item = replace(item, sha256=src_sha)
+            with t.lock:
+                t.to_copy += 1
+                if t.items is not None:
+                    t.items.append(item)
+            self._emit(t.uri, "planned", nbytes=item.size, objects=1)
+            out.append((t, item))
+        return out
+
+    def _skip(
+        self,
+        t: _TargetState,
+        rel: str,
+        src: StorageObject,
+        reason: str,
+        row: DoneRow | None,
+        sha256: str | None = None,
+    ) -> None:
+        with t.lock:
+            t.skipped += 1
+            if t.items is not None:
+                sha = sha256 or (row.sha256 if row else src.sha256)
+                t.items.append(
+                    PlanItem(rel, "skip", reason, src.size, src.key, t.prefix + rel, sha)
+                )
+        if self.progress is not None:
+            self._emit(t.uri, "skipped", rel)
+
+    def _reject(self, t: _TargetState, rel: str, src: StorageObject, reason: str) -> None:
+        item = PlanItem(rel, "reject", reason, src.size, src.key, t.prefix + rel)
+        if t.items is not None:
+            with t.lock:
+                t.items.append(item)
+        self._fail(t, item, reason)
+
+    def _plan_delete(self, t: _TargetState, rel: str, dst: StorageObject) -> None:
+        t.to_delete += 1
+        if t.items is not None:
+            t.items.append(PlanItem(rel, "delete", "not in source", dst.size, "", dst.key))
+        if t.deletes is not None:
+            t.deletes.write(json.dumps([rel, dst.size]) + "\n")
+
+    def _count_deletes(self) -> None:
+        """--delete safety, before anything is written: one pass over the listings
+        (nothing else) counts what would be deleted, and refuses (ConfigurationError,
+        exit 2, naming the option) when it looks like a mistake."""
+        targets = [t for t in self.targets if t.error is None]
+        sources = 0
+        deletes = [0] * len(targets)
+        for rel, src, dsts in self._joined(targets):
+            if src is not None:
+                sources += 1
+                continue
+            if self.options.selects(rel):
+                for i, dst in enumerate(dsts):
+                    if dst is not None:
+                        deletes[i] += 1
+        for i, t in enumerate(targets):
+            if t.error is None:
+                self._check_deletes(t, sources, deletes[i], t.listed)
+            t.listed = 0  # counted again by the run's own pass
+            t.counted_deletes = deletes[i]
+
+    def _run_deletes(
+        self, pool: ThreadPoolExecutor, targets: list[_TargetState], execute: bool
+    ) -> None:
+        """Deletes after copies, and only where every copy succeeded (like rclone's "not
+        deleting files as there were IO errors"): a failed run never leaves a target
+        emptier than before. Refused as well when the run's own listing now shows more
+        deletes than the first pass allowed."""
+        for t in targets:
+            if not t.to_delete:
+                continue
+            if t.errors or t.failed or t.error:
+                t.error = t.error or (
+                    f"not deleting {t.to_delete} objects: {t.failed} copies failed"
+                )
+                continue
+            if t.to_delete > t.counted_deletes and (
+                (self.options.max_delete is not None and t.to_delete > self.options.max_delete)
+                or (self.options.max_delete is None and t.to_delete * 2 > t.listed)
+            ):
+                t.error = (
+                    f"not deleting {t.to_delete} objects: more than the {t.counted_deletes} "
+                    "counted before the copies, and more than --delete allows (the target "
+                    "or the source changed during the run)"
+                )
+                continue
+            if not execute or t.deletes is None:
+                continue
+            t.deletes.seek(0)
+            futures = []
+            chunk: list[PlanItem] = []
+            for line in t.deletes:
+                rel, size = json.loads(line)
+                chunk.append(PlanItem(rel, "delete", "not in source", size, "", t.prefix + rel))
+                if len(chunk) >= BATCH:
+                    futures.append(pool.submit(self._delete_all, t, chunk))
+                    chunk = []
+            if chunk:
+                futures.append(pool.submit(self._delete_all, t, chunk))
+            for fut in futures:
+                fut.result()
+
+    def _delete_all(self, t: _TargetState, items: list[PlanItem]) -> None:
+        for item in items:
+            self._delete(t, item)
+
+    def _check_deletes(self, t: _TargetState, sources: int, deletes: int, listed: int) -> None:
         """--delete safety: refuse (exit 2, naming the option) before anything is written."""
         if not deletes:
             return
@@ -894,9 +1372,9 @@ class Replicator:
                     hint=f"Raise --max-delete to at least {deletes} if that is intended",
                 )
             return
-        if deletes * 2 > len(t.listing):
+        if deletes * 2 > listed:
             raise ConfigurationError(
-                f"refusing --delete: {deletes} of the {len(t.listing)} objects under "
+                f"refusing --delete: {deletes} of the {listed} objects under "
                 f"{t.uri} would be deleted (more than half); nothing was copied or deleted",
                 operation="replicate",
                 hint=f"If that is intended, allow it with --max-delete {deletes}",
@@ -918,6 +1396,7 @@ class Replicator:
         sha256: str,
         digests: Mapping[str, str] | None = None,
         read_by: str = "",
+        src_tag: str | None = None,
     ) -> None:
         """Upload one object to one target from a fresh stream per attempt, then verify.
 
@@ -973,18 +1452,24 @@ class Replicator:
         if read_by:
             evidence = f"{evidence}; read: {read_by}"
         if t.journal is not None:
-            t.journal.record(item.target_key, size, sha256, head.etag, self.run_id, evidence)
+            t.journal.record(
+                item.target_key, size, sha256, head.etag, self.run_id, evidence, src_tag
+            )
         with t.lock:
-            t.copied.append(item.key)
+            t.n_copied += 1
             t.bytes_copied += size
-            t.evidence[item.key] = evidence
+            if len(t.copied) < REPORT_KEYS:
+                t.copied.append(item.key)
+                t.evidence[item.key] = evidence
         self._emit(t.uri, "copied", item.key, 0, 1)
 
     def _fail(
         self, t: _TargetState, item: PlanItem, message: str, *, retryable: bool = False
     ) -> None:
         with t.lock:
-            t.errors[item.key] = message
+            t.failed += 1
+            if len(t.errors) < REPORT_KEYS:
+                t.errors[item.key] = message
             t.retryable = t.retryable or retryable
         self._emit(t.uri, "failed", item.key)
 
@@ -994,23 +1479,32 @@ class Replicator:
         """Read the source object once, checked against the service's own hash of it (or
         our sha256 record), and feed every target in jobs. Nothing read is written to a
         target before the check passed: the checked reader withholds the last bytes."""
-        sha = src.sha256 or self._source_sha.get(rel)
+        sha = src.sha256 or next((i.sha256 for _, i in jobs if i.sha256), None)
         size = src.size
+        tag = _tag(src)
         try:
             if size <= self.options.multipart_threshold:
 
                 def read_all() -> tuple[bytes, str]:
-                    with checked(self.source, src, sha256=sha) as fh:
+                    with checked(self.source, src, sha256=sha, refine=self._refines) as fh:
                         data = fh.read()
                         return data, fh.hasher.value("sha256") or ""
 
                 by = read_check(src, sha)  # what checks the read (before it is known)
                 data, got_sha = self._retry.call(read_all)
                 if sha is None:
-                    sha = got_sha
-                    self._remember_sha(rel, src, sha)
+                    sha = got_sha  # the journal record of each copy keeps it, with the tag
                 for t, item in jobs:
-                    self._put(t, item, lambda d=data: _Checked(d, sha), len(data), sha, None, by)  # type: ignore[misc]
+                    self._put(
+                        t,
+                        item,
+                        lambda d=data: _Checked(d, sha),  # type: ignore[misc]
+                        len(data),
+                        sha,
+                        None,
+                        by,
+                        tag,
+                    )
                 return
             with self._large:
                 self._copy_large(rel, src, sha, jobs)
@@ -1045,6 +1539,7 @@ class Replicator:
                 sha,
                 known or None,
                 read_check(src, sha),
+                _tag(src),
             )
             return
         with self._spool(src, sha) as (fd, spooled_size, spooled):
@@ -1059,6 +1554,7 @@ class Replicator:
                     spooled["sha256"],
                     {a: spooled[a] for a in ("md5", "crc32c")},
                     read_check(src, sha),
+                    _tag(src),
                 )
 
     @contextlib.contextmanager
@@ -1099,80 +1595,35 @@ class Replicator:
         self._open_journals(trust_journal=True)
         status = "failed"
         try:
-            source_listing = self._list_all()
-            self.plan(source_listing)
+            if self.options.delete_extraneous:
+                self._count_deletes()
             for t in self.targets:
-                assert t.plan is not None
-                self._emit(
-                    t.uri, "planned", nbytes=t.plan.bytes_to_copy, objects=t.plan.count("copy")
-                )
                 if t.journal is not None and not self.options.dry_run:
                     t.journal.start_run(self.run_id)
-            if not self.options.dry_run:
-                self._execute(source_listing)
+            self._plan_and_copy(execute=not self.options.dry_run)
             reports = [self._report(t, time.perf_counter() - started) for t in self.targets]
             status = "ok" if all(r.ok for r in reports) else "failed"
             return reports
         finally:
+            for t in self.targets:
+                if t.deletes is not None:
+                    t.deletes.close()
+                    t.deletes = None
             self._close_journals(status)
 
-    def _execute(self, source_listing: dict[str, StorageObject]) -> None:
-        by_key: dict[str, list[tuple[_TargetState, PlanItem]]] = {}
-        for t in self.targets:
-            assert t.plan is not None
-            for item in t.plan.items:
-                if item.action == "copy":
-                    by_key.setdefault(item.key, []).append((t, item))
-                elif item.action == "skip":
-                    t.skipped += 1
-                    self._emit(t.uri, "skipped", item.key)
-                elif item.action == "reject":
-                    self._fail(t, item, item.reason)
-        with ThreadPoolExecutor(self.options.transfers) as pool:
-            futures = [
-                pool.submit(self._copy_object, rel, source_listing[rel], jobs)
-                for rel, jobs in by_key.items()
-            ]
-            for fut in futures:
-                fut.result()
-            # deletes after copies, and only where every copy succeeded (like rclone's
-            # "not deleting files as there were IO errors"): a failed run never leaves a
-            # target emptier than before
-            for t in self.targets:
-                if t.errors and t.plan and t.plan.count("delete"):
-                    t.error = (
-                        f"not deleting {t.plan.count('delete')} objects: {len(t.errors)} "
-                        "copies failed"
-                    )
-            deletes = [
-                pool.submit(self._delete, t, item)
-                for t in self.targets
-                if not t.errors
-                for item in (t.plan.items if t.plan else ())
-                if item.action == "delete"
-            ]
-            for fut in deletes:
-                fut.result()
-        for t in self.targets:
-            self._emit(t.uri, "done")
-
     def _report(self, t: _TargetState, duration: float) -> TargetReport:
-        plan = t.plan or Plan(t.uri)
-        dry = self.options.dry_run
         return TargetReport(
             target=t.uri,
-            copied=len(t.copied),
-            skipped=plan.count("skip") if dry else t.skipped,
-            failed=(plan.count("reject") if dry else len(t.errors)),
+            copied=t.n_copied,
+            skipped=t.skipped,
+            failed=t.failed,
             deleted=t.deleted,
             bytes_copied=t.bytes_copied,
-            errors=(
-                {i.key: i.reason for i in plan.items if i.action == "reject"} if dry else t.errors
-            ),
-            error=t.error or plan.error,
-            dry_run=dry,
-            to_copy=plan.count("copy"),
-            to_delete=plan.count("delete"),
+            errors=dict(t.errors),
+            error=t.error,
+            dry_run=self.options.dry_run,
+            to_copy=t.to_copy,
+            to_delete=t.to_delete,
             copied_keys=tuple(sorted(t.copied)),
             journal=str(t.journal.path) if t.journal else None,
             duration_s=duration,
@@ -1282,18 +1733,24 @@ def plan_replication(
     targets: Sequence[Target],
     options: ReplicationOptions | None = None,
 ) -> list[Plan]:
-    """The plan alone (no journal writes, nothing copied)."""
+    """The plan alone (no journal writes, nothing copied). Unlike a run, it holds every
+    item in memory: it is what the caller asked for."""
     opts = replace(options or ReplicationOptions(), dry_run=True)
     rep = Replicator(source, source_prefix, targets, opts)
     rep._open_journals(trust_journal=True)
     try:
-        listing = rep._list_source()
         for t in rep.targets:
-            rep._list_target(t)
-        rep.plan(listing)
+            t.items = []
+        if opts.delete_extraneous:
+            rep._count_deletes()
+        rep._plan_and_copy(execute=False)
     finally:
         rep._close_journals("planned")
-    return [t.plan or Plan(t.uri) for t in rep.targets]
+    plans = []
+    for t in rep.targets:
+        items = sorted(t.items or (), key=lambda i: (i.action == "delete", i.key))
+        plans.append(Plan(t.uri, tuple(items), t.error))
+    return plans
 
 
 def verify_prefix(

@@ -633,14 +633,46 @@ class S3Storage(AWSAdapter, CheckedDownload):
             if not token:
                 return
 
+    def list_range(
+        self,
+        prefix: str = "",
+        start: str | None = None,
+        end: str | None = None,
+        *,
+        page_size: int = 1000,
+    ) -> Iterator[StorageObject]:
+        """Objects under prefix with start <= key < end, ascending (S3 lists by UTF-8
+        bytes): the first page starts with StartAfter just before start (StartAfter is
+        exclusive and any string: start without its last character, the few keys between
+        are dropped here), and the walk stops at the first key at or past end."""
+        after = start[:-1] if start and start[:-1] > prefix else None
+        token: str | None = None
+        while True:
+            objects, token = self.list_page(prefix, token, page_size, start_after=after)
+            for obj in objects:
+                if end is not None and obj.key >= end:
+                    return
+                if start is None or obj.key >= start:
+                    yield obj
+            if not token:
+                return
+
     @cloud_operation("list_objects", kind=StorageError, resource="prefix")
     def list_page(
-        self, prefix: str = "", page_token: str | None = None, page_size: int = 1000
+        self,
+        prefix: str = "",
+        page_token: str | None = None,
+        page_size: int = 1000,
+        *,
+        start_after: str | None = None,
     ) -> tuple[list[StorageObject], str | None]:
-        """One ListObjectsV2 page and the continuation token of the next (None: last)."""
+        """One ListObjectsV2 page and the continuation token of the next (None: last);
+        start_after (the first page only) lists keys after that one."""
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": page_size}
         if page_token:
             args["ContinuationToken"] = page_token
+        elif start_after:
+            args["StartAfter"] = start_after
         page = self.client.list_objects_v2(**args)
         kms = self.sse == "aws:kms"
         objects = [

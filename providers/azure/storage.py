@@ -548,6 +548,23 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
             if not token:
                 return
 
+    def list_range(
+        self,
+        prefix: str = "",
+        start: str | None = None,
+        end: str | None = None,
+        *,
+        page_size: int = 1000,
+    ) -> Iterator[StorageObject]:
+        """Objects under prefix with start <= key < end, ascending. List Blobs has no
+        start key (its marker is opaque), so the pages before start are read and dropped
+        here; the listing stops at the first key at or past end."""
+        for obj in self.list_objects(prefix, page_size):
+            if end is not None and obj.key >= end:
+                return
+            if start is None or obj.key >= start:
+                yield obj
+
     @cloud_operation("list", kind=DownloadError, resource="prefix")
     def list_page(
         self, prefix: str = "", page_token: str | None = None, page_size: int = 1000

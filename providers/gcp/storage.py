@@ -385,20 +385,53 @@ class GCSStorage(GCPService, CheckedDownload):
             if not token:
                 return
 
+    def list_range(
+        self,
+        prefix: str = "",
+        start: str | None = None,
+        end: str | None = None,
+        *,
+        page_size: int = 1000,
+    ) -> Iterator[StorageObject]:
+        """Objects under prefix with start <= key < end, ascending: GCS's startOffset
+        (inclusive) and endOffset (exclusive) bound the listing on the service (a server
+        that ignores them, such as the emulator, is bounded here)."""
+        token: str | None = None
+        while True:
+            objects, token = self.list_page(
+                prefix, token, page_size, start_offset=start, end_offset=end
+            )
+            for obj in objects:
+                if end is not None and obj.key >= end:
+                    return
+                if start is None or obj.key >= start:
+                    yield obj
+            if not token:
+                return
+
     @cloud_operation("list", kind=CloudError, resource="prefix")
     def list_page(
-        self, prefix: str = "", page_token: str | None = None, page_size: int = 1000
+        self,
+        prefix: str = "",
+        page_token: str | None = None,
+        page_size: int = 1000,
+        *,
+        start_offset: str | None = None,
+        end_offset: str | None = None,
     ) -> tuple[list[StorageObject], str | None]:
         """One page of the listing and the token of the next (None after the last).
 
         A page is the unit that is retried, so a dropped connection deep in a long
-        listing does not restart it.
+        listing does not restart it. start_offset/end_offset: GCS's key range (give the
+        same on every page).
         """
         blobs = self.client.list_blobs(
             self.bucket_name,
             prefix=prefix or None,
             page_size=page_size,
             page_token=page_token,
+            start_offset=start_offset,
+            end_offset=end_offset,
             retry=None,
         )
         page = next(blobs.pages, None)

@@ -2,7 +2,10 @@
 
 Layout under the root:
     <key>                            the object's bytes (so `ls` shows the data)
-    .specify/meta/<a.d/b.json>       sha256, size, mtime, etag, user metadata of key a/b
+    .specify/meta/<a.d/b.json>       sha256, size, mtime, user metadata of key a/b, where
+                                     the filesystem has no user extended attributes
+                                     (else the same JSON is the file's `user.specify.meta`
+                                     attribute: one file per object, no second create)
     .specify/versions/<a.d/b.v>/<id> earlier versions, when versioning is on
                                      (directory segments end in .d, so keys such as
                                      'k' and 'k.json/b' cannot clash in these trees)
@@ -50,6 +53,7 @@ from providers.operation import ServiceAdapter, cloud_operation, map_generic_err
 
 META_DIR = ".specify"
 CHUNK = 1024 * 1024
+BUFFER = 64 * 1024  # read buffer of open_read
 MIN_URL_EXPIRY, MAX_URL_EXPIRY = 1, 7 * 24 * 3600
 DEFAULT_URL_BASE = "http://127.0.0.1:8765"
 _VERSION_ID = re.compile(r"^[0-9a-z]{1,32}$")
@@ -74,6 +78,33 @@ def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[int, str]:
     return total, digest.hexdigest()
 
 
+#: the extended attribute that holds an object's record (sha256, size, mtime, metadata)
+XATTR = "user.specify.meta"
+_XATTRS = hasattr(os, "setxattr")
+_XATTR_LIMIT = 4000  # larger records (much user metadata) go to the sidecar
+
+
+def _set_record(fd: int, meta: dict[str, object]) -> bool:
+    """Put an object's record on its file; False where the filesystem (or the OS) has no
+    user extended attributes, or the record is large: then it goes to the sidecar."""
+    if not _XATTRS:
+        return False
+    data = json.dumps(meta).encode()
+    if len(data) > _XATTR_LIMIT:
+        return False
+    try:
+        os.setxattr(fd, XATTR, data)
+    except OSError:
+        return False
+    return True
+
+
+def _stat_etag(st: os.stat_result) -> str:
+    """An entity tag from the file's stat, like a web server's (mtime and size): it changes
+    whenever the file is rewritten, and needs no sidecar to read."""
+    return f"{st.st_mtime_ns:x}-{st.st_size:x}"
+
+
 class LocalStorage(ServiceAdapter, CheckedDownload):
     """A bucket that is a directory on this machine.
 
@@ -86,6 +117,7 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
 
     provider_name = "local"
     service_name = "storage"
+    in_process = True  # base.InProcess: syscalls only, no round trips to overlap
 
     def __init__(
         self,
@@ -102,6 +134,7 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
             url_base or os.environ.get("SPECIFY_LOCAL_URL_BASE") or DEFAULT_URL_BASE
         ).rstrip("/")
         self.create = create
+        self._tmp_made = False
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -221,7 +254,9 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
 
     def _tmp(self) -> Path:
         tmp = self._meta / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
+        if not self._tmp_made:  # once per store: a mkdir per write costs a syscall
+            tmp.mkdir(parents=True, exist_ok=True)
+            self._tmp_made = True
         return tmp
 
     @property
@@ -239,13 +274,25 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
         self._meta.mkdir(parents=True, exist_ok=True)
         (self._meta / "config.json").write_text(json.dumps({"versioning": enabled}))
 
-    def _read_meta(self, key: str, path: Path) -> dict[str, object] | None:
-        """The sidecar if it still describes the file on disk."""
-        try:
-            meta: dict[str, object] = json.loads(self._meta_path(key).read_text())
-        except (OSError, ValueError):
+    def _read_meta(
+        self, key: str, path: Path, st: os.stat_result | None = None
+    ) -> dict[str, object] | None:
+        """The object's record (extended attribute, else sidecar) if it still describes
+        the file on disk (same size and mtime)."""
+        meta: dict[str, object] | None = None
+        if _XATTRS:
+            try:
+                meta = json.loads(os.getxattr(path, XATTR))
+            except (OSError, ValueError):
+                meta = None
+        if meta is None:
+            try:
+                meta = json.loads(self._meta_path(key).read_text())
+            except (OSError, ValueError):
+                return None
+        if not isinstance(meta, dict):
             return None
-        st = path.stat()
+        st = st or path.stat()
         if meta.get("size") != st.st_size or meta.get("mtime_ns") != st.st_mtime_ns:
             return None
         return meta
@@ -254,53 +301,58 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
         st = path.stat()
         if not stat.S_ISREG(st.st_mode):  # a directory is a prefix, not an object
             raise FileNotFoundError(errno.ENOENT, "not an object", str(path))
-        meta = self._read_meta(key, path) or {}
+        meta = self._read_meta(key, path, st) or {}
         user = meta.get("metadata") or {}
         return StorageObject(
             key=key,
             size=st.st_size,
             last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
-            etag=str(meta["etag"]) if "etag" in meta else None,
+            etag=_stat_etag(st),
             sha256=str(meta["sha256"]) if "sha256" in meta else None,
             metadata=dict(user) if isinstance(user, dict) else {},
             version_id=str(meta["version_id"]) if "version_id" in meta else None,
         )
 
     def _commit(
-        self, tmp: Path, key: str, size: int, sha256: str, metadata: Mapping[str, str] | None
+        self,
+        tmp: Path,
+        key: str,
+        meta: dict[str, object],
+        st: os.stat_result,
+        in_xattr: bool,
     ) -> StorageObject:
-        """Move a complete temp file into place and write its sidecar."""
+        """Move a complete temp file into place; its record went on the file itself
+        (in_xattr) or goes into the sidecar now."""
         dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         if self.versioning and dest.is_file():
             old = self._read_meta(key, dest) or {}
             vdir = self._versions_dir(key)
             vdir.mkdir(parents=True, exist_ok=True)
             shutil.copy2(dest, vdir / str(old.get("version_id") or f"{time.time_ns():x}"))
-        os.replace(tmp, dest)
-        st = dest.stat()
-        user = {
-            k.lower(): str(v)
-            for k, v in (metadata or {}).items()
-            if k.lower() != SHA256_METADATA_KEY
-        }
-        meta = {
-            "sha256": sha256,
-            "size": size,
-            "mtime_ns": st.st_mtime_ns,
-            "etag": sha256[:32],
-            "version_id": f"{time.time_ns():x}",
-            "metadata": user,
-        }
-        mpath = self._meta_path(key)
-        mpath.parent.mkdir(parents=True, exist_ok=True)
-        mtmp = mpath.with_name(mpath.name + f".{uuid.uuid4().hex}.tmp")
         try:
-            mtmp.write_text(json.dumps(meta))
-            os.replace(mtmp, mpath)
-        finally:
-            mtmp.unlink(missing_ok=True)
-        return self._object(key, dest)
+            os.replace(tmp, dest)
+        except FileNotFoundError:  # the first object of its directory
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+        if not in_xattr:
+            mpath = self._meta_path(key)
+            mpath.parent.mkdir(parents=True, exist_ok=True)
+            mtmp = mpath.with_name(mpath.name + f".{uuid.uuid4().hex}.tmp")
+            try:
+                mtmp.write_text(json.dumps(meta))
+                os.replace(mtmp, mpath)
+            finally:
+                mtmp.unlink(missing_ok=True)
+        user = meta.get("metadata")
+        return StorageObject(
+            key=key,
+            size=st.st_size,
+            last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+            etag=_stat_etag(st),
+            sha256=str(meta["sha256"]),
+            metadata=dict(user) if isinstance(user, dict) else {},
+            version_id=str(meta["version_id"]),
+        )
 
     # ------------------------------------------------------------------ protocol
     @cloud_operation("upload", kind=UploadError, mutating=True, metric="upload")
@@ -346,8 +398,25 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
         fd, name = tempfile.mkstemp(dir=self._tmp(), prefix="up-")
         tmp = Path(name)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with os.fdopen(fd, "wb", buffering=BUFFER) as out:
                 written, digest = copy_hashing(stream, out)
+                out.flush()
+                # the record rides on the file (one setxattr, no second file to create);
+                # neither it nor the rename changes the mtime it records
+                st = os.fstat(out.fileno())
+                user = {
+                    k.lower(): str(v)
+                    for k, v in (metadata or {}).items()
+                    if k.lower() != SHA256_METADATA_KEY
+                }
+                meta: dict[str, object] = {
+                    "sha256": digest,
+                    "size": written,
+                    "mtime_ns": st.st_mtime_ns,
+                    "version_id": f"{time.time_ns():x}",
+                    "metadata": user,
+                }
+                in_xattr = _set_record(out.fileno(), meta)
             if (size is not None and written != size) or (sha256 and digest != sha256):
                 raise UploadError(
                     f"content check failed: got {written} bytes sha256 {digest[:12]}…, "
@@ -358,9 +427,11 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
                     retryable=True,
                     hint="The source changed or the transfer was cut; run again",
                 )
-            return self._commit(tmp, key, written, digest, metadata)
-        finally:
+            obj = self._commit(tmp, key, meta, st, in_xattr)
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
+        return obj
 
     @cloud_operation("download", kind=DownloadError, metric="download")
     def download(self, remote_key: str, local_path: Path | str) -> Path:
@@ -375,12 +446,15 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
 
     @cloud_operation("list_objects", resource="prefix")
     def list_objects(self, prefix: str = "") -> Iterator[StorageObject]:
-        token: str | None = None
-        while True:
-            page, token = self.list_page(prefix, token)
-            yield from page
-            if token is None:
-                return
+        """Every object under prefix in key order, from one sorted walk (each directory
+        read once, not once per page), with the sidecar's sha256 and metadata."""
+        if not self._bucket("list_objects"):
+            return
+        for key, path in self._walk(prefix, None, None):
+            try:
+                yield self._object(key, Path(path))
+            except FileNotFoundError:
+                continue  # deleted since the directory was read
 
     @cloud_operation("list_page", resource="prefix")
     def list_page(
@@ -391,38 +465,120 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
             raise ConfigurationError(f"page_size={page_size} must be at least 1")
         if not self._bucket("list_objects"):
             return [], None
-        keys = [k for k in self._keys(prefix) if page_token is None or k > page_token]
-        keys.sort()
-        page = []
-        for k in keys[:page_size]:
+        page: list[StorageObject] = []
+        more = False
+        for key, path in self._walk(prefix, page_token, None, exclusive=True):
+            if len(page) == page_size:
+                more = True
+                break
             try:
-                page.append(self._object(k, self.root / k))
+                page.append(self._object(key, Path(path)))
             except FileNotFoundError:
                 continue  # deleted since the directory was read
-        more = len(keys) > page_size
-        return page, (keys[page_size - 1] if more else None)
+        return page, (page[-1].key if more and page else None)
 
-    def _keys(self, prefix: str) -> Iterator[str]:
-        if not self.root.is_dir() or prefix.split("/", 1)[0] == META_DIR:
+    @cloud_operation("list_objects", resource="prefix")
+    def list_range(
+        self,
+        prefix: str = "",
+        start: str | None = None,
+        end: str | None = None,
+        *,
+        page_size: int = 1000,
+    ) -> Iterator[StorageObject]:
+        """Objects under prefix with start <= key < end (full keys; None: open), ascending
+        by key (code points, i.e. UTF-8 bytes, as the clouds list), streamed from a sorted
+        walk that skips directories outside the range. From `stat` alone: size, mtime and
+        the stat etag; no sidecar is read (sha256 and metadata are None / empty: `head`
+        and `read_hashes` have them)."""
+        del page_size  # one directory is read at a time
+        if not self._bucket("list_objects"):
             return
-        # walk only the directory the prefix points into
+        for key, path in self._walk(prefix, start, end):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue  # deleted since the directory was read
+            yield StorageObject(
+                key=key,
+                size=st.st_size,
+                last_modified=datetime.fromtimestamp(st.st_mtime, UTC),
+                etag=_stat_etag(st),
+            )
+
+    def read_hashes(self, obj: StorageObject) -> dict[str, str]:
+        """What a read of obj must hash to: the sidecar's sha256 when it still describes
+        the file (a `list_range` object carries none)."""
+        if obj.sha256:
+            return {"sha256": obj.sha256}
+        try:
+            meta = self._read_meta(obj.key, self.root / obj.key)
+        except OSError:
+            return {}
+        sha = meta.get("sha256") if meta else None
+        return {"sha256": str(sha)} if sha else {}
+
+    def _walk(
+        self, prefix: str, start: str | None, end: str | None, *, exclusive: bool = False
+    ) -> Iterator[tuple[str, str]]:
+        """(key, path) of the files under prefix in ascending key order, from start
+        (inclusive; exclusive=True: after it) to end (exclusive).
+
+        Entries of a directory are sorted by name, a subdirectory as 'name/': every key
+        under it starts with 'name/', so that is where its keys fall among its siblings'
+        ('a-b' < 'a.b' < 'a/...' < 'a0'). Subtrees wholly before start are not read."""
+        if prefix.split("/", 1)[0] == META_DIR:
+            return
+        root = str(self.root)
         start_dir = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        base = self.root / start_dir
-        if not base.is_dir():
-            return
-        stack = [base]
+        if start is not None and start < prefix:
+            start, exclusive = None, False
+        # a stack of sorted entry lists, deepest last, each reversed so pop() is the next
+        base = os.path.join(root, start_dir) if start_dir else root
+        rel_base = start_dir + "/" if start_dir else ""
+        stack = [self._entries(base, rel_base)]
         while stack:
-            current = stack.pop()
-            with os.scandir(current) as it:
+            entries = stack[-1]
+            if not entries:
+                stack.pop()
+                continue
+            name, is_dir, path = entries.pop()
+            if end is not None and name >= end:
+                return  # every key from here on is at or past the end
+            if is_dir:  # name ends in '/'
+                if rel_base == "" and name == META_DIR + "/":
+                    continue
+                if not (name.startswith(prefix) or prefix.startswith(name)):
+                    continue
+                if start is not None and name < start and not start.startswith(name):
+                    continue  # the whole subtree sorts before start
+                stack.append(self._entries(path, name))
+                continue
+            if not name.startswith(prefix):
+                continue
+            if start is not None and (name < start or (exclusive and name == start)):
+                continue
+            yield name, path
+
+    @staticmethod
+    def _entries(directory: str, rel: str) -> list[tuple[str, bool, str]]:
+        """(key or 'dir/', is_dir, path) of one directory, in descending key order."""
+        out = []
+        try:
+            with os.scandir(directory) as it:
                 for entry in it:
-                    rel = os.path.relpath(entry.path, self.root).replace(os.sep, "/")
-                    if rel == META_DIR:
+                    try:
+                        is_dir = entry.is_dir(follow_symlinks=False)
+                        if not is_dir and not entry.is_file():
+                            continue
+                    except OSError:
                         continue
-                    if entry.is_dir(follow_symlinks=False):
-                        if prefix.startswith(rel + "/") or rel.startswith(prefix) or not prefix:
-                            stack.append(Path(entry.path))
-                    elif entry.is_file() and rel.startswith(prefix):
-                        yield rel
+                    key = rel + entry.name + ("/" if is_dir else "")
+                    out.append((key, is_dir, entry.path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        out.sort(reverse=True)
+        return out
 
     @cloud_operation("delete", kind=DeleteError, mutating=True)
     def delete(self, remote_key: str) -> bool:
@@ -459,7 +615,8 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
 
     @cloud_operation("open_read", kind=DownloadError)
     def open_read(self, remote_key: str) -> BinaryIO:
-        return self._key_path(remote_key, "open_read").open("rb")
+        # positive buffering: io.open skips its isatty() probe (an ioctl per open)
+        return self._key_path(remote_key, "open_read").open("rb", buffering=BUFFER)
 
     @cloud_operation("list_versions", kind=DownloadError)
     def list_versions(self, remote_key: str) -> list[ObjectVersion]:

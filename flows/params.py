@@ -59,7 +59,8 @@ class ReplicationOptionsModel(BaseModel):
     bandwidth_limit: int | None = Field(
         default=_ENGINE["bandwidth_limit"],
         gt=0,
-        description="At most this many bytes per second over all transfers; empty: no limit.",
+        description="At most this many bytes per second over all transfers of one shard "
+        "task (shards run in parallel); empty: no limit.",
     )
     multipart_threshold: int = Field(
         default=_ENGINE["multipart_threshold"],
@@ -91,6 +92,12 @@ class ReplicationOptionsModel(BaseModel):
         default=_ENGINE["spool_dir"],
         description="Where large objects are spooled when a target needs a seekable copy; "
         "empty: the system temporary directory.",
+    )
+
+    checksum: bool = Field(
+        default=_ENGINE["checksum"],
+        description="Compare the sha256 of every same-size object (rclone --checksum) "
+        "instead of trusting the journal's record of a verified copy.",
     )
 
     def to_engine(self) -> ReplicationOptions:

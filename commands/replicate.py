@@ -207,8 +207,7 @@ def _run_flow(
         source=src,
         targets=targets,
         prefix=prefix,
-        # key_range is the flow's to set, per shard
-        options={k: v for k, v in asdict(options).items() if k != "key_range"},
+        options=asdict(options),
         return_state=True,
     )
     result: Any = state.result(raise_on_failure=False)

@@ -100,6 +100,15 @@ class ReplicationOptionsModel(BaseModel):
         "instead of trusting the journal's record of a verified copy.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key_range(cls, data: Any) -> Any:
+        """Accept the engine's own field names: key_range is the flow's to set per shard,
+        so an empty one (dataclasses.asdict of ReplicationOptions) is dropped."""
+        if isinstance(data, dict) and "key_range" in data and data["key_range"] is None:
+            data = {k: v for k, v in data.items() if k != "key_range"}
+        return data
+
     def to_engine(self) -> ReplicationOptions:
         data = self.model_dump()
         data["include"] = tuple(data["include"])

@@ -635,10 +635,22 @@ def replicate(
         markdown=_summary(source, reports, len(ranges)),
         description="replication summary",
     )
+    _forget_results(plain["journal_dir"])
     failed = [r["location"] for r in reports if not r["ok"]]
     if failed:
         raise ReplicationFailed(failed, reports)
     return reports
+
+
+def _forget_results(state_dir: str) -> None:
+    """The run's shard results served their purpose: no later run may reuse them."""
+    from prefect.runtime import flow_run
+
+    if not flow_run.id:
+        return
+    for path in (Path(state_dir) / "results").glob(f"specify-shard-{flow_run.id}-*"):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def _remote(address: str) -> bool:

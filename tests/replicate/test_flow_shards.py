@@ -61,6 +61,9 @@ def test_shards_write_every_target_and_totals_gather_per_target(tmp_path: Path) 
     assert [r["bytes_copied"] for r in reports] == [sum(map(len, content.values()))] * 2
     for t in targets:
         assert tree(Path(t)) == content
+    # the shard results were kept in the shared state directory for the run, then dropped
+    results = tmp_path / "state" / "results"
+    assert results.is_dir() and not list(results.glob("specify-shard-*"))
 
     run_id = state.state_details.flow_run_id
     names = sorted(t.name for t in task_runs_of(run_id, expect=6))

@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))
 RUN = r"""
 import json, resource, sys, time
 mode, source, warm, targets, state_dir, per_shard = sys.argv[1:7]
+phases = sys.argv[7].split(",") if len(sys.argv) > 7 else ["copy", "no-op"]
 targets = json.loads(targets)
 from flows.replicate import run_replicate
 extra = {}
@@ -53,25 +54,28 @@ cluster_s = time.perf_counter() - started
 def usage():
     # CPU seconds of this process and of the Dask workers; the largest peak RSS (MiB)
     me = resource.getrusage(resource.RUSAGE_SELF)
-    cpu, peak = me.ru_utime + me.ru_stime, me.ru_maxrss
+    cpu, peak, workers = me.ru_utime + me.ru_stime, me.ru_maxrss, 0.0
     if client is not None:
         for w in client.run(lambda: resource.getrusage(resource.RUSAGE_SELF)).values():
-            cpu += w.ru_utime + w.ru_stime
+            workers += w.ru_utime + w.ru_stime
             peak = max(peak, w.ru_maxrss)
-    return cpu, peak / 1024
+    return cpu, workers, peak / 1024
 
 
 def run(src, dests):
-    cpu0, _ = usage()
+    flow0, workers0, _ = usage()
     t = time.perf_counter()
     state = run_replicate(src, dests, "", {"journal_dir": state_dir},
                           objects_per_shard=int(per_shard), **extra)
     wall = time.perf_counter() - t
-    cpu1, peak = usage()
+    flow1, workers1, peak = usage()
     result = state.result(raise_on_failure=False)
     ok = isinstance(result, list)
     return {
-        "state": state.type.value, "wall_s": round(wall, 3), "cpu_s": round(cpu1 - cpu0, 3),
+        "state": state.type.value, "wall_s": round(wall, 3),
+        "cpu_s": round(flow1 - flow0 + workers1 - workers0, 3),
+        "cpu_flow_process_s": round(flow1 - flow0, 3),
+        "cpu_workers_s": round(workers1 - workers0, 3),
         "peak_rss_mib": round(peak, 1), "cluster_start_s": round(cluster_s, 3),
         "copied": [r["copied"] for r in result] if ok else str(result),
         "skipped": [r["skipped"] for r in result] if ok else None,
@@ -82,7 +86,7 @@ def run(src, dests):
 # a long-lived cluster is the realistic case: its workers' first Prefect task (imports,
 # API client) costs 20-40 s on a busy 2-core machine, so a small run warms them first
 run(warm, [t + "-warm" for t in targets])
-for phase in ("copy", "no-op"):
+for phase in phases:
     row = run(source, targets)
     row["phase"] = phase
     print("RESULT " + json.dumps(row), flush=True)
@@ -192,3 +196,69 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --------------------------------------------------------------------------- scale_bench
+_SERVER: Any = None
+
+
+def _server_env(base: Path) -> dict[str, str]:
+    """A Prefect server for the columns, started once per benchmark process."""
+    global _SERVER
+    if _SERVER is None:
+        import atexit
+
+        from deployments.server import PrefectServer
+
+        _SERVER = PrefectServer(base / "prefect", timeout=180).start()
+        atexit.register(_SERVER.stop)
+    env: dict[str, str] = dict(_SERVER.client_env())
+    env.update(
+        PREFECT_HOME=str(base / "prefect-client"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        DO_NOT_TRACK="1",
+        PREFECT_LOGGING_LEVEL="WARNING",
+    )
+    return env
+
+
+def _flow_column(scenario: Any, mode: str, per_shard: int = 2000) -> dict[str, Any] | None:
+    """The scenario's copy through the `replicate` flow (after a warm-up run), as a
+    bench/scale_bench.py column: seconds, cpu_s, peak_rss_mib (all processes: the flow's
+    and, on Dask, both workers')."""
+    work = Path(scenario.work) / f"flow-{mode}"
+    work.mkdir(parents=True, exist_ok=True)
+    warm = work / "warm"
+    if not warm.is_dir():
+        make_source(warm, 50, seed=3)
+    if scenario.target_kind == "s3" and scenario.s3_url:
+        dest = f"{scenario.s3_url.rstrip('/')}-flow-{mode}"
+    else:
+        dest = str(work / "target")
+    env = {k: v for k, v in scenario.env.items() if not k.startswith("PREFECT_")}
+    env.update(_server_env(Path(scenario.work).parent / "flow-columns"))
+    env["PYTHONPATH"] = str(REPO)
+    cmd = [sys.executable, "-c", RUN, mode, str(scenario.source), str(warm), json.dumps([dest]),
+           str(work / "state"), str(per_shard), "copy"]  # fmt: skip
+    copy = measured(cmd, env)[0]
+    if copy["state"] != "COMPLETED":
+        raise RuntimeError(f"the flow ({mode}) failed: {copy}")
+    label = "flow, one process" if mode == "one-process" else "flow, Dask 2 workers"
+    return {
+        "label": f"{label} copy ({per_shard}/shard)",
+        "seconds": copy["wall_s"],
+        "cpu_s": copy["cpu_s"],
+        "peak_rss_mib": copy["peak_rss_mib"],
+        "copied": copy["copied"][0] if isinstance(copy["copied"], list) else None,
+        "shards": (copy.get("shards") or [None])[0],
+    }
+
+
+def flow_column(scenario: Any) -> dict[str, Any] | None:
+    """bench/scale_bench.py column: the flow in one process (thread task runner)."""
+    return _flow_column(scenario, "one-process")
+
+
+def dask_column(scenario: Any) -> dict[str, Any] | None:
+    """bench/scale_bench.py column: the flow on a local two-worker Dask cluster."""
+    return _flow_column(scenario, "dask-2")

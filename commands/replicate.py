@@ -71,10 +71,19 @@ class _Bars:
         self.progress.__exit__(None, None, None)
 
     def __call__(self, ev: ProgressEvent) -> None:
-        if ev.event == "planned":
-            self.tasks[ev.target] = self.progress.add_task(
-                ev.target, total=ev.nbytes or None, done=0, objects=ev.objects
-            )
+        if ev.event == "planned":  # sent as planning streams on: totals grow
+            known = self.tasks.get(ev.target)
+            if known is None:
+                self.tasks[ev.target] = self.progress.add_task(
+                    ev.target, total=ev.nbytes or None, done=0, objects=ev.objects
+                )
+            else:
+                t = self.progress.tasks[known]
+                self.progress.update(
+                    known,
+                    total=(t.total or 0) + ev.nbytes or None,
+                    objects=t.fields.get("objects", 0) + ev.objects,
+                )
             return
         task = self.tasks.get(ev.target)
         if task is None:
@@ -138,6 +147,12 @@ def replicate(
     transfers: int = typer.Option(8, "--transfers", help="Objects in flight at once"),
     bwlimit: str = typer.Option("", "--bwlimit", help="Bandwidth limit, e.g. 10M (bytes/s)"),
     state_dir: str | None = typer.Option(None, "--state-dir", help="Where journals live"),
+    checksum: bool = typer.Option(
+        False,
+        "--checksum",
+        help="Compare sha256 of every same-size object instead of trusting the journal's "
+        "verified copy when size, etag and the source's version are unchanged",
+    ),
     json_output: bool = typer.Option(False, "--json", help="JSON report"),
     prefect: bool = typer.Option(False, "--prefect", help="Run as the Prefect flow"),
 ) -> None:
@@ -165,6 +180,7 @@ def replicate(
         transfers=transfers,
         bandwidth_limit=limit,
         journal_dir=state_dir,
+        checksum=checksum,
     )
     if prefect:
         reports = _run_flow(str(source), [str(t) for t in targets], prefix, options)

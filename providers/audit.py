@@ -20,7 +20,13 @@ _lock = threading.Lock()
 
 
 def audit_path() -> Path | None:
-    value = os.environ.get("SPECIFY_AUDIT_LOG")
+    return _audit_path(os.environ.get("SPECIFY_AUDIT_LOG"), os.environ.get("HOME"))
+
+
+@functools.lru_cache(maxsize=16)
+def _audit_path(value: str | None, home: str | None) -> Path | None:
+    """(cached per setting: Path.home() per record is measurable at a million objects)"""
+    del home  # part of the cache key: Path.home() reads it
     if value is not None and value.strip().lower() in {"", "off", "none", "0"}:
         return None
     return Path(value) if value else Path.home() / ".specify-cloud" / "audit.jsonl"

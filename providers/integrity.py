@@ -121,15 +121,19 @@ class _S3Etag:
 
 
 class Hasher:
-    """sha256 (always) plus md5 / crc32c / crc32 / s3-etag when asked, in one pass.
+    """sha256 (unless sha256=False) plus md5 / crc32c / crc32 / s3-etag when asked, in one pass.
 
     algorithms may be a mapping (the expected values): 's3-etag' takes its part size
     from the expected value ('etag@part_size')."""
 
     def __init__(
-        self, algorithms: tuple[str, ...] | frozenset[str] | Mapping[str, str] = ()
+        self,
+        algorithms: tuple[str, ...] | frozenset[str] | Mapping[str, str] = (),
+        *,
+        sha256: bool = True,
     ) -> None:
-        self._h: dict[str, Any] = {"sha256": hashlib.sha256()}
+        # sha256=False: only the named algorithms (a part's CRC need not cost a sha256)
+        self._h: dict[str, Any] = {"sha256": hashlib.sha256()} if sha256 else {}
         if "md5" in algorithms:
             self._h["md5"] = hashlib.md5(usedforsecurity=False)
         if "crc32c" in algorithms:

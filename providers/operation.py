@@ -110,7 +110,6 @@ def map_generic_error(
     )
 
 
-@functools.lru_cache(maxsize=1024)
 def _position(sig: inspect.Signature, name: str) -> int | None:
     """Where a positional-or-keyword parameter sits (a bind per call is measurable)."""
     for i, param in enumerate(sig.parameters.values()):
@@ -123,13 +122,16 @@ def _position(sig: inspect.Signature, name: str) -> int | None:
 
 
 def _resource_of(
-    sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any], name: str | None
+    sig: inspect.Signature,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str | None,
+    index: int | None = None,
 ) -> str | None:
     if name is None:
         return None
     value = kwargs.get(name)
     if value is None:
-        index = _position(sig, name)
         if index is not None and index < len(args):
             value = args[index]
         elif index is None:
@@ -171,11 +173,12 @@ def cloud_operation(
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         sig = inspect.signature(fn)
+        where = _position(sig, resource) if resource is not None else None
 
         def context(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, str, str | None]:
             adapter = args[0]
             name = f"{adapter.provider_name}.{adapter.service_name}.{op}"
-            return adapter, name, _resource_of(sig, args, kwargs, resource)
+            return adapter, name, _resource_of(sig, args, kwargs, resource, where)
 
         def call_mapped(adapter: Any, res: str | None, thunk: Callable[[], T]) -> T:
             try:

@@ -61,6 +61,8 @@ from providers.retry import RetryPolicy
 
 CHUNK = 1024 * 1024
 DEFAULT_THRESHOLD = 8 * 1024 * 1024
+#: transfer threads when every store is a directory (InProcess)
+LOCAL_WORKERS = 2
 #: keys per task on the transfer threads (one hand-off per batch, not per object)
 BATCH = 64
 #: per-key detail (copied keys, evidence, errors) kept in a report; the journal has all
@@ -812,11 +814,16 @@ class Replicator:
         self._retry = RetryPolicy(attempts=self.options.attempts, initial_wait=0.2, max_wait=4.0)
         self._hash_journal: Journal | None = None
         self._refines = isinstance(source, RefinesReadCheck)
-        # every store a directory: copy on the planning thread (threads would only pass
-        # the GIL back and forth: ~180 futex calls per object with 8 of them)
-        self._inline = all(
+        # every store a directory: no round trips to overlap, only blocking syscalls;
+        # 8 threads mostly pass the GIL back and forth (~180 futex calls per object,
+        # strace), so two transfer threads, and with --transfers 1 none (inline)
+        local = all(
             isinstance(s, InProcess) and s.in_process for s in (source, *(s for s, _ in targets))
         )
+        self._workers = (
+            min(self.options.transfers, LOCAL_WORKERS) if local else self.options.transfers
+        )
+        self._inline = self._workers == 1
         self._large = threading.BoundedSemaphore(self.options.large_transfers)
 
     def _check_overlaps(self) -> None:
@@ -1083,7 +1090,7 @@ class Replicator:
         checksum = opts.checksum
         batch: list[_Unit] = []
         batch_bytes = 0
-        inflight = threading.BoundedSemaphore(opts.transfers * 2)
+        inflight = threading.BoundedSemaphore(self._workers * 2)
         planned: dict[int, list[int] | None] = {}  # id(t) -> [objects, bytes] not yet sent
 
         def submit(pool: ThreadPoolExecutor, units: list[_Unit]) -> None:
@@ -1099,11 +1106,11 @@ class Replicator:
             fut.add_done_callback(lambda _f: inflight.release())
             futures.append(fut)
             # keep the list short: drop what finished (their errors are recorded per key)
-            if len(futures) > 4 * opts.transfers:
+            if len(futures) > 4 * self._workers:
                 futures[:] = [f for f in futures if not f.done() or f.exception()]
 
         futures: list[Any] = []
-        with ThreadPoolExecutor(opts.transfers) as pool:
+        with ThreadPoolExecutor(self._workers) as pool:
             for rel, src, dsts in self._joined(targets):
                 if src is None:
                     if opts.delete_extraneous and opts.selects(rel):

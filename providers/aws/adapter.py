@@ -136,7 +136,14 @@ def client_config(service: str = "", *, custom_endpoint: bool = False, pool: int
         config = config.merge(
             Config(
                 signature_version="s3v4",
-                s3={"addressing_style": "path"} if custom_endpoint else None,
+                # every S3 request body we send carries Content-MD5 or a CRC the service
+                # checks (and whose answer we compare), so SigV4's body sha256 would be a
+                # third hash of the same bytes: botocore already drops it on HTTPS for
+                # streamed bodies; this drops it on plain-HTTP endpoints (moto, MinIO) too
+                s3={
+                    "payload_signing_enabled": False,
+                    **({"addressing_style": "path"} if custom_endpoint else {}),
+                },
             )
         )
     return config

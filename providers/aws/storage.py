@@ -397,14 +397,14 @@ class S3Storage(AWSAdapter, CheckedDownload):
             ),
         )
         upload_id = mpu["UploadId"]
-        whole = Hasher((FAST_CRC,))
+        whole = Hasher((FAST_CRC,), sha256=False)
         parts: dict[int, dict[str, Any]] = {}
         slots = threading.BoundedSemaphore(max(1, self.transfer.concurrency))
 
         def send(number: int, data: bytes) -> None:
             try:
                 md5 = hashlib.md5(data, usedforsecurity=False)
-                crc = Hasher((FAST_CRC,))
+                crc = Hasher((FAST_CRC,), sha256=False)
                 crc.update(data)
                 crc_b64 = crc.value(FAST_CRC) or ""
 

@@ -194,7 +194,7 @@ class FocusFrame:
             selects.append(
                 f"(SELECT {sql_quote(p.format)} AS x_SourceFormat, {explicit} AS __explicit, g.* "
                 f"FROM (SELECT {keys}, {aggregates}, COUNT(__bad) AS __bad_rows "
-                f"FROM ({p.inner_sql}){where} GROUP BY ALL) g)"
+                f"FROM ({p.aggregate_sql or p.inner_sql}){where} GROUP BY ALL) g)"
             )
         return " UNION ALL ".join(selects)
 

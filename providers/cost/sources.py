@@ -405,6 +405,8 @@ class Part:
     columns: dict[str, str]  # source column name -> DuckDB type
     staged_sql: str = ""  # the scan plus every mapped expression as __f_<FOCUS column>
     inner_sql: str = ""  # FOCUS columns before lookups (see lookup_sql)
+    # inner_sql without source row numbers (x_SourceRow NULL), for whole-file aggregation
+    aggregate_sql: str = ""
     explicit: bool = False  # the source names its ServiceCategory (FOCUS files, API records)
     select_sql: str = ""
     source_of: dict[str, str] = field(default_factory=dict)  # FOCUS column -> source column
@@ -497,7 +499,13 @@ def _scan_sql(
     fmt: str = "",
     header: list[str] | None = None,
     mixed: bool = False,
+    numbered: bool = True,
 ) -> str:
+    """The source rows plus __file and __row (the data row number; NULL when not numbered).
+
+    Numbering a CSV or JSON scan takes a window, row_number() OVER (), which reads the file
+    in one thread and holds it: the one-pass aggregation does without it, and only the
+    pass that locates a bad row pays it (see Part.aggregate_sql)."""
     if kind == "parquet":
         listing = "[" + ", ".join(sql_str(f) for f in files) + "]"
         return (
@@ -513,9 +521,8 @@ def _scan_sql(
         reader = _json_scan(only)
         select = "*"
     # insertion order is preserved for one file, so row_number() is the data row number
-    return (
-        f"(SELECT {select}, {sql_str(only)} AS __file, row_number() OVER () AS __row FROM {reader})"
-    )
+    row = "row_number() OVER ()" if numbered else "CAST(NULL AS BIGINT)"
+    return f"(SELECT {select}, {sql_str(only)} AS __file, {row} AS __row FROM {reader})"
 
 
 def _describe(con: duckdb.DuckDBPyConnection, scan_sql: str, where: str) -> dict[str, str]:
@@ -633,7 +640,8 @@ def azure_dataset(
             f"AND COALESCE({money_sql(quote(cost), columns[cost])}, 0) <> 0)"
         )
     try:
-        row = _one(con.execute(f"SELECT bool_or({' OR '.join(conds)}) FROM {scan}"))
+        # EXISTS stops at the first amortized row instead of scanning the whole export
+        row = _one(con.execute(f"SELECT EXISTS (SELECT 1 FROM {scan} WHERE {' OR '.join(conds)})"))
     except Exception as exc:
         raise translate_error(exc, path) from exc
     return "amortized" if row and row[0] else "actual"
@@ -800,6 +808,17 @@ def build_part(
     part.inner_sql = _inner(
         fmt, computed, explicit_category=part.explicit, scan=staged, checks=part.checks
     )
+    if kind == "parquet":  # parquet row numbers are a free virtual column
+        part.aggregate_sql = part.inner_sql
+    else:
+        plain = _scan_sql(kind, files, fmt=fmt, header=header, mixed=mixed, numbered=False)
+        part.aggregate_sql = _inner(
+            fmt,
+            computed,
+            explicit_category=part.explicit,
+            scan=_stage(exprs, plain)[0],
+            checks=part.checks,
+        )
     part.select_sql = _select(part.inner_sql)
     return part
 
@@ -961,10 +980,13 @@ def install_tables(con: duckdb.DuckDBPyConnection) -> None:
         "__currencies": ([{"code": c} for c in sorted(focus.currencies())], ("code",)),
     }
     for name, (rows, cols) in tables.items():
-        values = ", ".join("(" + ", ".join(sql_str(r[c]) for c in cols) + ")" for r in rows)
+        # one list parameter, unnested: DuckDB parses a few hundred VALUES rows of SQL
+        # text about ten times slower, and every cost-compare pays this at start
+        shape = ", ".join(f"{quote(c)} VARCHAR" for c in cols)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {name} AS "
-            f"SELECT * FROM (VALUES {values}) t({', '.join(cols)})"
+            f"SELECT unnest(?::STRUCT({shape})[], recursive := true)",
+            [[{c: r[c] for c in cols} for r in rows]],
         )
 
 

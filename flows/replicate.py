@@ -496,9 +496,18 @@ def replicate(
             for i in range(len(targets)):
                 fail(i, f"the source cannot be opened: {type(exc).__name__}: {exc}")
         if src is not None:
+            seen: dict[str, str] = {}
             for i, target in enumerate(targets):
                 try:
                     dst, tprefix = open_location(target)
+                    # a target inside (or around) the source is refused here, for it alone
+                    _, (uri,) = target_uris(
+                        src, join_prefix(sprefix, prefix), [(dst, join_prefix(tprefix, prefix))]
+                    )
+                    if uri in seen:
+                        fail(i, f"target {uri} is given twice (also as {seen[uri]}); list it once")
+                        continue
+                    seen[uri] = target
                     locks.enter_context(
                         hold_target_locks(
                             src,

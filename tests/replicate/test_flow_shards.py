@@ -171,3 +171,27 @@ def test_no_deletes_on_a_target_where_any_shard_failed_a_copy(tmp_path: Path) ->
     assert report["copied"] == 6 and report["deleted"] == 0
     assert "not deleting 3 objects: 1 copies failed" in report["error"]
     assert {"k05/blocker", "k00x", "zz"} <= set(tree(tmp_path / "t"))
+
+
+def test_a_bad_target_fails_alone_not_every_shard(tmp_path: Path) -> None:
+    """A target given twice, and one inside the source: each fails by itself, for good,
+    before any shard runs; the good target still gets everything."""
+    from flows.replicate import ReplicationFailed, run_replicate
+
+    content = fill(tmp_path / "src", KEYS)
+    good = str(tmp_path / "a")
+    twice = str(tmp_path / "a") + "/"
+    inside = str(tmp_path / "src" / "sub")
+    state = run_replicate(
+        str(tmp_path / "src"),
+        [good, twice, inside],
+        "",
+        {"journal_dir": str(tmp_path / "state")},
+        objects_per_shard=3,
+    )
+    exc = state.result(raise_on_failure=False)
+    assert isinstance(exc, ReplicationFailed) and exc.failed == [twice, inside]
+    by = {r["location"]: r for r in exc.reports}
+    assert by[good]["ok"] and by[good]["copied"] == 7 and tree(Path(good)) == content
+    assert "given twice" in by[twice]["error"]
+    assert "overlaps the source" in by[inside]["error"]

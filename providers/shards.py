@@ -26,6 +26,8 @@ import contextlib
 import hashlib
 import itertools
 import os
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +35,7 @@ from pathlib import Path
 from providers.base import CloudStorage
 from providers.errors import ConfigurationError
 from providers.replication import (
+    Journal,
     KeyRange,
     ProgressCallback,
     ReplicationOptions,
@@ -232,6 +235,27 @@ def check_deletes(census: DeleteCensus, source_uri: str, options: ReplicationOpt
 
 
 # --------------------------------------------------------------------------- locks
+def prepare_journals(rep: Replicator, attempts: int = 40) -> None:
+    """Create each pair's journal before shards open it at once: SQLite switches a new
+    file to WAL only while no other connection holds it, so shards starting together on a
+    fresh journal would fail with 'database is locked' (once in WAL, opening is shared)."""
+    opts = rep.options
+    if opts.dry_run or not opts.use_journal:
+        return
+    state = opts.state_dir()
+    state.mkdir(parents=True, exist_ok=True)
+    for t in rep.targets:
+        path = journal_path(rep.source_uri, t.uri, state)
+        for attempt in range(attempts):
+            try:
+                Journal(path, rep.source_uri, t.uri).close()
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(min(0.05 * (attempt + 1), 1.0))
+
+
 class _RunLocks(Replicator):
     """The engine's own per-target lock (same file, same refusal), held for a whole run."""
 
@@ -240,6 +264,7 @@ class _RunLocks(Replicator):
         state.mkdir(parents=True, exist_ok=True)
         for t in self.targets:
             self._lock_target(t, journal_path(self.source_uri, t.uri, state).with_suffix(".lock"))
+        prepare_journals(self)
 
     def release(self) -> None:
         self._unlock_all()
@@ -308,6 +333,7 @@ def replicate_shard(
             opts, delete_extraneous=True, allow_empty_source=True, max_delete=allowed_deletes
         )
     rep = ShardReplicator(source, source_prefix, targets, opts, progress)
+    prepare_journals(rep)
     try:
         return rep.run()
     except ConfigurationError as exc:

@@ -144,11 +144,12 @@ def test_shards_spread_over_two_dask_workers_and_survive_a_killed_one(
     ]
     assert attributed, done
     assert all(len(by_key) == 24 for by_key in done.values())
-    # the completed attempts copied the rest, and only the rest
+    # the completed attempts copied at most the rest (objects the killed attempt wrote but
+    # had not yet journaled are found equal by hash, and skipped)
     for r in reports:
         by_key = done[Path(r["journal"]).name]
         by_killed = sum(1 for run in by_key.values() if run == killed_run)
-        assert r["copied"] == 24 - by_killed, (r, by_killed)
+        assert r["copied"] <= 24 - by_killed, (r, by_killed)
 
     # on the server: every shard Completed (one finished on the lost worker is read back
     # from the shared state directory, Cached); a progress artifact per target at 100 %

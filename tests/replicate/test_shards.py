@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -329,3 +330,70 @@ def test_objects_are_the_same_bytes_the_source_has(tmp_path: Path) -> None:
     for key, data in content.items():
         got = (tmp_path / "dst" / key).read_bytes()
         assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+
+
+def _shard_in_a_process(
+    barrier: Any, src: str, dst: str, state: str, r: KeyRange, out: Any
+) -> None:
+    barrier.wait(timeout=60)
+    try:
+        opts = ReplicationOptions(journal_dir=state)
+        (report,) = replicate_shard(LocalStorage(src), "", [(LocalStorage(dst), "")], opts, r)
+        out.put("ok" if report.ok else str(report.errors))
+    except Exception as exc:
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+@pytest.mark.parametrize("round_", range(2))
+def test_shards_starting_together_on_a_fresh_journal(tmp_path: Path, round_: int) -> None:
+    """Eight worker processes open the pair's new journal at the same moment (SQLite's
+    switch to WAL wants the file to itself): none fails with 'database is locked'."""
+    import multiprocessing
+
+    fill(tmp_path / "src", [f"f{i:02d}" for i in range(16)])
+    ranges = split_key_ranges(LocalStorage(tmp_path / "src"), "", 2)
+    assert len(ranges) == 8
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(len(ranges)), ctx.Queue()
+    args = (str(tmp_path / "src"), str(tmp_path / "dst"), str(tmp_path / f"state-{round_}"))
+    procs = [ctx.Process(target=_shard_in_a_process, args=(barrier, *args, r, out)) for r in ranges]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert results == ["ok"] * len(ranges)
+    assert tree(tmp_path / "dst") == tree(tmp_path / "src")
+
+
+def _prepare_in_a_process(barrier: Any, state: str, out: Any) -> None:
+    from providers.replication import Replicator
+    from providers.shards import prepare_journals
+
+    rep = Replicator(MemoryStorage(), "src", [(MemoryStorage(), "dst")],
+                     ReplicationOptions(journal_dir=state))  # fmt: skip
+    barrier.wait(timeout=60)
+    try:
+        prepare_journals(rep)
+        out.put("ok")
+    except Exception as exc:
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_a_fresh_journal_opened_by_eight_processes_at_once(tmp_path: Path) -> None:
+    """The race itself, ten times over: a bare open of a new journal by eight processes at
+    once fails now and then with 'database is locked'; prepare_journals waits it out."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(10):
+        barrier, out = ctx.Barrier(8), ctx.Queue()
+        state = str(tmp_path / f"state-{round_}")
+        procs = [ctx.Process(target=_prepare_in_a_process, args=(barrier, state, out))
+                 for _ in range(8)]  # fmt: skip
+        for p in procs:
+            p.start()
+        results = [out.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert results == ["ok"] * 8, results

@@ -2,16 +2,21 @@
 
 Works against the CloudStorage protocol only, so every provider pair works the same way:
 
-1. list the source once and each target once (providers paginate);
-2. plan per target by key, size and sha256 (from object metadata; from a hash cache, a
-   `head` or by streaming the bytes when the listing does not carry it);
-3. copy what differs with a thread pool. Each source object is read once and fed to every
-   target that needs it: small objects (<= multipart_threshold) from one in-memory buffer,
-   large ones straight through when one target needs them and their sha256 is known,
-   otherwise through a temp-file spool. Memory stays under transfers x threshold;
+1. list the source once and each target once, page by page in key order, and merge-join
+   the listings (and each target's journal) by key as they stream: memory does not grow
+   with the number of objects (`ReplicationOptions.key_range` limits a run to a shard);
+2. plan per target by key, size and what the journal recorded of a verified copy (size,
+   etag, the source's version): unchanged pairs are skipped without reading anything;
+   others by sha256 (from object metadata; from a hash cache, a `head`, the service's
+   md5 against a local source, or by streaming the bytes); `checksum=True` always
+   compares hashes;
+3. copy what differs with a thread pool, in batches of keys. Each source object is read
+   once and fed to every target that needs it: small objects (<= multipart_threshold)
+   from one in-memory buffer, large ones straight through when one target needs them
+   and their sha256 is known, otherwise through a temp-file spool;
 4. verify each copy (from the write's response when the provider confirmed it, else with
-   `head`: size and sha256) and record it in the target's journal
-   (SQLite, committed per object) so that a killed run, run again, does not copy it again;
+   `head`: size and sha256) and record it in the target's journal (SQLite, committed in
+   batches) so that a killed run, run again, does not copy it again;
 5. optionally delete extraneous target objects, refused above max_delete.
 
 No Prefect here: flows/replicate.py and commands/replicate.py both call `replicate_prefix`.
@@ -62,7 +67,7 @@ from providers.retry import RetryPolicy
 CHUNK = 1024 * 1024
 DEFAULT_THRESHOLD = 8 * 1024 * 1024
 #: transfer threads when every store is a directory (InProcess)
-LOCAL_WORKERS = 2
+LOCAL_WORKERS = 4
 #: keys per task on the transfer threads (one hand-off per batch, not per object)
 BATCH = 64
 #: per-key detail (copied keys, evidence, errors) kept in a report; the journal has all
@@ -814,9 +819,10 @@ class Replicator:
         self._retry = RetryPolicy(attempts=self.options.attempts, initial_wait=0.2, max_wait=4.0)
         self._hash_journal: Journal | None = None
         self._refines = isinstance(source, RefinesReadCheck)
+        self._src_in_process = isinstance(source, InProcess) and source.in_process
         # every store a directory: no round trips to overlap, only blocking syscalls;
         # 8 threads mostly pass the GIL back and forth (~180 futex calls per object,
-        # strace), so two transfer threads, and with --transfers 1 none (inline)
+        # strace), fewer still overlap the blocking creates; --transfers 1: inline
         local = all(
             isinstance(s, InProcess) and s.in_process for s in (source, *(s for s, _ in targets))
         )
@@ -1088,6 +1094,7 @@ class Replicator:
                 )
         hashes = _Forward(self._hash_journal.hash_page) if self._hash_journal is not None else None
         checksum = opts.checksum
+        good_prefix = {id(t) for t in targets if not t.prefix or _bad_key(t.prefix) is None}
         batch: list[_Unit] = []
         batch_bytes = 0
         inflight = threading.BoundedSemaphore(self._workers * 2)
@@ -1125,7 +1132,8 @@ class Replicator:
                 for t, dst in zip(targets, dsts, strict=True):
                     if t.error is not None:
                         continue
-                    reason = bad or _bad_key(t.prefix + rel)
+                    # a good prefix and a good key make a good target key: check once
+                    reason = bad or (None if id(t) in good_prefix else _bad_key(t.prefix + rel))
                     if reason:
                         self._reject(t, rel, src, reason)
                         continue
@@ -1210,20 +1218,43 @@ class Replicator:
         out: list[tuple[_TargetState, PlanItem]] = []
         tag = _tag(src)
         src_sha: str | None = None
+        src_md5: str | None = None
         checksum = self.options.checksum
+
+        def sha() -> str:
+            nonlocal src_sha
+            if src_sha is None:
+                known = row.sha256 if row is not None and tag and row.src_tag == tag else None
+                src_sha = self.source_sha256(rel, src, cached or known)
+            return src_sha
+
+        def md5() -> str:
+            """The source's md5 from one checked read of its bytes (sha256 on the way)."""
+            nonlocal src_sha, src_md5
+            if src_md5 is None:
+
+                def read() -> tuple[str, str]:
+                    with checked(
+                        self.source, src, sha256=src_sha, extra=("md5",), refine=self._refines
+                    ) as fh:
+                        while fh.read(CHUNK):
+                            pass
+                        return fh.hasher.value("sha256") or "", fh.hasher.value("md5") or ""
+
+                got_sha, src_md5 = self._retry.call(read)
+                src_sha = src_sha or got_sha
+            return src_md5
+
         for t, dst, row in compares:
             item = self._copy_item(t, rel, src, "sha256 differs")
             try:
-                if src_sha is None:
-                    known = row.sha256 if row is not None and tag and row.src_tag == tag else None
-                    src_sha = self.source_sha256(rel, src, cached or known)
                 if (
                     not checksum
                     and row is not None
                     and dst.sha256 is None
                     and row.size == dst.size
                     and (row.etag is None or row.etag == dst.etag)
-                    and row.sha256 == src_sha
+                    and row.sha256 == sha()
                 ):
                     # the journal's verified copy has this sha256 and the target has not
                     # changed since (a listing without checksums, such as S3's)
@@ -1231,23 +1262,28 @@ class Replicator:
                         t.journal.set_source_tag(t.prefix + rel, tag)
                     self._skip(t, rel, src, "journal", None, src_sha)
                     continue
-                dst_sha = dst.sha256 or self._target_sha256(t, dst)
+                target_md5 = dst.hashes.get("md5")
+                if dst.sha256:
+                    same, how = sha() == dst.sha256, "same sha256 as the source"
+                elif target_md5 and self._src_in_process:
+                    # the target's listing has the service's md5 (S3 single-part ETag,
+                    # Azure Content-MD5): reading a local source beats a head per object,
+                    # as rclone --checksum does
+                    same, how = md5() == target_md5, "the service's md5 equals the source's"
+                else:
+                    same = sha() == self._target_sha256(t, dst)
+                    how = "same sha256 as the source"
             except CloudError as exc:
                 self._reject(t, rel, src, f"could not compare: {exc}")
                 continue
-            if src_sha == dst_sha:
+            if same:
                 if t.journal is not None and not self.options.dry_run:
                     t.journal.record(
-                        t.prefix + rel,
-                        dst.size,
-                        src_sha,
-                        dst.etag,
-                        self.run_id,
-                        "same sha256 as the source",
-                        tag,
+                        t.prefix + rel, dst.size, sha(), dst.etag, self.run_id, how, tag
                     )
-                self._skip(t, rel, src, "same sha256", None, src_sha)
+                self._skip(t, rel, src, how, None, src_sha)
                 continue
+            sha()
             item = replace(item, sha256=src_sha)
             with t.lock:
                 t.to_copy += 1

@@ -201,13 +201,16 @@ def _links(root: Path, n: int) -> None:
 
 PLAN = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     from providers.local.storage import LocalStorage
     from providers.replication import KeyRange, ReplicationOptions, replicate_prefix
     hi = sys.argv[3] or None
     opts = ReplicationOptions(dry_run=True, journal_dir=sys.argv[4], key_range=KeyRange(None, hi))
     (r,) = replicate_prefix(LocalStorage(sys.argv[1]), "", [(LocalStorage(sys.argv[2]), "")], opts)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this process's own peak (ru_maxrss keeps the forking parent's across exec)
+    with open("/proc/self/status") as fh:
+        hwm = next(line for line in fh if line.startswith("VmHWM:"))
+    rss = int(hwm.split()[1]) / 1024
     print(json.dumps({"to_copy": r.to_copy, "skipped": r.skipped, "rss_mib": rss}))
     """
 )

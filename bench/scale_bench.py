@@ -67,13 +67,21 @@ EXTRA_COLUMNS: list[Callable[[Scenario], dict[str, Any] | None]] = []
 
 
 def dask_column(scenario: Scenario) -> dict[str, Any] | None:
-    """Hook for the `shards` helper: run the scenario's copy through the `replicate` flow
-    on a two-worker Dask cluster and return run_measured's dict with a "label". Until it
-    is written this returns None (no column)."""
-    del scenario
-    return None
+    """The `shards` helper's columns: the scenario's copy through the `replicate` flow in
+    one process, then on a two-worker local Dask cluster (bench/scale_dask.py). This one
+    is the Dask run; `flow_column` below the one-process run."""
+    from bench.scale_dask import dask_column as on_dask
+
+    return on_dask(scenario)
 
 
+def flow_column(scenario: Scenario) -> dict[str, Any] | None:
+    from bench.scale_dask import flow_column as in_one_process
+
+    return in_one_process(scenario)
+
+
+EXTRA_COLUMNS.append(flow_column)
 EXTRA_COLUMNS.append(dask_column)
 
 

@@ -120,8 +120,10 @@ class TargetProgress:
         key: str,
         description: str | None = None,
         settings: ProgressSettings | None = None,
+        artifact: bool = True,
     ) -> None:
         self.label = label
+        self.artifact = artifact
         self.key = key
         self.description = description or f"replication to {label}"
         self.settings = settings or ProgressSettings.from_env()
@@ -206,7 +208,8 @@ class TargetProgress:
     def start(self) -> TargetProgress:
         self._started = time.monotonic()
         self._logger = _logger()
-        self._artifact = create_progress(self.key, self.description)
+        if self.artifact:
+            self._artifact = create_progress(self.key, self.description)
         self._ticker = _Ticker(self.tick, self.settings.interval)
         self._ticker.start()
         return self
@@ -230,3 +233,73 @@ class TargetProgress:
         tb: TracebackType | None,
     ) -> None:
         self.stop(ok=exc_type is None)
+
+
+class ShardedProgress:
+    """One target's progress over the shards of a run, kept by the flow: a progress artifact
+    per target (the share of its shards done, 100 % once the target succeeded) and a log
+    line per finished shard with the running totals. Shards log their own lines as they
+    copy (TargetProgress, labelled with the shard)."""
+
+    def __init__(self, label: str, *, key: str, shards: int, description: str = "") -> None:
+        self.label = label
+        self.key = key
+        self.shards = max(shards, 1)
+        self.description = description or f"replication to {label}, {shards} shards"
+        self.done_shards = 0
+        self.copied = self.skipped = self.failed = self.deleted = 0
+        self.planned = 0
+        self.bytes_moved = 0
+        self._started = time.monotonic()
+        self._artifact: UUID | None = None
+        self.lines: list[str] = []
+
+    def start(self) -> ShardedProgress:
+        self._started = time.monotonic()
+        self._artifact = create_progress(self.key, self.description)
+        return self
+
+    def percent(self, finished: bool = False) -> float:
+        if finished:
+            return 100.0
+        return min(self.done_shards / self.shards * 100.0, 99.9)
+
+    def shard_done(self, report: dict[str, Any]) -> None:
+        """Add one finished shard's report for this target (and log the totals)."""
+        self.done_shards += 1
+        self.add(report)
+        self.log()
+        update_progress(self._artifact, self.percent())
+
+    def add(self, report: dict[str, Any]) -> None:
+        self.copied += int(report.get("copied", 0))
+        self.skipped += int(report.get("skipped", 0))
+        self.failed += int(report.get("failed", 0))
+        self.deleted += int(report.get("deleted", 0))
+        self.planned += int(report.get("to_copy", 0))
+        self.bytes_moved += int(report.get("bytes_copied", 0))
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self._started, 1e-6)
+        parts = [
+            f"{self.copied}/{self.planned} objects copied",
+            f"{human_bytes(self.bytes_moved)}",
+            f"{human_bytes(self.bytes_moved / elapsed)}/s",
+            f"{self.done_shards}/{self.shards} shards done",
+        ]
+        if self.skipped:
+            parts.append(f"{self.skipped} unchanged")
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        if self.deleted:
+            parts.append(f"{self.deleted} deleted")
+        return f"{self.label}: " + ", ".join(parts)
+
+    def log(self) -> None:
+        text = self.line()
+        self.lines.append(text)
+        _logger().info(text)
+
+    def finish(self, ok: bool) -> None:
+        if ok:
+            update_progress(self._artifact, 100.0)

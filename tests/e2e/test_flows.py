@@ -132,32 +132,44 @@ def test_replicate_shows_progress_fails_honestly_and_emits_events(stack: Stack) 
     assert missing in message and good not in message, message
     assert "1 of 2 targets" in message, message
 
-    # task runs say the cloud URL (the block resolved) and carry the cloud's tag
-    tasks = _task_runs(stack, run["id"], expect=2)
+    # task runs say the cloud URL (the block resolved) and carry the cloud's tag; the
+    # source is read once, by the one shard task (3 objects), for the target that is up
+    tasks = _task_runs(stack, run["id"], expect=4)
     ok_task = tasks[f"replicate to {good_url}"]
     bad_task = tasks[f"replicate to {missing}"]
+    shard = tasks["shard 1/1 [..)"]
     assert ok_task["state"]["type"] == "COMPLETED" and "local" in ok_task["tags"]
     assert bad_task["state"]["type"] == "FAILED" and "aws" in bad_task["tags"]
     assert bad_task["run_count"] == 1, "a missing bucket must not be retried"
+    assert shard["state"]["type"] == "COMPLETED" and shard["tags"] == ["local"], shard
 
-    # a progress artifact per target; the finished one at 100 %
-    progress = [a for a in stack.artifacts(run["id"]) if a["type"] == "progress"]
-    by_task = {a["task_run_id"]: a for a in progress}
-    assert set(by_task) == {ok_task["id"], bad_task["id"]}, progress
-    assert by_task[ok_task["id"]]["data"] == 100.0
+    # a progress artifact per target (the share of its shards done); the finished one at 100 %
+    from flows.common import short_key
+    from flows.replicate import PROGRESS_KEY
 
-    # log lines per target at a steady interval: objects, bytes and rate
+    progress = {a["key"]: a for a in stack.artifacts(run["id"]) if a["type"] == "progress"}
+    assert set(progress) == {short_key(PROGRESS_KEY, u) for u in (good_url, missing)}, progress
+    assert progress[short_key(PROGRESS_KEY, good_url)]["data"] == 100.0
+    assert progress[short_key(PROGRESS_KEY, missing)]["data"] < 100.0
+
+    # log lines per target at a steady interval from the shard: objects, bytes and rate
+    logs = stack.logs(run["id"])
     lines = [
         log["message"]
-        for log in stack.logs(run["id"])
-        if log["task_run_id"] == ok_task["id"] and "objects copied" in log["message"]
+        for log in logs
+        if log["task_run_id"] == shard["id"] and "objects copied" in log["message"]
     ]
     assert len(lines) >= 3, lines
     assert all(good_url in line and "/s" in line for line in lines), lines
-    assert lines[-1].startswith(f"{good_url}: 3/3 objects copied"), lines[-1]
+    assert lines[-1].startswith(f"{good_url} (shard 1/1 [..)): 3/3 objects copied"), lines[-1]
     moved = [_bytes(m.group(1), m.group(2)) for ln in lines if (m := _MOVED.search(ln))]
     assert len(moved) == len(lines) and moved == sorted(moved), lines
     assert len(set(moved)) >= 2 and moved[-1] == pytest.approx(len(files["big.bin"]) + 11, 1e-3)
+    # and the flow's line per target as each shard finishes
+    totals = [log["message"] for log in logs if log["task_run_id"] is None]
+    assert any(
+        t.startswith(f"{good_url}: 3/3 objects copied") and "1/1 shards" in t for t in totals
+    )
 
     # one event per target, related to the run, with the figures
     found = stack.events(run["id"], "specify-cloud.replication.", expect=2)

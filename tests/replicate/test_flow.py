@@ -65,9 +65,11 @@ def test_flow_replicates_per_target_with_artifacts(tmp_path: Path) -> None:
         (targets[1], 5, 0),
     ]
     run_id = state.state_details.flow_run_id
-    names = sorted(t.name for t in task_runs_of(run_id, expect=len(targets)))
-    # named after the cloud URL the target stands for
-    assert names == [f"replicate to {Path(t).as_uri()}" for t in sorted(targets)]
+    names = sorted(t.name for t in task_runs_of(run_id, expect=len(targets) + 2))
+    # one shard (5 objects) for both targets; a task per target, named after its cloud URL
+    assert names == sorted(
+        ["plan shards", "shard 1/1 [..)"] + [f"replicate to {Path(t).as_uri()}" for t in targets]
+    )
     arts = artifacts_of(run_id)
     assert {TABLE_KEY, SUMMARY_KEY} <= set(arts)
     progress = [a for a in arts.values() if a.type == "progress"]
@@ -94,7 +96,7 @@ def test_flow_fails_only_for_the_failed_target_and_names_it(tmp_path: Path) -> N
     assert isinstance(exc, ReplicationFailed) and exc.failed == [str(blocker)]
     assert str(blocker) in str(exc) and str(tmp_path / "good") + "," not in str(exc)
     assert len(list((tmp_path / "good" / "d").iterdir())) == 2
-    runs = {t.name: t for t in task_runs_of(state.state_details.flow_run_id, expect=2)}
+    runs = {t.name: t for t in task_runs_of(state.state_details.flow_run_id, expect=4)}
     # the task is named after the target's URL (or the text given, when the target
     # cannot even be opened); which errors are retried: tests/flows, tests/e2e
     bad = runs.get(f"replicate to {blocker.as_uri()}") or runs[f"replicate to {blocker}"]

@@ -356,7 +356,10 @@ class S3Storage(AWSAdapter, CheckedDownload):
         resp = None
         if native is not None:  # x-amz-checksum-sha256: S3 refuses a damaged body
             with contextlib.suppress(NativeRefused):  # its TLS refused: the SDK, from now on
-                answer = native.put(key, body, args["Metadata"], map_error=self.map_error)
+                # the body is in memory: this level resends it (obstore retries nothing)
+                answer = self.retry_policy.call(
+                    lambda: native.put(key, body, args["Metadata"], map_error=self.map_error)
+                )
                 resp = {"ETag": answer["e_tag"], "VersionId": answer["version"]}
         if resp is None:
             resp = self.client.put_object(
@@ -552,12 +555,16 @@ class S3Storage(AWSAdapter, CheckedDownload):
         native = cast("S3BytePath | None", native_for(self, key))
         if native is not None:  # checked by CheckedReader against S3's own hashes
             with contextlib.suppress(NativeRefused):  # its TLS refused: the SDK, from now on
-                return native.open(
-                    key,
-                    if_match=obj.etag,
-                    version_id=version_id,
-                    map_error=self.map_error,
-                    operation="download",
+                # a failed GET request consumed nothing: retried here, as botocore's
+                # retries do for the SDK path; a body cut later is the caller's to reopen
+                return self.retry_policy.call(
+                    lambda: native.open(
+                        key,
+                        if_match=obj.etag,
+                        version_id=version_id,
+                        map_error=self.map_error,
+                        operation="download",
+                    )
                 )
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if version_id:
@@ -647,7 +654,9 @@ class S3Storage(AWSAdapter, CheckedDownload):
         native = cast("S3BytePath | None", native_for(self, remote_key))
         if native is not None:
             with contextlib.suppress(NativeRefused):  # its TLS refused: the SDK, from now on
-                return native.open(remote_key, map_error=self.map_error)
+                return self.retry_policy.call(
+                    lambda: native.open(remote_key, map_error=self.map_error)
+                )
         body = self.client.get_object(Bucket=self.bucket, Key=remote_key)["Body"]
         return cast(BinaryIO, body)
 

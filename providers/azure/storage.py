@@ -536,8 +536,12 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
         native = cast("AzureBytePath | None", native)
         if native is not None:
             with contextlib.suppress(NativeRefused):  # its TLS refused: the SDK, from now on
-                return native.open(
-                    key, if_match=obj.etag, version_id=version_id, map_error=self.map_error
+                # a failed GET request consumed nothing: retried here, as the SDK's own
+                # retry policy does for its path; a body cut later is the caller's to reopen
+                return self.retry_policy.call(
+                    lambda: native.open(
+                        key, if_match=obj.etag, version_id=version_id, map_error=self.map_error
+                    )
                 )
         blob = self._container.get_blob_client(key, version_id=version_id)
         condition: dict[str, Any] = {}

@@ -45,6 +45,7 @@ from providers.operation import cloud_operation
 
 if TYPE_CHECKING:
     from providers.native.azure import AzureBytePath
+    from providers.native.azure_put import PutBlob
 
 try:
     from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -373,16 +374,31 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
             self._check_planned(key, len(data), hashlib.sha256(data).hexdigest(), size, sha256)
         elif len(data) != size:
             self._check_planned(key, len(data), "", size, sha256)
-        blob = self._container.get_blob_client(key)
-        result = blob.upload_blob(
-            data,
-            length=len(data),
-            overwrite=True,
-            metadata=meta,
-            validate_content=True,
-            content_settings=ContentSettings(content_md5=bytearray(md5)),
-            **options,
-        )
+        native = self._native_writer(key, meta)
+        if native is not None:
+            # the lean Put Blob (providers/native/azure_put): the same request with the
+            # same transactional Content-MD5; the body is in memory, so this level
+            # resends it (the writer retries nothing)
+            scope = self.encryption_scope
+            result = self.retry_policy.call(
+                lambda: native.put(
+                    key, data, md5, meta, map_error=self.map_error, encryption_scope=scope
+                )
+            )
+            evidence = "azure:native-put-blob-md5"
+        else:
+            blob = self._container.get_blob_client(key)
+            result = blob.upload_blob(
+                data,
+                length=len(data),
+                overwrite=True,
+                metadata=meta,
+                validate_content=True,
+                content_settings=ContentSettings(content_md5=bytearray(md5)),
+                **options,
+            )
+            evidence = "azure:put-blob-md5"
+        # the MD5 the service computed over the bytes it stored, against ours
         reported = result.get("content_md5")
         verified = reported is not None and bytes(reported) == md5
         return StorageObject(
@@ -395,8 +411,21 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
             version_id=result.get("version_id"),
             verified=verified,
             hashes={"md5": md5.hex()} if verified else {},
-            evidence="azure:put-blob-md5" if verified else None,
+            evidence=evidence if verified else None,
         )
+
+    def _native_writer(self, key: str, meta: Mapping[str, str]) -> PutBlob | None:
+        """The lean Put Blob writer for this key and metadata, or None (the SDK writes):
+        providers.native chooses per store; keys and values it could not sign exactly as
+        the SDK does stay on the SDK."""
+        native = cast("AzureBytePath | None", native_for(self, key))
+        if native is None or native.writer is None:
+            return None
+        from providers.native.azure_put import plain_value
+
+        if not all(plain_value(v) for v in meta.values()):
+            return None
+        return native.writer
 
     def _check_planned(self, key: str, nbytes: int, got: str, size: int, sha256: str) -> None:
         if nbytes != size or got != sha256:
@@ -534,7 +563,7 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
         # native (providers.native) only when CheckedReader has a hash of the whole blob
         native = native_for(self, key) if obj.hashes.get("md5") or obj.sha256 else None
         native = cast("AzureBytePath | None", native)
-        if native is not None:
+        if native is not None and native.reads:
             with contextlib.suppress(NativeRefused):  # its TLS refused: the SDK, from now on
                 # a failed GET request consumed nothing: retried here, as the SDK's own
                 # retry policy does for its path; a body cut later is the caller's to reopen

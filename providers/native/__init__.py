@@ -14,13 +14,17 @@ What goes native, and why not the rest (docs/replication.md, "Native data plane"
   (object_store completes the upload without showing the part ETags, so a damaged part
   cannot be caught *before* the object becomes visible where the service does not check
   part checksums, as moto does not); SSE-KMS / SSE-C (the ETag is no MD5); writes with tags.
-- Azure, native: the GET of a blob a download has described, when the description says
-  what the bytes must hash to (its `Content-MD5`, or our sha256 record): `CheckedReader`
-  checks the whole body. Stays on the SDK: every write (object_store sends no
-  transactional `Content-MD5` on Put Blob / Put Block and does not hand back the MD5 the
-  service computed, so no native write would be checked by the service); reads of blobs
-  with neither hash, and reads by key (`open_read`: nothing known to check them by),
-  which keep `validate_content` (the per-range MD5 the service computes).
+- Azure, native: a single Put Blob (up to the store's single-shot size) through the lean
+  writer of providers/native/azure_put (one signed urllib3 PUT with a transactional
+  `Content-MD5`, which the service checks before it stores; the MD5 it answers with is
+  compared with ours), with an account key (Shared Key) or a SAS; the GET of a blob a
+  download has described, when the description says what the bytes must hash to (its
+  `Content-MD5`, or our sha256 record), through obstore: `CheckedReader` checks the whole
+  body. Stays on the SDK: block uploads (larger blobs); writes with a token (Entra ID)
+  credential (object_store sends no transactional `Content-MD5`, and the lean writer
+  signs only with a key or SAS); metadata values that are not plain printable ASCII;
+  reads of blobs with neither hash, reads by key (`open_read`: nothing known to check
+  them by) and reads with a SAS, which keep `validate_content`.
 - GCS, SDK: object_store speaks the XML API without `x-goog-hash`, so a write is not
   checked by the service; the GCS emulator does not speak that API at all.
 - local: the local disk.
@@ -118,7 +122,7 @@ def _choose(store: Any, settings: DataPlaneSettings) -> BytePath | None:
     provider = getattr(store, "provider_name", None)
     if provider not in ("aws", "azure") or not _wanted(settings):
         return None  # GCS, local: see the list above
-    if provider == "azure":  # reads of described blobs only (the store asks for no more)
+    if provider == "azure":  # Put Blob, and reads of described blobs (see the list above)
         from providers.native.azure import AzureBytePath
 
         return AzureBytePath.from_client(store.client, store.container)

@@ -1,12 +1,15 @@
-"""Azure blob bytes through obstore: the GET of a described blob's body (downloads).
+"""Azure blob bytes natively: Put Blob through the lean writer (providers/native/azure_put:
+one signed PUT with a transactional Content-MD5), and the GET of a described blob's body
+(downloads) through obstore.
 
-Writes stay on the SDK (providers/native: object_store sends no transactional MD5). A
-read goes native only when the blob's description says what its bytes must hash to (its
-`Content-MD5`, or our sha256 record): `CheckedReader` checks the whole body against it
-before the last byte is handed over. A blob without either keeps the SDK's per-range MD5
-(`validate_content`). Built from the store's BlobServiceClient: account, key or token
-credential, endpoint, CA bundle and timeouts of its transport, the proxy environment the
-SDK reads; obstore retries nothing.
+object_store sends no transactional MD5, so writes do not go through it: single-shot
+writes go through `PutBlob` (account key or SAS; a token credential keeps the SDK for
+writes), block uploads stay on the SDK. A read goes native only when the blob's
+description says what its bytes must hash to (its `Content-MD5`, or our sha256 record):
+`CheckedReader` checks the whole body against it before the last byte is handed over. A
+blob without either keeps the SDK's per-range MD5 (`validate_content`). Built from the
+store's BlobServiceClient: account, key or token credential, endpoint, CA bundle and
+timeouts of its transport, the proxy environment the SDK reads; obstore retries nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from providers.native._common import (
     is_cut,
     refused_tls,
 )
+from providers.native.azure_put import PutBlob
 
 try:
     import obstore
@@ -87,19 +91,27 @@ def _azure_error(
 
 
 class AzureBytePath:
-    """The bytes of one container through obstore (reads)."""
+    """The bytes of one container: reads through obstore (`store`, None when the
+    credential is a SAS), single-shot writes through `writer` (None for a token
+    credential)."""
 
-    def __init__(self, store: Any, container: str) -> None:
+    def __init__(self, store: Any, container: str, writer: PutBlob | None = None) -> None:
         self.store = store
         self.container = container
+        self.writer = writer
         #: set when the endpoint's certificate was refused: the SDK moves the bytes
         self.refused = False
 
+    @property
+    def reads(self) -> bool:
+        return self.store is not None
+
     @classmethod
     def from_client(cls, client: Any, container: str) -> AzureBytePath | None:
+        writer = PutBlob.from_client(client, container)
         cred = _credential(client)
         if cred is None:
-            return None
+            return cls(None, container, writer) if writer is not None else None
         endpoint = str(client.url).rstrip("/")
         https = urlparse(endpoint).scheme != "http"
         config = getattr(getattr(client, "_pipeline", None), "_transport", None)
@@ -136,7 +148,7 @@ class AzureBytePath:
             retry_config={"max_retries": 0},
             **cred,
         )
-        return cls(store, container)
+        return cls(store, container, writer)
 
     def open(
         self,

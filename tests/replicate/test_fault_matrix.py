@@ -124,16 +124,21 @@ def put(storage: Any, key: str, data: bytes, tmp: Path) -> None:
     storage.upload(f, key)
 
 
+#: User-Agents of the native clients: obstore, and the lean Azure Put Blob writer
+NATIVE_AGENTS = ("object_store", "specify-native-azure")
+
+
 def assert_plane(proxy: FaultyProxy, method: str, plane: str, *, multipart: bool = False) -> None:
-    """The object's bytes went through the client the data plane names: object_store's
-    requests (User-Agent object_store/...) on the native path, none on the SDK path or
-    where the native path leaves the bytes to the SDK (multipart=True)."""
+    """The object's bytes went through the client the data plane names: the native
+    clients' requests (User-Agent object_store/... or specify-native-azure/...) on the
+    native path, none on the SDK path or where the native path leaves the bytes to the
+    SDK (multipart=True)."""
     agents = [a for m, path, a in proxy.agents if m == method]
     if plane == "native" and not multipart:
         sent = [a for m, path, a in proxy.agents if m == method and KEY in path]
-        assert sent and all(a.startswith("object_store") for a in sent), sent
+        assert sent and all(a.startswith(NATIVE_AGENTS) for a in sent), sent
     else:
-        assert not any(a.startswith("object_store") for a in agents), agents
+        assert not any(a.startswith(NATIVE_AGENTS) for a in agents), agents
 
 
 def check_outcome(report: Any, target: Any, key: str, new: bytes, old: bytes, source: Any) -> None:
@@ -186,9 +191,15 @@ def test_to_the_cloud(cloud_pair: Any, size: str, payloads: Any, tmp_path: Path)
     proxy.enabled = False
     assert proxy.counts["flip_request"] >= 1, proxy.counts
     check_outcome(report, direct, KEY, new, old, src)
-    # native writes: S3 single PUTs only (multipart and every Azure write stay on the SDK)
-    sdk_only = SIZES[size] >= 8 * MiB or faulty.provider_name != "aws"
-    assert_plane(proxy, "PUT", cloud_pair_plane(faulty), multipart=sdk_only)
+    # native writes: S3 single PUTs and Azure Put Blobs (< 8 MiB; multipart and block
+    # uploads stay on the SDK)
+    plane = cloud_pair_plane(faulty)
+    sdk_only = SIZES[size] >= 8 * MiB or faulty.provider_name not in ("aws", "azure")
+    assert_plane(proxy, "PUT", plane, multipart=sdk_only)
+    if faulty.provider_name == "azure" and report.ok and not sdk_only:
+        # the lean writer's evidence: a run that bypassed it would say azure:put-blob-md5
+        lean = plane == "native"
+        assert ("azure:native-put-blob-md5" in report.evidence[KEY]) is lean, report.evidence
 
 
 @pytest.mark.parametrize(("cloud_pair", "size"), _params("flip_response"), indirect=["cloud_pair"])

@@ -332,7 +332,8 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
         path = Path(local_path)
         sha256, _, size = file_digests(path)
         with path.open("rb") as fh:
-            self._write(fh, remote_key, size=size, sha256=sha256, metadata=metadata)
+            # resend=False: this operation is retried as a whole (one owner per level)
+            self._write(fh, remote_key, size=size, sha256=sha256, metadata=metadata, resend=False)
         return self.uri(remote_key)
 
     # never retried here: the stream cannot be rewound (the caller reopens and retries)
@@ -358,7 +359,10 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
         size: int,
         sha256: str,
         metadata: Mapping[str, str] | None,
+        resend: bool = True,
     ) -> StorageObject:
+        """resend: whether a native Put Blob that failed is sent again here (its body is
+        in memory); False where the operation itself is retried (upload reopens the file)."""
         meta = _clean_metadata(metadata)
         meta[SHA256_METADATA_KEY] = sha256
         options: dict[str, Any] = {}
@@ -378,13 +382,16 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
         if native is not None:
             # the lean Put Blob (providers/native/azure_put): the same request with the
             # same transactional Content-MD5; the body is in memory, so this level
-            # resends it (the writer retries nothing)
+            # resends it unless the operation is retried as a whole (the writer itself
+            # retries nothing; the SDK's pipeline retries its own requests likewise)
             scope = self.encryption_scope
-            result = self.retry_policy.call(
-                lambda: native.put(
+
+            def send() -> dict[str, Any]:
+                return native.put(
                     key, data, md5, meta, map_error=self.map_error, encryption_scope=scope
                 )
-            )
+
+            result = self.retry_policy.call(send) if resend else send()
             evidence = "azure:native-put-blob-md5"
         else:
             blob = self._container.get_blob_client(key)

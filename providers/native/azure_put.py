@@ -9,6 +9,7 @@ sends for a single-shot upload with `validate_content=True`, and nothing else:
     Content-MD5: {base64 MD5 of the body}     <- transactional: the service computes the
                                                   MD5 of what it received and refuses a
                                                   mismatch (400 Md5Mismatch) before storing
+    x-ms-blob-content-md5: {the same}         <- the blob's Content-MD5 property
     x-ms-meta-{name}: {value}                 <- our sha256 record and the caller's metadata
     x-ms-encryption-scope (when the store has one), x-ms-version (the client's API version),
     x-ms-date, Authorization: SharedKey {account}:{signature} (account key), or the SAS
@@ -237,12 +238,17 @@ class PutBlob:
     ) -> tuple[str, dict[str, str]]:  # fmt: skip
         """(path and query, headers) of the Put Blob of body under key, signed."""
         quoted = quote(key, safe="~/")  # the SDK's quoting of blob names
+        b64md5 = base64.b64encode(md5).decode()
         headers = {
             "x-ms-blob-type": "BlockBlob",
             "x-ms-date": formatdate(usegmt=True),
             "x-ms-version": self.api_version,
             "Content-Length": str(len(body)),
-            "Content-MD5": base64.b64encode(md5).decode(),
+            # transactional (checked by the service against the body it received) and
+            # the blob's property, as azure-storage-blob sends them for validate_content
+            # with ContentSettings(content_md5=...)
+            "Content-MD5": b64md5,
+            "x-ms-blob-content-md5": b64md5,
             "Content-Type": "application/octet-stream",
             "User-Agent": USER_AGENT,
         }

@@ -330,3 +330,46 @@ def test_the_lean_writer_goes_through_the_proxy_of_the_environment(
     store.upload_stream(io.BytesIO(data), "q.bin", size=len(data), sha256=sha(data))
     assert len(lean_puts(passthrough)) == 1
     assert direct_store(container).exists("q.bin")
+
+
+@pytest.fixture
+def tls_azurite(emulators: object, tmp_path: Path) -> Iterator[tuple[FaultyProxy, Path]]:
+    """Azurite behind https with a certificate from a private CA (the test's own)."""
+    import ssl
+
+    from tests.native.test_data_plane import private_ca
+
+    ca, cert, key = private_ca(tmp_path)
+    proxy = FaultyProxy(os.environ["SPECIFY_AZURITE_URL"], p503=0, pdrop=0)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    proxy._server.socket = ctx.wrap_socket(proxy._server.socket, server_side=True)
+    with proxy:
+        yield proxy, ca
+
+
+@pytest.mark.emulators
+def test_the_lean_writer_trusts_the_clients_ca_bundle(
+    tls_azurite: tuple[FaultyProxy, Path], container: str
+) -> None:
+    proxy, ca = tls_azurite
+    url = proxy.url.replace("http://", "https://")
+    conn = (
+        f"DefaultEndpointsProtocol=https;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint={url}/{AZURITE_ACCOUNT};"
+    )
+    client = BlobServiceClient.from_connection_string(conn, connection_verify=str(ca))
+    store = AzureBlobStorage(container, client=client, data_plane=NATIVE)
+    data = os.urandom(40_000)
+    written = store.upload_stream(io.BytesIO(data), "t.bin", size=len(data), sha256=sha(data))
+    assert written.evidence == "azure:native-put-blob-md5"
+    assert len(lean_puts(proxy)) == 1
+    # a client that trusts only the default roots is refused by the private certificate,
+    # on the lean path too, and nothing is written
+    system = AzureBlobStorage(
+        container, client=BlobServiceClient.from_connection_string(conn), data_plane=NATIVE
+    )
+    with pytest.raises(CloudError, match="TLS|certificate|SSL"):
+        system.upload_stream(io.BytesIO(data), "u.bin", size=len(data), sha256=sha(data))
+    assert not direct_store(container).exists("u.bin")
+    assert len(lean_puts(proxy)) == 1

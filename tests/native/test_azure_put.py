@@ -369,7 +369,7 @@ def test_the_lean_writer_trusts_the_clients_ca_bundle(
     system = AzureBlobStorage(
         container, client=BlobServiceClient.from_connection_string(conn), data_plane=NATIVE
     )
-    with pytest.raises(CloudError, match="TLS|certificate|SSL"):
+    with pytest.raises(CloudError, match=r"TLS|certificate|SSL"):
         system.upload_stream(io.BytesIO(data), "u.bin", size=len(data), sha256=sha(data))
     assert not direct_store(container).exists("u.bin")
     assert len(lean_puts(proxy)) == 1

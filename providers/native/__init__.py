@@ -25,8 +25,12 @@ What goes native, and why not the rest (docs/replication.md, "Native data plane"
   signs only with a key or SAS); metadata values that are not plain printable ASCII;
   reads of blobs with neither hash, reads by key (`open_read`: nothing known to check
   them by) and reads with a SAS, which keep `validate_content`.
-- GCS, SDK: object_store speaks the XML API without `x-goog-hash`, so a write is not
-  checked by the service; the GCS emulator does not speak that API at all.
+- GCS, native: a single-shot write (below the resumable threshold, no KMS key) through
+  the lean writer of providers/native/gcs_put (one JSON API multipart upload with
+  `md5Hash` and `crc32c` in the object resource, which GCS checks before it creates the
+  object). Stays on the SDK: reads, resumable uploads, KMS-keyed writes (object_store
+  speaks the XML API without `x-goog-hash`, so no obstore write would be checked by the
+  service; the GCS emulator does not speak that API at all).
 - local: the local disk.
 
 `SPECIFY_DATA_PLANE` (frozen `DataPlaneSettings.from_env`): `auto` (default: native where
@@ -49,9 +53,10 @@ from providers.settings import environment
 
 if TYPE_CHECKING:
     from providers.native.azure import AzureBytePath
+    from providers.native.gcs_put import GCSBytePath
     from providers.native.s3 import S3BytePath
 
-    BytePath = S3BytePath | AzureBytePath
+    BytePath = S3BytePath | AzureBytePath | GCSBytePath
 
 MODES = ("auto", "sdk", "native")
 ENV_VAR = "SPECIFY_DATA_PLANE"
@@ -120,8 +125,12 @@ def byte_path(store: Any, settings: DataPlaneSettings | None = None) -> BytePath
 
 def _choose(store: Any, settings: DataPlaneSettings) -> BytePath | None:
     provider = getattr(store, "provider_name", None)
-    if provider not in ("aws", "azure") or not _wanted(settings):
-        return None  # GCS, local: see the list above
+    if provider not in ("aws", "azure", "gcp") or not _wanted(settings):
+        return None  # local: see the list above
+    if provider == "gcp":  # single-shot writes only
+        from providers.native.gcs_put import GCSBytePath
+
+        return GCSBytePath.from_client(store.client, store.bucket_name)
     if provider == "azure":  # Put Blob, and reads of described blobs (see the list above)
         from providers.native.azure import AzureBytePath
 

@@ -34,10 +34,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
-import ssl
-import urllib.request
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from email.utils import formatdate, parsedate_to_datetime
@@ -46,9 +43,8 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from providers.errors import CloudError, UploadError
-from providers.httpenv import requests_env
 from providers.native._common import StoreMapper
-from providers.native.http import Pool, SendFailed
+from providers.native.http import Pool, SendFailed, pool_for
 
 #: the headers whose values open the string-to-sign, in the published order
 SIGNED_STANDARD_HEADERS = (
@@ -148,40 +144,11 @@ def _pool(client: Any, origin: str) -> Pool:
     """A connection pool with the CA bundle, timeouts and proxy the SDK client uses."""
     config = getattr(getattr(getattr(client, "_pipeline", None), "_transport", None),
                      "connection_config", None)  # fmt: skip
-    https = origin.startswith("https:")
-    verify = getattr(config, "verify", True)
-    env = requests_env()
-    context: ssl.SSLContext | None = None
-    if https:
-        if verify is False:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        else:
-            bundle = verify if isinstance(verify, str) else env.ca_bundle
-            if not bundle:
-                try:  # what requests trusts by default
-                    import certifi
-
-                    bundle = certifi.where()
-                except ImportError:  # pragma: no cover
-                    bundle = None
-            if bundle and os.path.isdir(bundle):
-                context = ssl.create_default_context(capath=bundle)
-            else:
-                context = ssl.create_default_context(cafile=bundle)
-    proxy = None
-    if env.proxies:  # requests' choice: the *_PROXY environment, NO_PROXY per host
-        proxies = urllib.request.getproxies()
-        url = proxies.get("https" if https else "http") or proxies.get("all")
-        if url and not urllib.request.proxy_bypass(urlsplit(origin).hostname or ""):
-            proxy = url
-    return Pool(
+    return pool_for(
         origin,
+        verify=getattr(config, "verify", True),
         connect_timeout=float(getattr(config, "timeout", 20) or 20),
         read_timeout=float(getattr(config, "read_timeout", 60) or 60),
-        context=context,
-        proxy=proxy,
     )
 
 

@@ -13,13 +13,17 @@ and the level above to retry (docs/replication.md, "Retries: one owner per level
 from __future__ import annotations
 
 import http.client
+import os
 import select
 import socket
 import ssl
 import threading
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from providers.httpenv import requests_env
 
 
 class SendFailed(Exception):
@@ -157,3 +161,49 @@ def _still_open(conn: http.client.HTTPConnection) -> bool:
         return not poller.poll(0)
     except (OSError, ValueError):
         return False
+
+
+def pool_for(
+    origin: str,
+    *,
+    verify: bool | str = True,
+    connect_timeout: float = 20.0,
+    read_timeout: float = 60.0,
+) -> Pool:
+    """A pool to origin that trusts and routes as a requests-based SDK client does: verify
+    False (no check), a CA bundle path, or True (REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, else
+    certifi, requests' default); the *_PROXY environment with NO_PROXY, when set."""
+    https = origin.startswith("https:")
+    env = requests_env()
+    context: ssl.SSLContext | None = None
+    if https:
+        if verify is False:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:
+            bundle = verify if isinstance(verify, str) else env.ca_bundle
+            if not bundle:
+                try:
+                    import certifi
+
+                    bundle = certifi.where()
+                except ImportError:  # pragma: no cover
+                    bundle = None
+            if bundle and os.path.isdir(bundle):
+                context = ssl.create_default_context(capath=bundle)
+            else:
+                context = ssl.create_default_context(cafile=bundle)
+    proxy = None
+    if env.proxies:
+        proxies = urllib.request.getproxies()
+        url = proxies.get("https" if https else "http") or proxies.get("all")
+        if url and not urllib.request.proxy_bypass(urlsplit(origin).hostname or ""):
+            proxy = url
+    return Pool(
+        origin,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        context=context,
+        proxy=proxy,
+    )

@@ -124,18 +124,21 @@ def put(storage: Any, key: str, data: bytes, tmp: Path) -> None:
     storage.upload(f, key)
 
 
-#: User-Agents of the native clients: obstore, and the lean Azure Put Blob writer
-NATIVE_AGENTS = ("object_store", "specify-native-azure")
+#: User-Agents of the native clients: obstore, and the lean Azure and GCS writers
+NATIVE_AGENTS = ("object_store", "specify-native-azure", "specify-native-gcs")
 
 
-def assert_plane(proxy: FaultyProxy, method: str, plane: str, *, multipart: bool = False) -> None:
+def assert_plane(
+    proxy: FaultyProxy, method: str, plane: str, *, multipart: bool = False, where: str = KEY
+) -> None:
     """The object's bytes went through the client the data plane names: the native
     clients' requests (User-Agent object_store/... or specify-native-azure/...) on the
     native path, none on the SDK path or where the native path leaves the bytes to the
-    SDK (multipart=True)."""
+    SDK (multipart=True). `where`: what the request's path holds (the key; for a GCS
+    multipart upload the key is in the body, its path the bucket's upload URL)."""
     agents = [a for m, path, a in proxy.agents if m == method]
     if plane == "native" and not multipart:
-        sent = [a for m, path, a in proxy.agents if m == method and KEY in path]
+        sent = [a for m, path, a in proxy.agents if m == method and where in path]
         assert sent and all(a.startswith(NATIVE_AGENTS) for a in sent), sent
     else:
         assert not any(a.startswith(NATIVE_AGENTS) for a in agents), agents
@@ -167,7 +170,7 @@ IDS = [f"{c}-{n}" for c, n in CASES]
 
 
 #: where a native byte path exists (providers.native), every case runs on it as well
-PLANES = {"s3": ("sdk", "native"), "gcs": ("sdk",), "az": ("sdk", "native")}
+PLANES = {"s3": ("sdk", "native"), "gcs": ("sdk", "native"), "az": ("sdk", "native")}
 
 
 def _params(first: str) -> list[Any]:
@@ -191,15 +194,21 @@ def test_to_the_cloud(cloud_pair: Any, size: str, payloads: Any, tmp_path: Path)
     proxy.enabled = False
     assert proxy.counts["flip_request"] >= 1, proxy.counts
     check_outcome(report, direct, KEY, new, old, src)
-    # native writes: S3 single PUTs and Azure Put Blobs (< 8 MiB; multipart and block
-    # uploads stay on the SDK)
+    # native writes: S3 single PUTs, Azure Put Blobs and GCS multipart uploads (< 8 MiB;
+    # S3 multipart, Azure block and GCS resumable uploads stay on the SDK)
     plane = cloud_pair_plane(faulty)
-    sdk_only = SIZES[size] >= 8 * MiB or faulty.provider_name not in ("aws", "azure")
-    assert_plane(proxy, "PUT", plane, multipart=sdk_only)
-    if faulty.provider_name == "azure" and report.ok and not sdk_only:
-        # the lean writer's evidence: a run that bypassed it would say azure:put-blob-md5
+    sdk_only = SIZES[size] >= 8 * MiB
+    if faulty.provider_name == "gcp":
+        where = f"/upload/storage/v1/b/{faulty.bucket_name}/o"
+        assert_plane(proxy, "POST", plane, multipart=sdk_only, where=where)
+    else:
+        assert_plane(proxy, "PUT", plane, multipart=sdk_only)
+    lean_evidence = {"azure": "azure:native-put-blob-md5", "gcp": "gcs:native-"}
+    if faulty.provider_name in lean_evidence and report.ok and not sdk_only:
+        # the lean writer's evidence: a run that bypassed it would say the SDK's
         lean = plane == "native"
-        assert ("azure:native-put-blob-md5" in report.evidence[KEY]) is lean, report.evidence
+        said = report.evidence[KEY]
+        assert (lean_evidence[faulty.provider_name] in said) is lean, report.evidence
 
 
 @pytest.mark.parametrize(("cloud_pair", "size"), _params("flip_response"), indirect=["cloud_pair"])
@@ -245,7 +254,8 @@ def test_download(cloud_pair: Any, size: str, payloads: Any, tmp_path: Path) -> 
     # a download is native when the described object says what its bytes hash to (a
     # block-list blob written by another tool has no Content-MD5: the SDK reads it)
     hashless = faulty.provider_name == "azure" and SIZES[size] >= 8 * MiB
-    assert_plane(proxy, "GET", cloud_pair_plane(faulty), multipart=hashless)
+    sdk_reads = faulty.provider_name == "gcp"  # GCS reads stay on the SDK
+    assert_plane(proxy, "GET", cloud_pair_plane(faulty), multipart=hashless or sdk_reads)
 
 
 def cloud_pair_plane(storage: Any) -> str:

@@ -14,6 +14,7 @@ from google.auth.credentials import AnonymousCredentials
 from providers.base import SupportsEncryption
 from providers.gcp import GCPProvider
 from providers.gcp.storage import GCSStorage
+from providers.native import path_name
 from providers.retry import RetryPolicy
 from tests.emulators import Emulators
 from tests.fakes.gcs_versions import FakeVersionedGCS
@@ -30,9 +31,10 @@ class GCSFixtures:
         return GCPProvider(service_account_info=sa_info, bucket=unique("contract"))
 
     @pytest.fixture
-    def missing_store(self, provider: GCPProvider) -> GCSStorage:
+    def missing_store(self, provider: GCPProvider, data_plane: str) -> GCSStorage:
         storage = provider.get_storage()
         storage.retry_policy = FAST_RETRY
+        assert path_name(storage) == data_plane  # the bytes go where the test says
         return storage
 
     @pytest.fixture

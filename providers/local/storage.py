@@ -4,8 +4,10 @@ Layout under the root:
     <key>                            the object's bytes (so `ls` shows the data)
     .specify/meta/<a.d/b.json>       sha256, size, mtime, user metadata of key a/b, where
                                      the filesystem has no user extended attributes
-                                     (else the same JSON is the file's `user.specify.meta`
-                                     attribute: one file per object, no second create)
+                                     (else the record is the file's `user.specify.meta`
+                                     attribute: one file per object, no second create;
+                                     56 bytes, binary, when it has no user metadata, so
+                                     that ext4 keeps it in the inode; JSON otherwise)
     .specify/versions/<a.d/b.v>/<id> earlier versions, when versioning is on
                                      (directory segments end in .d, so keys such as
                                      'k' and 'k.json/b' cannot clash in these trees)
@@ -27,6 +29,7 @@ import re
 import secrets
 import shutil
 import stat
+import struct
 import tempfile
 import time
 import uuid
@@ -88,12 +91,53 @@ _XATTRS = hasattr(os, "setxattr")
 _XATTR_LIMIT = 4000  # larger records (much user metadata) go to the sidecar
 
 
+#: the compact record (no user metadata): sha256, size, mtime_ns, version id, 56 bytes.
+#: ext4 keeps an attribute value of up to about 60 bytes in the inode itself (256-byte
+#: inodes); a longer one (the JSON record is about 150) costs a 4 KiB block per file,
+#: allocated and written with it. A JSON record always holds a 64-character sha256, so
+#: it is never 56 bytes long: the length tells the two apart.
+_COMPACT = struct.Struct("<32sQQQ")
+
+
+def _encode_record(meta: dict[str, object]) -> bytes:
+    """The record as stored: compact when it carries no user metadata, else JSON."""
+    if not meta.get("metadata"):
+        try:
+            return _COMPACT.pack(
+                bytes.fromhex(str(meta["sha256"])),
+                int(meta["size"]),  # type: ignore[call-overload]
+                int(meta["mtime_ns"]),  # type: ignore[call-overload]
+                int(str(meta["version_id"]), 16),
+            )
+        except (KeyError, ValueError, TypeError, struct.error):
+            pass  # not the shape the compact form holds: JSON keeps it as it is
+    return json.dumps(meta).encode()
+
+
+def _decode_record(raw: bytes) -> dict[str, object] | None:
+    """A stored record (compact or JSON) as a dict; None when it is neither."""
+    if len(raw) == _COMPACT.size:
+        digest, size, mtime_ns, version = _COMPACT.unpack(raw)
+        return {
+            "sha256": digest.hex(),
+            "size": size,
+            "mtime_ns": mtime_ns,
+            "version_id": f"{version:x}",
+            "metadata": {},
+        }
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def _set_record(fd: int, meta: dict[str, object]) -> bool:
     """Put an object's record on its file; False where the filesystem (or the OS) has no
     user extended attributes, or the record is large: then it goes to the sidecar."""
     if not _XATTRS:
         return False
-    data = json.dumps(meta).encode()
+    data = _encode_record(meta)
     if len(data) > _XATTR_LIMIT:
         return False
     try:
@@ -294,8 +338,8 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
         meta: dict[str, object] | None = None
         if _XATTRS:
             try:
-                meta = json.loads(os.getxattr(path, XATTR))
-            except (OSError, ValueError):
+                meta = _decode_record(os.getxattr(path, XATTR))
+            except OSError:
                 meta = None
         if meta is None:
             try:
@@ -499,10 +543,7 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
                 raw = None
         digest = hashlib.sha256(data).hexdigest()
         if raw is not None:
-            try:
-                meta = json.loads(raw)
-            except ValueError:
-                meta = None
+            meta = _decode_record(raw)
             if (
                 isinstance(meta, dict)
                 and meta.get("size") == st.st_size

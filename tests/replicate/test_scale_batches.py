@@ -180,3 +180,37 @@ def test_a_wrapped_one_object_write_still_sees_every_write(tmp_path: Path) -> No
     src = raw_files(tmp_path / "src", files)
     (report,) = replicate_prefix(src, "", [(Watching(tmp_path / "dst"), "")], opts(tmp_path))
     assert report.ok and sorted(seen) == sorted(files)
+
+
+def test_a_copied_objects_record_fits_in_the_inode_and_old_records_still_read(
+    tmp_path: Path,
+) -> None:
+    """A record without user metadata is 56 bytes (ext4 keeps up to about 60 in the inode;
+    a longer one costs a 4 KiB block per file); records with metadata, and JSON records
+    written before, read as they did."""
+    data = os.urandom(2000)
+    src = raw_files(tmp_path / "src", {"a": data})
+    dst = LocalStorage(tmp_path / "dst")
+    (report,) = replicate_prefix(src, "", [(dst, "")], opts(tmp_path))
+    assert report.ok, report.errors
+    record = os.getxattr(tmp_path / "dst" / "a", "user.specify.meta")
+    assert len(record) <= 60
+    head = LocalStorage(tmp_path / "dst").head("a")
+    assert head.sha256 == sha(data) and head.metadata == {} and head.version_id
+    # with user metadata: the JSON record, metadata intact
+    dst.upload_stream(
+        io.BytesIO(data), "m", size=len(data), sha256=sha(data), metadata={"Owner": "ops"}
+    )
+    assert dst.head("m").metadata == {"owner": "ops"} and dst.head("m").sha256 == sha(data)
+    # a JSON record as earlier versions wrote it on every file
+    old = tmp_path / "dst" / "old"
+    old.write_bytes(data)
+    st = old.stat()
+    legacy = {"sha256": sha(data), "size": len(data), "mtime_ns": st.st_mtime_ns,
+              "version_id": "abc123", "metadata": {}}  # fmt: skip
+    os.setxattr(old, "user.specify.meta", json.dumps(legacy).encode())
+    got = LocalStorage(tmp_path / "dst").head("old")
+    assert got.sha256 == sha(data) and got.version_id == "abc123"
+    # and the engine's batch read checks against either kind of record
+    (back,) = replicate_prefix(dst, "", [(LocalStorage(tmp_path / "back"), "")], opts(tmp_path))
+    assert back.ok and back.copied == 3, back.errors

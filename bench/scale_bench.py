@@ -226,9 +226,11 @@ def rows(sc: Scenario) -> list[str]:
         ("no-op vs rclone --checksum", "ours no-op", "rclone no-op --checksum"),
         ("no-op, both --checksum", "ours no-op --checksum", "rclone no-op --checksum"),
     ]
+    shown: set[str] = set()
     for label, a, b in pairs:
         if a not in r or b not in r:
             continue
+        shown |= {a, b}
         x, y = r[a], r[b]
         out.append(
             f"| {sc.name} | {label} | {x['seconds']:.1f} / {y['seconds']:.1f} | "
@@ -238,7 +240,7 @@ def rows(sc: Scenario) -> list[str]:
             f"{x['cpu_s'] / max(y['cpu_s'], 1e-9):.2f}x |"
         )
     for name, m in r.items():
-        if not name.startswith(("ours ", "rclone ")):
+        if name not in shown:  # a column of its own, or a run whose pair did not finish
             out.append(
                 f"| {sc.name} | {name} | {m['seconds']:.1f} | {m['cpu_s']:.1f} | "
                 f"{m['cpu_us_per_object']:.0f} | {m['peak_rss_mib']:.0f} | |"
@@ -274,12 +276,25 @@ def render(paths: list[str], note: str, docs: bool) -> int:
     metas = []
     for p in paths:
         data = json.loads(Path(p).read_text())
+        if "meta" not in data:  # a --partial file: one scenario, cut short
+            stamp = time.gmtime(Path(p).stat().st_mtime)
+            data = {
+                "meta": {
+                    "when": time.strftime("%Y-%m-%d %H:%M UTC", stamp),
+                    "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+                    f"Python {platform.python_version()}",
+                    "rclone": "?",
+                },
+                "scenarios": [{**data, "name": f"{data['name']} (partial)"}],
+            }
         metas.append(data["meta"])
         for s in data["scenarios"]:
             sc = Scenario(s["name"], s["objects"], Path(), Path(), {})
             sc.results = s["runs"]
+            for m in sc.results.values():
+                m.setdefault("cpu_us_per_object", round(m["cpu_s"] / sc.objects * 1e6, 1))
             scenarios.append(sc)
-    meta = dict(metas[0])
+    meta = dict(next((m for m in metas if m.get("rclone") != "?"), metas[0]))
     meta["when"] = ", ".join(sorted({m["when"] for m in metas}))
     meta["results"] = "`, `".join(
         str(Path(p).resolve().relative_to(REPO)) if Path(p).resolve().is_relative_to(REPO) else p

@@ -7,7 +7,7 @@ callers; SDK objects never leave a provider module.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -391,6 +391,36 @@ class ListsRange(Protocol):
         *,
         page_size: int = 1000,
     ) -> Iterator[StorageObject]: ...
+
+
+# One listing page and the token of the next (None after the last): what each store's
+# `list_page` answers, with the continuation token or marker the service handed out.
+ListingPage = tuple[list[StorageObject], str | None]
+
+
+def follow_pages(fetch: Callable[[str | None], ListingPage]) -> Iterator[StorageObject]:
+    """Every object of a paged listing, one page held at a time: each page is asked for
+    with the token the previous one returned (a retried page repeats its own token, never
+    skips a count of keys)."""
+    token: str | None = None
+    while True:
+        objects, token = fetch(token)
+        yield from objects
+        if not token:
+            return
+
+
+def within_range(
+    objects: Iterable[StorageObject], start: str | None, end: str | None
+) -> Iterator[StorageObject]:
+    """The objects of an ascending listing with start <= key < end (None: open), stopping
+    at the first key at or past end; for services whose bounds are approximate (S3's
+    StartAfter) or absent (Azure), or servers that ignore them (the GCS emulator)."""
+    for obj in objects:
+        if end is not None and obj.key >= end:
+            return
+        if start is None or obj.key >= start:
+            yield obj
 
 
 def read_expectation(obj: StorageObject) -> dict[str, str]:

@@ -21,7 +21,9 @@ from providers.base import (
     CheckedDownload,
     ObjectVersion,
     StorageObject,
+    follow_pages,
     read_expectation,
+    within_range,
 )
 from providers.errors import (
     BucketExistsError,
@@ -663,12 +665,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
     def list_objects(self, prefix: str = "") -> Iterator[StorageObject]:
         """Every object under prefix, one ListObjectsV2 page at a time (sha256 needs
         `head`). A failed page is retried with its own continuation token."""
-        token: str | None = None
-        while True:
-            objects, token = self.list_page(prefix, token)
-            yield from objects
-            if not token:
-                return
+        return follow_pages(lambda token: self.list_page(prefix, token))
 
     def list_range(
         self,
@@ -683,16 +680,10 @@ class S3Storage(AWSAdapter, CheckedDownload):
         exclusive and any string: start without its last character, the few keys between
         are dropped here), and the walk stops at the first key at or past end."""
         after = start[:-1] if start and start[:-1] > prefix else None
-        token: str | None = None
-        while True:
-            objects, token = self.list_page(prefix, token, page_size, start_after=after)
-            for obj in objects:
-                if end is not None and obj.key >= end:
-                    return
-                if start is None or obj.key >= start:
-                    yield obj
-            if not token:
-                return
+        pages = follow_pages(
+            lambda token: self.list_page(prefix, token, page_size, start_after=after)
+        )
+        return within_range(pages, start, end)
 
     @cloud_operation("list_objects", kind=StorageError, resource="prefix")
     def list_page(

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar, cast
 
 from providers.azure.adapter import AzureAdapter, _code, sdk_import_error
-from providers.base import SHA256_METADATA_KEY, CheckedDownload, ObjectVersion, StorageObject
+from providers.base import (
+    SHA256_METADATA_KEY,
+    CheckedDownload,
+    ObjectVersion,
+    StorageObject,
+    follow_pages,
+    within_range,
+)
 from providers.errors import (
     BucketExistsError,
     BucketNotFoundError,
@@ -561,12 +568,7 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
     def list_objects(self, prefix: str = "", page_size: int = 1000) -> Iterator[StorageObject]:
         """Every blob under prefix, one page at a time; a failed page is retried with its
         own continuation marker."""
-        token: str | None = None
-        while True:
-            objects, token = self.list_page(prefix, token, page_size)
-            yield from objects
-            if not token:
-                return
+        return follow_pages(lambda token: self.list_page(prefix, token, page_size))
 
     def list_range(
         self,
@@ -579,11 +581,7 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
         """Objects under prefix with start <= key < end, ascending. List Blobs has no
         start key (its marker is opaque), so the pages before start are read and dropped
         here; the listing stops at the first key at or past end."""
-        for obj in self.list_objects(prefix, page_size):
-            if end is not None and obj.key >= end:
-                return
-            if start is None or obj.key >= start:
-                yield obj
+        return within_range(self.list_objects(prefix, page_size), start, end)
 
     @cloud_operation("list", kind=DownloadError, resource="prefix")
     def list_page(

@@ -21,7 +21,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from providers.base import SHA256_METADATA_KEY, CheckedDownload, ObjectVersion, StorageObject
+from providers.base import (
+    SHA256_METADATA_KEY,
+    CheckedDownload,
+    ObjectVersion,
+    StorageObject,
+    follow_pages,
+    within_range,
+)
 from providers.errors import (
     BucketExistsError,
     BucketNotFoundError,
@@ -378,12 +385,7 @@ class GCSStorage(GCPService, CheckedDownload):
 
     def list_objects(self, prefix: str = "") -> Iterator[StorageObject]:
         """Every live object under prefix, one listing page (1000 objects) at a time."""
-        token: str | None = None
-        while True:
-            objects, token = self.list_page(prefix, token)
-            yield from objects
-            if not token:
-                return
+        return follow_pages(lambda token: self.list_page(prefix, token))
 
     def list_range(
         self,
@@ -396,18 +398,12 @@ class GCSStorage(GCPService, CheckedDownload):
         """Objects under prefix with start <= key < end, ascending: GCS's startOffset
         (inclusive) and endOffset (exclusive) bound the listing on the service (a server
         that ignores them, such as the emulator, is bounded here)."""
-        token: str | None = None
-        while True:
-            objects, token = self.list_page(
+        pages = follow_pages(
+            lambda token: self.list_page(
                 prefix, token, page_size, start_offset=start, end_offset=end
             )
-            for obj in objects:
-                if end is not None and obj.key >= end:
-                    return
-                if start is None or obj.key >= start:
-                    yield obj
-            if not token:
-                return
+        )
+        return within_range(pages, start, end)
 
     @cloud_operation("list", kind=CloudError, resource="prefix")
     def list_page(

@@ -62,6 +62,9 @@ class Scenario:
     rclone_env: dict[str, str] | None = None  # default: env
 
 
+#: where each finished run is written as it finishes (--partial), for runs that may not end
+PARTIAL: Path | None = None
+
 #: more columns, each a function of a scenario returning one measurement (or None)
 EXTRA_COLUMNS: list[Callable[[Scenario], dict[str, Any] | None]] = []
 
@@ -122,19 +125,41 @@ def rclone(env: dict[str, str], conf: Path, src: str, dst: str, *extra: str) -> 
     return out
 
 
-def scenario_runs(sc: Scenario, conf: Path, ours_dst: str, rclone_dst: str) -> None:
+#: what a scenario runs (--runs): copy, no-op, no-op --checksum, the EXTRA_COLUMNS
+RUNS = ("copy", "noop", "checksum", "columns")
+
+
+def scenario_runs(
+    sc: Scenario, conf: Path, ours_dst: str, rclone_dst: str, runs: tuple[str, ...] = RUNS
+) -> None:
     state = sc.work / "state"
     shutil.rmtree(state, ignore_errors=True)
     src = str(sc.source)
     r = sc.results
-    r["ours copy"] = ours(sc.env, src, ours_dst, state)
     renv = sc.rclone_env or sc.env
+
+    def done(name: str) -> None:  # progress and partial results, for long runs
+        m = r[name]
+        print(f"  {name}: {m['seconds']:.1f} s wall, {m['cpu_s']:.1f} s CPU, "
+              f"{m['peak_rss_mib']:.0f} MiB peak RSS", flush=True)  # fmt: skip
+        if PARTIAL is not None:
+            PARTIAL.write_text(json.dumps({"name": sc.name, "objects": sc.objects, "runs": r}))
+
+    r["ours copy"] = ours(sc.env, src, ours_dst, state)
+    done("ours copy")
     r["rclone copy"] = rclone(renv, conf, src, rclone_dst)
-    r["ours no-op"] = ours(sc.env, src, ours_dst, state)
-    r["rclone no-op"] = rclone(renv, conf, src, rclone_dst)
-    r["ours no-op --checksum"] = ours(sc.env, src, ours_dst, state, "--checksum")
-    r["rclone no-op --checksum"] = rclone(renv, conf, src, rclone_dst, "--checksum")
-    for column in EXTRA_COLUMNS:
+    done("rclone copy")
+    if "noop" in runs:
+        r["ours no-op"] = ours(sc.env, src, ours_dst, state)
+        done("ours no-op")
+        r["rclone no-op"] = rclone(renv, conf, src, rclone_dst)
+        done("rclone no-op")
+    if "checksum" in runs:
+        r["ours no-op --checksum"] = ours(sc.env, src, ours_dst, state, "--checksum")
+        done("ours no-op --checksum")
+        r["rclone no-op --checksum"] = rclone(renv, conf, src, rclone_dst, "--checksum")
+        done("rclone no-op --checksum")
+    for column in EXTRA_COLUMNS if "columns" in runs else ():
         got = column(sc)
         if got:
             r[str(got.pop("label", column.__name__))] = got
@@ -142,17 +167,21 @@ def scenario_runs(sc: Scenario, conf: Path, ours_dst: str, rclone_dst: str) -> N
         m["cpu_us_per_object"] = round(m["cpu_s"] / sc.objects * 1e6, 1)
 
 
-def local_scenario(root: Path, n: int, env: dict[str, str], conf: Path) -> Scenario:
+def local_scenario(
+    root: Path, n: int, env: dict[str, str], conf: Path, runs: tuple[str, ...] = RUNS
+) -> Scenario:
     src = make_source(root, n)
     work = root / f"run-local-{n}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     sc = Scenario(f"local->local {n:,}", n, src, work, env)
-    scenario_runs(sc, conf, str(work / "ours"), str(work / "rclone"))
+    scenario_runs(sc, conf, str(work / "ours"), str(work / "rclone"), runs)
     return sc
 
 
-def s3_scenario(root: Path, n: int, env: dict[str, str], conf: Path) -> Scenario:
+def s3_scenario(
+    root: Path, n: int, env: dict[str, str], conf: Path, runs: tuple[str, ...] = RUNS
+) -> Scenario:
     from tests.emulators import Emulators
 
     src = make_source(root, n)
@@ -181,7 +210,7 @@ def s3_scenario(root: Path, n: int, env: dict[str, str], conf: Path) -> Scenario
         )
         sc = Scenario(f"local->S3 (moto) {n:,}", n, src, work, s3env, "s3", "s3://scale/ours")
         sc.rclone_env = {k: v for k, v in s3env.items() if k != "AWS_CA_BUNDLE"}
-        scenario_runs(sc, s3conf, "s3://scale/ours", "s3:scale/rclone")
+        scenario_runs(sc, s3conf, "s3://scale/ours", "s3:scale/rclone", runs)
     finally:
         emu.stop()
     return sc
@@ -197,7 +226,11 @@ def rows(sc: Scenario) -> list[str]:
         ("no-op vs rclone --checksum", "ours no-op", "rclone no-op --checksum"),
         ("no-op, both --checksum", "ours no-op --checksum", "rclone no-op --checksum"),
     ]
+    shown: set[str] = set()
     for label, a, b in pairs:
+        if a not in r or b not in r:
+            continue
+        shown |= {a, b}
         x, y = r[a], r[b]
         out.append(
             f"| {sc.name} | {label} | {x['seconds']:.1f} / {y['seconds']:.1f} | "
@@ -207,7 +240,7 @@ def rows(sc: Scenario) -> list[str]:
             f"{x['cpu_s'] / max(y['cpu_s'], 1e-9):.2f}x |"
         )
     for name, m in r.items():
-        if not name.startswith(("ours ", "rclone ")):
+        if name not in shown:  # a column of its own, or a run whose pair did not finish
             out.append(
                 f"| {sc.name} | {name} | {m['seconds']:.1f} | {m['cpu_s']:.1f} | "
                 f"{m['cpu_us_per_object']:.0f} | {m['peak_rss_mib']:.0f} | |"
@@ -227,6 +260,7 @@ def markdown(scenarios: list[Scenario], meta: dict[str, Any]) -> str:
         "source's version match (rclone: size and modtime); `--checksum` compares sha256 "
         "records on both sides (rclone: hashes both files).",
         "",
+        *([meta["note"], ""] if meta.get("note") else []),
         "| scenario | run | wall s | CPU s | CPU us/object | peak RSS MiB | CPU ratio |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -234,6 +268,44 @@ def markdown(scenarios: list[Scenario], meta: dict[str, Any]) -> str:
         lines += rows(sc)
     lines += ["", f"Raw numbers: `{meta['results']}`.", MARK_END]
     return "\n".join(lines)
+
+
+def render(paths: list[str], note: str, docs: bool) -> int:
+    """The docs section from earlier results files (runs made apart, e.g. 1M alone)."""
+    scenarios: list[Scenario] = []
+    metas = []
+    for p in paths:
+        data = json.loads(Path(p).read_text())
+        if "meta" not in data:  # a --partial file: one scenario, cut short
+            stamp = time.gmtime(Path(p).stat().st_mtime)
+            data = {
+                "meta": {
+                    "when": time.strftime("%Y-%m-%d %H:%M UTC", stamp),
+                    "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+                    f"Python {platform.python_version()}",
+                    "rclone": "?",
+                },
+                "scenarios": [{**data, "name": f"{data['name']} (partial)"}],
+            }
+        metas.append(data["meta"])
+        for s in data["scenarios"]:
+            sc = Scenario(s["name"], s["objects"], Path(), Path(), {})
+            sc.results = s["runs"]
+            for m in sc.results.values():
+                m.setdefault("cpu_us_per_object", round(m["cpu_s"] / sc.objects * 1e6, 1))
+            scenarios.append(sc)
+    meta = dict(next((m for m in metas if m.get("rclone") != "?"), metas[0]))
+    meta["when"] = ", ".join(sorted({m["when"] for m in metas}))
+    meta["results"] = "`, `".join(
+        str(Path(p).resolve().relative_to(REPO)) if Path(p).resolve().is_relative_to(REPO) else p
+        for p in paths
+    )
+    meta["note"] = note or " ".join(m.get("note", "") for m in metas if m.get("note"))
+    text = markdown(scenarios, meta)
+    print(text)
+    if docs:
+        write_docs(text)
+    return 0
 
 
 def write_docs(text: str) -> None:
@@ -254,7 +326,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--s3", type=int, default=100_000, help="local->S3 size (0: none)")
     ap.add_argument("--work", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "scale-bench"))
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    ap.add_argument(
+        "--runs", default=",".join(RUNS),
+        help=f"which runs per scenario, of {','.join(RUNS)} (copy always; e.g. copy,noop at 1M)",
+    )  # fmt: skip
+    ap.add_argument("--out", help="results JSON (default bench/results/scale-<stamp>.json)")
+    ap.add_argument("--partial", help="write each finished run here as it finishes")
+    ap.add_argument("--note", default="", help="a sentence for the docs (e.g. machine load)")
+    ap.add_argument(
+        "--from-results", help="comma-separated results JSON files: render them (no runs)"
+    )
     args = ap.parse_args(argv)
+    if args.from_results:
+        return render(args.from_results.split(","), args.note, not args.no_docs)
+    runs = tuple(x.strip() for x in args.runs.split(",") if x.strip())
+    unknown = set(runs) - set(RUNS)
+    if unknown:
+        ap.error(f"--runs: unknown {sorted(unknown)}; choose from {','.join(RUNS)}")
+    global PARTIAL
+    PARTIAL = Path(args.partial) if args.partial else None
     root = Path(args.work)
     root.mkdir(parents=True, exist_ok=True)
     env = {
@@ -269,19 +359,20 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = []
     for n in (int(x) for x in args.sizes.split(",") if x.strip()):
         print(f"local->local {n:,} ...", flush=True)
-        scenarios.append(local_scenario(root, n, env, conf))
+        scenarios.append(local_scenario(root, n, env, conf, runs))
     if args.s3:
         print(f"local->S3 {args.s3:,} ...", flush=True)
-        scenarios.append(s3_scenario(root, args.s3, env, conf))
+        scenarios.append(s3_scenario(root, args.s3, env, conf, runs))
     version = subprocess.run([RCLONE, "version"], capture_output=True, text=True).stdout
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    out = REPO / "bench" / "results" / f"scale-{stamp}.json"
+    out = Path(args.out) if args.out else REPO / "bench" / "results" / f"scale-{stamp}.json"
     meta = {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}",
         "rclone": version.split("\n", 1)[0].removeprefix("rclone ").strip(),
-        "results": str(out.relative_to(REPO)),
+        "results": str(out.relative_to(REPO)) if out.is_relative_to(REPO) else str(out),
+        "note": args.note,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(

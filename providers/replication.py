@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO, Generic, Literal, TypeVar
+from typing import Any, BinaryIO, Generic, Literal, Protocol, TypeVar, cast, runtime_checkable
 
 from providers.base import (
     CloudStorage,
@@ -74,6 +74,41 @@ BATCH = 64
 REPORT_KEYS = 10_000
 #: objects per run of a listing sorted through a temp file (stores without list_range)
 SPILL_RUN = 50_000
+#: up to this size, objects between stores that batch (`BatchesSmall`) go a batch at a time
+SMALL = 256 * 1024
+
+
+@runtime_checkable
+class BatchesSmall(Protocol):
+    """Optional capability of an in-process store (a directory): read and write many
+    small objects in one call, with one span and one audit record per batch instead of
+    one per object. `read_small` answers (bytes, sha256) per listed object, checked
+    against the store's record, or None; `write_small` writes (key, bytes, sha256) each
+    through a temp file renamed into place only after its bytes hashed to sha256, and
+    answers the verified object or None (nothing replaced). None sends that object down
+    the one-object path. `batches_small` is False where a subclass wraps the one-object
+    calls."""
+
+    batches_small: bool
+
+    def read_small(self, objects: Sequence[StorageObject]) -> list[tuple[bytes, str] | None]: ...
+
+    def write_small(
+        self, items: Sequence[tuple[str, bytes, str]]
+    ) -> list[StorageObject | None]: ...
+
+
+def _batches(storage: object) -> bool:
+    """Whether storage batches small objects itself: its class has the methods (a
+    wrapper that forwards unknown attributes to a store it wraps does not claim them, so
+    its own open_read/upload_stream keep seeing every call) and says so."""
+    cls = type(storage)
+    return (
+        all(callable(getattr(cls, name, None)) for name in ("read_small", "write_small"))
+        and isinstance(storage, BatchesSmall)
+        and bool(storage.batches_small)
+    )
+
 
 Action = Literal["copy", "skip", "delete", "reject"]
 
@@ -831,6 +866,11 @@ class Replicator:
         )
         self._inline = self._workers == 1
         self._large = threading.BoundedSemaphore(self.options.large_transfers)
+        # targets (by id) whose small objects go a batch at a time (source and target
+        # batch); not under --bwlimit, which paces each object's bytes as they are written
+        self._batches: set[int] = set()
+        if _batches(source) and not limit:
+            self._batches = {id(t) for t in self.targets if _batches(t.storage)}
 
     def _check_overlaps(self) -> None:
         """Refuse a target inside the source (or around it) and the same target twice."""
@@ -1194,16 +1234,87 @@ class Replicator:
             self._emit(t.uri, "done")
 
     def _run_units(self, units: list[_Unit], execute: bool) -> None:
-        """On a transfer thread: settle the comparisons of a batch, copy what differs."""
+        """On a transfer thread: settle the comparisons of a batch, copy what differs.
+        Small objects between stores that batch them (`BatchesSmall`) are read and
+        written a batch at a time; everything else, and anything a batch could not do,
+        one object at a time."""
+        small: list[tuple[str, StorageObject, list[tuple[_TargetState, PlanItem]]]] = []
         for rel, src, copies, compares, cached in units:
             try:
                 if compares:
                     copies = copies + self._settle(rel, src, compares, cached)
-                if copies and execute:
-                    self._copy_object(rel, src, copies)
+                if not (copies and execute):
+                    continue
+                if (
+                    self._batches
+                    and src.size <= SMALL
+                    and all(id(t) in self._batches for t, _ in copies)
+                ):
+                    small.append((rel, src, copies))
+                    continue
+                self._copy_object(rel, src, copies)
             except Exception as exc:  # one odd object must not end a run of millions
                 for t, item in copies:
                     self._fail(t, item, f"{type(exc).__name__}: {exc}")
+        if small:
+            self._copy_small(small)
+
+    def _copy_small(
+        self, units: list[tuple[str, StorageObject, list[tuple[_TargetState, PlanItem]]]]
+    ) -> None:
+        """Small objects a batch at a time: one `read_small` of the source, one
+        `write_small` per target (one span and one audit record each, not one per
+        object). The guarantees are the one-object path's: the source bytes hash to what
+        the source's record or the plan says, each target's store hashes what it writes
+        against that sha256 and renames it into place only then, and only a verified
+        write is journaled. Whatever a batch could not do goes through that path
+        (`_copy_object` / `_put`: retries, errors per key)."""
+        source = cast(BatchesSmall, self.source)
+        try:
+            got = source.read_small([src for _, src, _ in units])
+        except Exception:  # each object is then read on its own
+            got = [None] * len(units)
+        per_target: dict[int, list[tuple[PlanItem, bytes, str, str, str | None]]] = {}
+        checks: dict[tuple[tuple[str, ...], bool], str] = {}
+        by_id: dict[int, _TargetState] = {}
+        for (rel, src, copies), read in zip(units, got, strict=True):
+            sha = src.sha256 or next((i.sha256 for _, i in copies if i.sha256), None)
+            if read is None or (sha is not None and read[1] != sha):
+                self._copy_object(rel, src, copies)  # checks, retries and reports
+                continue
+            data, got_sha = read
+            if self._bucket:
+                self._bucket.take(len(data))
+            # what checks the read depends only on which hashes are known: once per kind
+            kind = (tuple(src.hashes), bool(src.sha256 or sha))
+            by = checks.get(kind) or checks.setdefault(kind, read_check(src, sha))
+            tag = _tag(src)
+            for t, item in copies:
+                by_id[id(t)] = t
+                per_target.setdefault(id(t), []).append((item, data, got_sha, by, tag))
+        for tid, rows in per_target.items():
+            t = by_id[tid]
+            store = cast(BatchesSmall, t.storage)
+            try:
+                written = store.write_small([(i.target_key, d, h) for i, d, h, _, _ in rows])
+            except Exception:  # each object is then written on its own
+                written = [None] * len(rows)
+            for (item, data, sha, by, tag), obj in zip(rows, written, strict=True):
+                if obj is None or not obj.verified or obj.size != len(data):
+                    self._put(
+                        t,
+                        item,
+                        lambda d=data, h=sha: _Checked(d, h),  # type: ignore[misc]
+                        len(data),
+                        sha,
+                        None,
+                        by,
+                        tag,
+                    )
+                    continue
+                if self.progress is not None:
+                    self._emit(t.uri, "bytes", item.key, len(data))
+                self._done(t, item, len(data), sha, obj.etag, f"{obj.evidence}; read: {by}", tag)
 
     def _settle(
         self,
@@ -1494,10 +1605,21 @@ class Replicator:
             return
         if read_by:
             evidence = f"{evidence}; read: {read_by}"
+        self._done(t, item, size, sha256, head.etag, evidence, src_tag)
+
+    def _done(
+        self,
+        t: _TargetState,
+        item: PlanItem,
+        size: int,
+        sha256: str,
+        etag: str | None,
+        evidence: str,
+        src_tag: str | None,
+    ) -> None:
+        """A verified copy: journaled, counted, reported."""
         if t.journal is not None:
-            t.journal.record(
-                item.target_key, size, sha256, head.etag, self.run_id, evidence, src_tag
-            )
+            t.journal.record(item.target_key, size, sha256, etag, self.run_id, evidence, src_tag)
         with t.lock:
             t.n_copied += 1
             t.bytes_copied += size

@@ -16,6 +16,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 class Collector:
     def __init__(self) -> None:
         self.span_names: list[str] = []
+        #: per span, its "cloud.objects" attribute (a batch's object count) or 1
+        self.span_objects: list[tuple[str, int]] = []
         self.metric_names: list[str] = []
         self.requests = 0
 
@@ -26,11 +28,19 @@ class Collector:
             for rs in traces.resource_spans:
                 for ss in rs.scope_spans:
                     self.span_names += [s.name for s in ss.spans]
+                    for s in ss.spans:
+                        n = [a.value.int_value for a in s.attributes if a.key == "cloud.objects"]
+                        self.span_objects.append((s.name, n[0] if n else 1))
+
         elif path == "/v1/metrics":
             metrics = ExportMetricsServiceRequest.FromString(body)
             for rm in metrics.resource_metrics:
                 for sm in rm.scope_metrics:
                     self.metric_names += [m.name for m in sm.metrics]
+
+    def objects(self, *names: str) -> int:
+        """Objects the spans of these names acted on (a batch span counts its objects)."""
+        return sum(n for name, n in self.span_objects if name in names)
 
 
 @contextmanager

@@ -246,6 +246,10 @@ def _as_completed(futures: list[Any]) -> Any:
 
 def _result_of(future: Any, target: DeployTarget, deployment_id: str) -> DeploymentResult:
     """The task's result; a crashed task becomes a failed row (the engine never raises)."""
+    # as_completed's done callback runs before the future keeps its final state; without
+    # the wait, `state` asks the API, which may still say Running (task states arrive as
+    # events), and the row would read "UnfinishedRun" for a task that ended
+    future.wait()
     state = future.state
     if state.is_completed():
         result: DeploymentResult = future.result()

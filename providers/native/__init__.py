@@ -134,6 +134,9 @@ def _choose(store: Any, settings: DataPlaneSettings) -> BytePath | None:
     if provider == "azure":  # Put Blob, and reads of described blobs (see the list above)
         from providers.native.azure import AzureBytePath
 
+        account = getattr(store, "lean_account", None)
+        if account is not None:  # no SDK client is built for this (see the store)
+            return AzureBytePath.from_account(account, store.container)
         return AzureBytePath.from_client(store.client, store.container)
     if getattr(store, "sse", None) not in (None, "AES256"):
         return None  # under SSE-KMS the ETag is no MD5: nothing to verify a write by

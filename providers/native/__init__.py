@@ -15,7 +15,7 @@ What goes native, and why not the rest (docs/replication.md, "Native data plane"
   cannot be caught *before* the object becomes visible where the service does not check
   part checksums, as moto does not); SSE-KMS / SSE-C (the ETag is no MD5); writes with tags.
 - Azure, native: a single Put Blob (up to the store's single-shot size) through the lean
-  writer of providers/native/azure_put (one signed http.client PUT with a transactional
+  writer of providers/native/azure_put (one signed HTTP PUT with a transactional
   `Content-MD5`, which the service checks before it stores; the MD5 it answers with is
   compared with ours), with an account key (Shared Key) or a SAS; the GET of a blob a
   download has described, when the description says what the bytes must hash to (its

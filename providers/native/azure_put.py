@@ -61,7 +61,7 @@ SIGNED_STANDARD_HEADERS = (
     "if-unmodified-since",
     "range",
 )
-USER_AGENT = "specify-native-azure/1 (http.client)"
+USER_AGENT = "specify-native-azure/1 (socket)"
 _CODE = re.compile(r"<Code>([^<]*)</Code>")
 _MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
 _PLAIN = re.compile(r"[\x21-\x7e]+( [\x21-\x7e]+)*")

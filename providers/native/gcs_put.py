@@ -38,7 +38,7 @@ from providers.errors import CloudError, UploadError
 from providers.native._common import StoreMapper, transport_error
 from providers.native.http import Pool, SendFailed, pool_for
 
-USER_AGENT = "specify-native-gcs/1 (http.client)"
+USER_AGENT = "specify-native-gcs/1 (socket)"
 
 
 class GCSInsert:

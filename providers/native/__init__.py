@@ -43,6 +43,7 @@ built from the provider's settings or block: there is no second configuration.
 from __future__ import annotations
 
 import importlib.util
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -149,12 +150,11 @@ def representable(key: str) -> bool:
     """Whether object_store addresses exactly this key: its paths have no empty segment
     (a trailing '/' would be dropped silently: 'folder/' is read as 'folder') and no
     control character. Every other key keeps the SDK path."""
-    return (
-        bool(key)
-        and not key.endswith("/")
-        and "//" not in key
-        and not any(ord(c) < 32 or ord(c) == 127 for c in key)
-    )
+    return bool(key) and not key.endswith("/") and _UNADDRESSABLE.search(key) is None
+
+
+#: an empty path segment, or a control character (one C call per key)
+_UNADDRESSABLE = re.compile(r"//|[\x00-\x1f\x7f]")
 
 
 def native_for(store: Any, key: str) -> BytePath | None:

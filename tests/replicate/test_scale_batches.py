@@ -214,3 +214,61 @@ def test_a_copied_objects_record_fits_in_the_inode_and_old_records_still_read(
     # and the engine's batch read checks against either kind of record
     (back,) = replicate_prefix(dst, "", [(LocalStorage(tmp_path / "back"), "")], opts(tmp_path))
     assert back.ok and back.copied == 3, back.errors
+
+
+def test_changed_objects_replace_their_replicas_whole(tmp_path: Path) -> None:
+    """A second run over changed sources overwrites the replicas a batch at a time: each
+    replica then holds the new bytes and a record of them, and no temp file is left."""
+    old = {f"o/{i:03d}": os.urandom(100 + i) for i in range(150)}
+    src = raw_files(tmp_path / "src", old)
+    dst = LocalStorage(tmp_path / "dst")
+    (first,) = replicate_prefix(src, "", [(dst, "")], opts(tmp_path))
+    assert first.ok and first.copied == 150, first.errors
+    new = {k: os.urandom(len(v)) for k, v in old.items()}  # same sizes: hashes decide
+    for key, data in new.items():
+        (tmp_path / "src" / key).write_bytes(data)
+    (second,) = replicate_prefix(src, "", [(dst, "")], opts(tmp_path, checksum=True))
+    assert second.ok and second.copied == 150, second.errors
+    fresh = LocalStorage(tmp_path / "dst")
+    for key, data in new.items():
+        assert (tmp_path / "dst" / key).read_bytes() == data
+        assert fresh.head(key).sha256 == sha(data)
+    assert os.listdir(tmp_path / "dst" / ".specify" / "tmp") == []
+
+
+def test_a_reader_never_sees_a_replica_before_it_is_whole(tmp_path: Path) -> None:
+    """Atomic visibility: a reader polling the target while a batched copy runs finds
+    each replica either absent or complete, with its final bytes, never a partial file."""
+    import threading
+
+    files = {f"v/{i:04d}": os.urandom(200_000 + i) for i in range(300)}
+    src = raw_files(tmp_path / "src", files)
+    dst = LocalStorage(tmp_path / "dst")
+    partial: list[str] = []
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def poll() -> None:
+        root = tmp_path / "dst" / "v"
+        while not done.is_set():
+            if not root.is_dir():
+                continue
+            for name in os.listdir(root):
+                try:
+                    data = (root / name).read_bytes()
+                except FileNotFoundError:
+                    continue
+                seen.add(name)
+                if data != files[f"v/{name}"]:
+                    partial.append(f"v/{name}: {len(data)} bytes")
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    try:
+        (report,) = replicate_prefix(src, "", [(dst, "")], opts(tmp_path))
+    finally:
+        done.set()
+        reader.join()
+    assert report.ok and report.copied == 300, report.errors
+    assert seen, "the reader saw no replica at all while the copy ran"
+    assert partial == []

@@ -60,7 +60,15 @@ from providers.errors import (
     StorageError,
 )
 from providers.integrity import STRENGTH, CheckedReader, strongest_common
-from providers.journal import DoneRow, Journal, journal_path
+from providers.journal import (
+    LAYOUTS,
+    DoneRow,
+    Journal,
+    journal_path,
+    open_for_run,
+    open_reader,
+    resolve_layout,
+)
 from providers.locations import check_key
 from providers.retry import RetryPolicy
 
@@ -165,8 +173,19 @@ class ReplicationOptions:
     #: compare sha256 of every same-size object (rclone --checksum) instead of trusting
     #: the journal's record of a verified copy when size, etag and source version match
     checksum: bool = False
+    #: how shards share a pair's journal: "single-host" (one WAL file), "segments" (a
+    #: file per shard attempt, for workers on several hosts over a network mount) or
+    #: "auto" (segments when the state dir is on a network file system or the flow's
+    #: Dask cluster is remote); providers.journal says why
+    journal_layout: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.journal_layout not in LAYOUTS:
+            raise ConfigurationError(
+                f"journal_layout={self.journal_layout!r} is not one of {', '.join(LAYOUTS)}",
+                operation="replicate",
+                hint="Use 'auto' (the default), 'single-host' or 'segments'",
+            )
         if self.transfers < 1 or self.large_transfers < 1:
             raise ConfigurationError("transfers must be at least 1", operation="replicate")
         if self.max_delete is not None and self.max_delete < 0:
@@ -706,11 +725,21 @@ class Replicator:
         for t in self.targets:
             path = journal_path(self.source_uri, t.uri, state)
             if self.options.dry_run:
-                t.journal = Journal.open_existing(path)
+                t.journal = self._read_journal(path, t.uri)
             else:
                 self._lock_target(t, path.with_suffix(".lock"))
-                t.journal = Journal(path, self.source_uri, t.uri)
+                t.journal = self._write_journal(path, t.uri)
         self._hash_journal = next((t.journal for t in self.targets if t.journal), None)
+
+    def _read_journal(self, path: Path, target_uri: str) -> Journal | None:
+        """A dry run's journal: read as it is, with any unmerged segments."""
+        return open_reader(path)
+
+    def _write_journal(self, path: Path, target_uri: str) -> Journal:
+        """The journal of a run holding the target's lock: a crashed sharded run's
+        segments merged into it first (providers.journal)."""
+        layout = resolve_layout(self.options.journal_layout, path.parent)
+        return open_for_run(path, self.source_uri, target_uri, layout)
 
     def _lock_target(self, t: _TargetState, path: Path) -> None:
         """One run per target and state directory: a second run names who holds it."""

@@ -502,8 +502,38 @@ def _resolve(state: DoneRow | None, row: _Row) -> DoneRow | None:
     return replace(state, src_tag=value) if state is not None else None  # type: ignore[arg-type]
 
 
+Page = tuple[list[tuple[str, object]], "str | None"]  # rows, complete up to (None: all)
+
+
+class _Cursor:
+    """One source's rows in key order for a forward merge: the last page is kept and
+    answers later requests inside it, so a source whose keys lie ahead (another shard's
+    segment) is queried once per page it contributes, not once per merged page."""
+
+    def __init__(
+        self, fetch: Callable[[str, bool, int], list[tuple[str, object]]], memo: bool = True
+    ) -> None:
+        self._fetch, self._memo = fetch, memo
+        self._rows: list[tuple[str, object]] = []
+        self._from: tuple[str, bool] | None = None
+        self._upto: str | None = None
+
+    def page(self, start: str, strict: bool, limit: int) -> Page:
+        if self._memo and self._from is not None:
+            lo, lo_strict = self._from
+            covered = lo < start or (lo == start and (strict or not lo_strict))
+            if covered and (self._upto is None or start <= self._upto):
+                rows = [r for r in self._rows if (r[0] > start if strict else r[0] >= start)]
+                if rows or self._upto is None:
+                    return rows, self._upto
+        rows = self._fetch(start, strict, limit)
+        upto = rows[-1][0] if len(rows) >= limit else None
+        self._rows, self._from, self._upto = rows, (start, strict), upto
+        return rows, upto
+
+
 def _merged(
-    fetchers: list[Callable[[str, bool, int], list[tuple[str, object]]]],
+    cursors: list[_Cursor],
     fold: Callable[[list[object]], object | None],
     start: str,
     limit: int,
@@ -513,14 +543,15 @@ def _merged(
     out: list[tuple[str, object]] = []
     at, strict = start, False
     while True:
-        pages = [f(at, strict, limit) for f in fetchers]
-        bounds = [p[-1][0] for p in pages if len(p) >= limit]
+        pages = [c.page(at, strict, limit) for c in cursors]
+        bounds = [upto for _, upto in pages if upto is not None]
         bound = min(bounds) if bounds else None
         by_key: dict[str, list[object]] = {}
-        for page in pages:  # oldest source first: each key's values in that order
-            for key, value in page:
-                if bound is None or key <= bound:
-                    by_key.setdefault(key, []).append(value)
+        for rows, _ in pages:  # oldest source first: each key's values in that order
+            for key, value in rows:
+                if bound is not None and key > bound:
+                    break
+                by_key.setdefault(key, []).append(value)
         for key in sorted(by_key):
             value = fold(by_key[key])
             if value is not None:
@@ -568,6 +599,7 @@ class SegmentJournal(Journal):
                 self._stamp = max(self._stamp, int(seg.name.split("-", 1)[0]))
         self._own: Journal | None = None
         self._own_lock = threading.Lock()
+        self._cursor_sets: dict[str, list[_Cursor]] = {}
         self._run: str | None = None
 
     # -- writes go to the own segment
@@ -634,6 +666,16 @@ class SegmentJournal(Journal):
             src.close()
 
     # -- reads: every source, merged by key
+    def _cursors(self, table: str) -> list[_Cursor]:
+        cursors = self._cursor_sets.get(table)
+        if cursors is None or len(cursors) != len(self._sources):  # the own segment began
+            cursors = [
+                _Cursor(s.done if table == "done" else s.hashes, memo=not s.owned)  # type: ignore[arg-type]
+                for s in self._sources
+            ]
+            self._cursor_sets[table] = cursors
+        return cursors
+
     def done_page(self, start: str, limit: int) -> list[tuple[str, DoneRow]]:
         self.flush()
 
@@ -643,16 +685,11 @@ class SegmentJournal(Journal):
                 state = _resolve(state, row)  # type: ignore[arg-type]
             return state
 
-        return _merged([s.done for s in self._sources], fold, start, limit)  # type: ignore[return-value, misc]
+        return _merged(self._cursors("done"), fold, start, limit)  # type: ignore[return-value]
 
     def hash_page(self, start: str, limit: int) -> list[tuple[str, tuple[int, str, str]]]:
         self.flush()
-        return _merged(  # type: ignore[return-value]
-            [s.hashes for s in self._sources],  # type: ignore[misc]
-            lambda rows: rows[-1],
-            start,
-            limit,
-        )
+        return _merged(self._cursors("hashes"), lambda rows: rows[-1], start, limit)  # type: ignore[return-value]
 
     def _done_row(self, key: str) -> DoneRow | None:
         self.flush()

@@ -432,3 +432,61 @@ def test_the_layout_is_chosen_explicitly_or_by_where_workers_are(tmp_path: Path)
 
     with pytest.raises(ConfigurationError, match="journal_layout='sharded'"):
         ReplicationOptions(journal_layout="sharded")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reading_main_and_segments_a_page_at_a_time_equals_applying_them(
+    tmp_path: Path, seed: int
+) -> None:
+    """Random records, tombstones and tags over a main journal and five segments (some
+    ranges overlapping, as after a run cut differently): pages of 7 from any start, and
+    the merged file, say exactly what applying every write in order says."""
+    import random
+
+    rnd = random.Random(seed)
+    keys = [f"k{i:03d}" for i in range(120)]
+    main = tmp_path / "journal-x.sqlite"
+    expected: dict[str, tuple[str, str | None]] = {}
+    j = Journal(main, "s", "t", mode="delete")
+    for k in rnd.sample(keys, 60):
+        j.record(k, 1, f"main-{k}", "e", "r0", "ev", "tag0")
+        expected[k] = (f"main-{k}", "tag0")
+    j.close()
+    for n in range(5):
+        lo, hi = sorted(rnd.sample(keys, 2))
+        r = (None if n == 0 else lo, None if n == 4 else hi)
+        seg = SegmentJournal(main, "s", "t", r)
+        inside = [k for k in keys if (r[0] is None or k >= r[0]) and (r[1] is None or k < r[1])]
+        for k in rnd.sample(inside, min(len(inside), 25)):
+            op = rnd.choice(["record", "forget", "tag"])
+            if op == "record":
+                seg.record(k, 1, f"s{n}-{k}", "e", f"r{n}", "ev", f"tag{n}")
+                expected[k] = (f"s{n}-{k}", f"tag{n}")
+            elif op == "forget":
+                seg.forget(k)
+                expected.pop(k, None)
+            else:
+                seg.set_source_tag(k, f"t{n}")
+                if k in expected:
+                    expected[k] = (expected[k][0], f"t{n}")
+        seg.close()
+
+    def scan(journal: Journal, start: str) -> dict[str, tuple[str, str | None]]:
+        got: dict[str, tuple[str, str | None]] = {}
+        while True:
+            page = journal.done_page(start, 7)
+            assert [k for k, _ in page] == sorted(k for k, _ in page)
+            got.update((k, (row.sha256, row.src_tag)) for k, row in page)
+            if len(page) < 7:
+                return got
+            start = page[-1][0] + "\0"
+
+    view = SegmentJournal(main, "", "", (None, None), read_only=True)
+    for start in ("", "k050", "k0505", "z"):
+        assert scan(view, start) == {k: v for k, v in expected.items() if k >= start}
+    view.close()
+    assert merge_segments(main).segments == 5
+    merged = Journal.open_existing(main)
+    assert merged is not None
+    assert scan(merged, "") == expected
+    merged.close()

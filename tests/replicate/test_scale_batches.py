@@ -48,6 +48,11 @@ def raw_files(root: Path, files: dict[str, bytes]) -> LocalStorage:
     return LocalStorage(root)
 
 
+def temp_files(root: Path) -> list[str]:
+    """Files left in the store's temp directories (each writing thread has its own)."""
+    return [str(p) for p in (root / ".specify" / "tmp").rglob("*") if not p.is_dir()]
+
+
 def opts(tmp: Path, **kw: Any) -> ReplicationOptions:
     return ReplicationOptions(journal_dir=str(tmp / "state"), transfers=2, **kw)
 
@@ -74,7 +79,7 @@ def test_a_5k_copy_journals_every_object_verified_and_the_next_run_copies_nothin
         assert rows[key][1].startswith("local:sha256-on-write"), rows[key]
         assert (tmp_path / "dst" / key).read_bytes() == data
     # every temp file was renamed into place
-    assert os.listdir(tmp_path / "dst" / ".specify" / "tmp") == []
+    assert temp_files(tmp_path / "dst") == []
     (again,) = replicate_prefix(src, "", [(dst, "")], opts(tmp_path))
     assert again.ok and again.copied == 0 and again.skipped == 5000
 
@@ -136,7 +141,7 @@ def test_a_target_path_that_cannot_be_written_fails_alone(tmp_path: Path) -> Non
     assert (tmp_path / "dst" / blocked / "inside").is_dir()
     rows = journal_rows(tmp_path, src, dst)
     assert set(rows) == set(files) - {blocked}
-    assert os.listdir(tmp_path / "dst" / ".specify" / "tmp") == []  # no temp file left
+    assert temp_files(tmp_path / "dst") == []  # no temp file left
 
 
 def test_the_audit_log_names_every_key_written(
@@ -214,3 +219,61 @@ def test_a_copied_objects_record_fits_in_the_inode_and_old_records_still_read(
     # and the engine's batch read checks against either kind of record
     (back,) = replicate_prefix(dst, "", [(LocalStorage(tmp_path / "back"), "")], opts(tmp_path))
     assert back.ok and back.copied == 3, back.errors
+
+
+def test_changed_objects_replace_their_replicas_whole(tmp_path: Path) -> None:
+    """A second run over changed sources overwrites the replicas a batch at a time: each
+    replica then holds the new bytes and a record of them, and no temp file is left."""
+    old = {f"o/{i:03d}": os.urandom(100 + i) for i in range(150)}
+    src = raw_files(tmp_path / "src", old)
+    dst = LocalStorage(tmp_path / "dst")
+    (first,) = replicate_prefix(src, "", [(dst, "")], opts(tmp_path))
+    assert first.ok and first.copied == 150, first.errors
+    new = {k: os.urandom(len(v)) for k, v in old.items()}  # same sizes: hashes decide
+    for key, data in new.items():
+        (tmp_path / "src" / key).write_bytes(data)
+    (second,) = replicate_prefix(src, "", [(dst, "")], opts(tmp_path, checksum=True))
+    assert second.ok and second.copied == 150, second.errors
+    fresh = LocalStorage(tmp_path / "dst")
+    for key, data in new.items():
+        assert (tmp_path / "dst" / key).read_bytes() == data
+        assert fresh.head(key).sha256 == sha(data)
+    assert temp_files(tmp_path / "dst") == []
+
+
+def test_a_reader_never_sees_a_replica_before_it_is_whole(tmp_path: Path) -> None:
+    """Atomic visibility: a reader polling the target while a batched copy runs finds
+    each replica either absent or complete, with its final bytes, never a partial file."""
+    import threading
+
+    files = {f"v/{i:04d}": os.urandom(200_000 + i) for i in range(300)}
+    src = raw_files(tmp_path / "src", files)
+    dst = LocalStorage(tmp_path / "dst")
+    partial: list[str] = []
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def poll() -> None:
+        root = tmp_path / "dst" / "v"
+        while not done.is_set():
+            if not root.is_dir():
+                continue
+            for name in os.listdir(root):
+                try:
+                    data = (root / name).read_bytes()
+                except FileNotFoundError:
+                    continue
+                seen.add(name)
+                if data != files[f"v/{name}"]:
+                    partial.append(f"v/{name}: {len(data)} bytes")
+
+    reader = threading.Thread(target=poll)
+    reader.start()
+    try:
+        (report,) = replicate_prefix(src, "", [(dst, "")], opts(tmp_path))
+    finally:
+        done.set()
+        reader.join()
+    assert report.ok and report.copied == 300, report.errors
+    assert seen, "the reader saw no replica at all while the copy ran"
+    assert partial == []

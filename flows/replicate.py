@@ -25,7 +25,9 @@ guards); this module adds what Prefect gives. A run is:
 
 State a later run or another worker needs (the journal with its hash cache, and the shard
 results) lives in one state directory resolved by the flow and handed to every task: on
-several machines, make it a shared mount (options.journal_dir or SPECIFY_STATE_DIR).
+several machines, make it a shared mount (options.journal_dir or SPECIFY_STATE_DIR). The
+journal layout is resolved once too: segments (a file per shard attempt, merged by this
+flow's process) when workers on other machines write it, providers.journal says why.
 """
 
 from __future__ import annotations

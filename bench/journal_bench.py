@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from providers.journal import Journal, SegmentJournal, merge_segments  # noqa: E402
+from providers.journal import Journal, SegmentJournal, merge_segments
 
 
 def cpu() -> float:

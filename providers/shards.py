@@ -280,12 +280,13 @@ class _RunLocks(Replicator):
         state.mkdir(parents=True, exist_ok=True)
         for t in self.targets:
             self._lock_target(t, journal_path(self.source_uri, t.uri, state).with_suffix(".lock"))
-        if resolve_layout(self.options.journal_layout, state) == "segments":
-            # a crashed run's segments merged, the main journal in rollback mode: the
-            # shards on other hosts only read it
-            for t in self.targets:
-                path = journal_path(self.source_uri, t.uri, state)
-                open_for_run(path, self.source_uri, t.uri, "segments").close()
+        layout = resolve_layout(self.options.journal_layout, state)
+        for t in self.targets:
+            # a crashed sharded run's segments merged before anything newer is written;
+            # in segments, the main journal in rollback mode: other hosts only read it
+            path = journal_path(self.source_uri, t.uri, state)
+            if layout == "segments" or segment_files(path):
+                open_for_run(path, self.source_uri, t.uri, layout).close()
         prepare_journals(self)
 
     def release(self) -> None:

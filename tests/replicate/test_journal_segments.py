@@ -26,6 +26,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -490,3 +491,27 @@ def test_reading_main_and_segments_a_page_at_a_time_equals_applying_them(
     assert merged is not None
     assert scan(merged, "") == expected
     merged.close()
+
+
+def test_leftover_segments_are_seen_by_a_dry_run_and_merged_first_by_any_lock_holder(
+    tmp_path: Path,
+) -> None:
+    """A segments run died before its merge; the next run is single-host (one machine):
+    its dry run already trusts the segments, and its lock holder merges them before any
+    shard writes the WAL file (an old segment merged later would overwrite newer rows)."""
+    files = fill(tmp_path / "src", 300)
+    ranges = split_key_ranges(LocalStorage(tmp_path / "src"), "", 100)
+    results = run_two_hosts(tmp_path, ranges)
+    assert all(isinstance(r, list) for r in results), results
+    main = main_journal(tmp_path)
+    assert len(segment_files(main)) == 3
+    src, dst = LocalStorage(tmp_path / "src"), LocalStorage(tmp_path / "dst")
+    single = ReplicationOptions(journal_dir=str(tmp_path / "state"), journal_layout="single-host")
+    (dry,) = replicate_prefix(src, "", [(dst, "")], replace(single, dry_run=True))
+    assert dry.to_copy == 0 and dry.skipped == 300
+    with hold_target_locks(src, "", [(dst, "")], single):
+        assert segment_files(main) == [] and set(done_rows(main)) == set(files)
+        assert mode_of(main) == "wal"
+        for r in ranges:
+            (report,) = replicate_shard(src, "", [(dst, "")], single, r)
+            assert report.ok and report.copied == 0

@@ -21,6 +21,7 @@ Two layouts (`ReplicationOptions.journal_layout`, `resolve_layout`):
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import os
@@ -502,19 +503,22 @@ def _resolve(state: DoneRow | None, row: _Row) -> DoneRow | None:
     return replace(state, src_tag=value) if state is not None else None  # type: ignore[arg-type]
 
 
-Page = tuple[list[tuple[str, object]], "str | None"]  # rows, complete up to (None: all)
+#: rows in key order, the index of the first one asked for, complete up to (None: all)
+Page = tuple[list[tuple[str, object]], int, "str | None"]
 
 
 class _Cursor:
     """One source's rows in key order for a forward merge: the last page is kept and
-    answers later requests inside it, so a source whose keys lie ahead (another shard's
-    segment) is queried once per page it contributes, not once per merged page."""
+    answers later requests inside it (found by bisection, not copied), so a source whose
+    keys lie ahead (another shard's segment) costs a query per page it contributes, not
+    one per merged page."""
 
     def __init__(
         self, fetch: Callable[[str, bool, int], list[tuple[str, object]]], memo: bool = True
     ) -> None:
         self._fetch, self._memo = fetch, memo
         self._rows: list[tuple[str, object]] = []
+        self._keys: list[str] = []
         self._from: tuple[str, bool] | None = None
         self._upto: str | None = None
 
@@ -523,13 +527,15 @@ class _Cursor:
             lo, lo_strict = self._from
             covered = lo < start or (lo == start and (strict or not lo_strict))
             if covered and (self._upto is None or start <= self._upto):
-                rows = [r for r in self._rows if (r[0] > start if strict else r[0] >= start)]
-                if rows or self._upto is None:
-                    return rows, self._upto
+                find = bisect.bisect_right if strict else bisect.bisect_left
+                i = find(self._keys, start)
+                if i < len(self._rows) or self._upto is None:
+                    return self._rows, i, self._upto
         rows = self._fetch(start, strict, limit)
         upto = rows[-1][0] if len(rows) >= limit else None
         self._rows, self._from, self._upto = rows, (start, strict), upto
-        return rows, upto
+        self._keys = [k for k, _ in rows] if self._memo else []
+        return rows, 0, upto
 
 
 def _merged(
@@ -544,11 +550,12 @@ def _merged(
     at, strict = start, False
     while True:
         pages = [c.page(at, strict, limit) for c in cursors]
-        bounds = [upto for _, upto in pages if upto is not None]
+        bounds = [upto for _, _, upto in pages if upto is not None]
         bound = min(bounds) if bounds else None
         by_key: dict[str, list[object]] = {}
-        for rows, _ in pages:  # oldest source first: each key's values in that order
-            for key, value in rows:
+        for rows, first, _ in pages:  # oldest source first: each key's values in that order
+            for n in range(first, len(rows)):
+                key, value = rows[n]
                 if bound is not None and key > bound:
                     break
                 by_key.setdefault(key, []).append(value)

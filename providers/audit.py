@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 _lock = threading.Lock()
+#: json.dumps with options builds an encoder per call; one per process does the same
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 def audit_path() -> Path | None:
@@ -74,7 +76,7 @@ def audit(
     if error is not None:
         record["error"] = f"{type(error).__name__}: {error}"
     record.update(extra)
-    line = json.dumps(record, default=str, ensure_ascii=False) + "\n"
+    line = _ENCODER.encode(record) + "\n"
     try:
         with _lock:
             os.write(_fd(path), line.encode())

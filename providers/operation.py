@@ -9,6 +9,7 @@ record for every mutating call.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import time
@@ -22,7 +23,7 @@ from providers.audit import audit
 from providers.base import StorageObject
 from providers.errors import CloudError, CredentialsError, NotFoundError
 from providers.retry import RetryPolicy, is_transient_exception, is_transient_status
-from providers.telemetry import record_operation, tracer
+from providers.telemetry import record_operation, tracer, tracing_enabled
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -152,6 +153,22 @@ def _nbytes(result: Any) -> int | None:
     return None
 
 
+class _NoSpan:
+    """What an operation's span is while no tracer provider is installed: nothing."""
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        pass
+
+    def record_exception(self, exc: BaseException) -> None:
+        pass
+
+    def set_status(self, status: Any) -> None:
+        pass
+
+
+_NO_SPAN = contextlib.nullcontext(_NoSpan())
+
+
 def cloud_operation(
     op: str,
     *,
@@ -235,7 +252,8 @@ def cloud_operation(
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             adapter, name, res = context(args, kwargs)
             started = time.perf_counter()
-            with tracer.start_as_current_span(name) as span:
+            spans = tracer.start_as_current_span(name) if tracing_enabled() else _NO_SPAN
+            with spans as span:
                 span.set_attribute("cloud.provider", adapter.provider_name)
                 if res is not None:
                     span.set_attribute("cloud.resource", res)

@@ -11,11 +11,15 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
-
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from typing import TYPE_CHECKING, TypeVar
 
 from providers.errors import CloudError
+
+if TYPE_CHECKING:
+    from tenacity import Retrying
+
+# tenacity (with the asyncio and tornado support it imports, about 0.13 s of CPU) is
+# imported when a retry is first needed: a command that never retries never pays it
 
 T = TypeVar("T")
 
@@ -38,6 +42,8 @@ class RetryPolicy:
         )
 
     def retrying(self) -> Retrying:
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
         return Retrying(
             stop=stop_after_attempt(max(1, self.attempts)),
             wait=wait_exponential(multiplier=self.initial_wait, max=self.max_wait),
@@ -54,6 +60,8 @@ class RetryPolicy:
             if self.attempts <= 1 or not is_transient(exc):
                 raise
         # the rest as tenacity would have gone on: the first wait, then doubling
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
         time.sleep(min(self.initial_wait, self.max_wait))
         rest = Retrying(
             stop=stop_after_attempt(self.attempts - 1),

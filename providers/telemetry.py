@@ -31,6 +31,13 @@ METRIC_NAMES = (
 )
 
 
+def tracing_enabled() -> bool:
+    """Whether a tracer provider is installed (by configure_telemetry, the application, or
+    OTEL_PYTHON_TRACER_PROVIDER). Without one every span is a no-op, and the per-object
+    operations skip even opening it (about 40 us each, twice per object copied)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 @cache
 def counter(name: str, unit: str = "1") -> Any:
     return meter.create_counter(name, unit=unit)

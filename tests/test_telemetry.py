@@ -53,3 +53,40 @@ def test_nothing_is_exported_without_an_endpoint(tmp_path: Path) -> None:
     with otlp_collector() as (collector, _endpoint):
         _replicate(tmp_path, {})
     assert collector.requests == 0
+
+
+APP_PROVIDER = """
+import hashlib, io, sys
+from opentelemetry import trace
+from providers.local.storage import LocalStorage
+from providers.telemetry import tracing_enabled
+
+store = LocalStorage(sys.argv[1])
+data = b"spans"
+before = tracing_enabled()
+store.upload_stream(io.BytesIO(data), "a", size=5, sha256=hashlib.sha256(data).hexdigest())
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+store.upload_stream(io.BytesIO(data), "b", size=5, sha256=hashlib.sha256(data).hexdigest())
+spans = [(s.name, s.attributes.get("cloud.resource")) for s in exporter.get_finished_spans()]
+print(before, tracing_enabled(), spans)
+"""
+
+
+def test_an_application_tracer_provider_gets_the_spans(tmp_path: Path) -> None:
+    """Without a provider the operations open no span at all; one the application
+    installs itself (not configure_telemetry) gets every operation's span."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["SPECIFY_AUDIT_LOG"] = "off"
+    run = subprocess.run(
+        [sys.executable, "-c", APP_PROVIDER, str(tmp_path / "store")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False True [('local.storage.upload_stream', 'b')]"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import importlib.util
 import io
 import re
 import threading
@@ -47,24 +48,27 @@ from providers.errors import (
 from providers.httpenv import requests_env
 from providers.integrity import checks_sha256
 from providers.locations import check_key
-from providers.native import DataPlaneSettings, NativeRefused, native_for
+from providers.native import DataPlaneSettings, NativeRefused, byte_path, native_for
 from providers.operation import cloud_operation
 
 if TYPE_CHECKING:
+    from azure.storage.blob import BlobServiceClient, ContainerClient
+
     from providers.native.azure import AzureBytePath
+    from providers.native.azure_account import AzureAccount
+    from providers.native.azure_list import BlobEntry
     from providers.native.azure_put import PutBlob
 
 try:
     from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-    from azure.storage.blob import (
-        BlobSasPermissions,
-        BlobServiceClient,
-        ContainerClient,
-        ContentSettings,
-        generate_blob_sas,
-    )
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise sdk_import_error("azure-storage-blob") from exc
+if importlib.util.find_spec("azure.storage.blob") is None:  # pragma: no cover
+    raise sdk_import_error("azure-storage-blob")
+# azure.storage.blob itself (about 0.9 s of CPU to import: aiohttp, cryptography) is
+# imported where a BlobServiceClient is built or used: a store opened from a connection
+# string with a key or SAS moves and lists its blobs through providers.native's lean
+# requests, and builds the client only for what those do not cover
 
 MiB = 1024 * 1024
 #: the longest a SAS URL may live: a user delegation key is valid for at most 7 days
@@ -82,7 +86,7 @@ def service_client(
     sdk_retries: int = 1,
 ) -> BlobServiceClient:
     """A BlobServiceClient from a connection string, or an account URL and a credential."""
-    from azure.storage.blob import LinearRetry
+    from azure.storage.blob import BlobServiceClient, LinearRetry
 
     options: dict[str, Any] = {
         "max_block_size": max_block_size,
@@ -162,6 +166,21 @@ def _to_object(props: Any) -> StorageObject:
     )
 
 
+def _entry_object(entry: BlobEntry) -> StorageObject:
+    """A lean listing's blob (providers/native/azure_list), as `_to_object` reads the
+    SDK's BlobProperties."""
+    return StorageObject(
+        hashes={"md5": entry.content_md5.hex()} if entry.content_md5 else {},
+        key=entry.name,
+        size=entry.size,
+        last_modified=entry.last_modified,
+        etag=entry.etag,
+        sha256=entry.metadata.get(SHA256_METADATA_KEY),
+        metadata=_user_metadata(entry.metadata),
+        version_id=entry.version_id,
+    )
+
+
 def file_digests(path: Path) -> tuple[str, bytes, int]:
     """sha256 hex, MD5 digest and size of a file, read once."""
     sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
@@ -217,14 +236,27 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
         # which client moves the bytes (providers.native): read and checked up front
         self.data_plane = data_plane or DataPlaneSettings.from_env()
         self.container = container
-        self.client = client or service_client(
-            connection_string=connection_string,
-            account_url=account_url,
-            credential=credential,
-            max_block_size=max_block_size,
-            max_single_put_size=max_single_put_size,
-            sdk_retries=sdk_retries,
-        )
+        self._client = client
+        self._client_lock = threading.Lock()
+        self._client_options: dict[str, Any] = {
+            "connection_string": connection_string,
+            "account_url": account_url,
+            "credential": credential,
+            "max_block_size": max_block_size,
+            "max_single_put_size": max_single_put_size,
+            "sdk_retries": sdk_retries,
+        }
+        #: the account as the lean requests (providers/native) read it from a connection
+        #: string with a key or SAS: the SDK client is then built on first use only
+        self.lean_account: AzureAccount | None = None
+        if client is None and connection_string and self.data_plane.mode != "sdk":
+            from providers.native.azure_account import AzureAccount
+
+            self.lean_account = AzureAccount.from_connection_string(
+                connection_string, verify=requests_env().explicit_ca_bundle or True
+            )
+        if self.lean_account is None and client is None:
+            self._client = service_client(**self._client_options)
         self.max_concurrency = max(1, max_concurrency)
         # up to this size the SDK sends one Put Blob (a given client may have a lower limit:
         # then the answer carries no content MD5 and the copy is verified with head)
@@ -232,13 +264,30 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
         self.max_block_size = max_block_size
         self.encryption_scope = encryption_scope
         self.max_url_expiry = min(max_url_expiry, MAX_URL_EXPIRY)
-        self._container: ContainerClient = self.client.get_container_client(container)
+        self._container_client: ContainerClient | None = None
+
+    @property
+    def client(self) -> BlobServiceClient:
+        """The SDK client (built on first use when the store was opened lean)."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = service_client(**self._client_options)
+        return self._client
+
+    @property
+    def _container(self) -> ContainerClient:
+        if self._container_client is None:
+            self._container_client = self.client.get_container_client(self.container)
+        return self._container_client
 
     def __repr__(self) -> str:  # the client's credential stays out of repr
         return f"AzureBlobStorage(account={self.account!r}, container={self.container!r})"
 
     @property
     def account(self) -> str:
+        if self._client is None and self.lean_account is not None:
+            return self.lean_account.account
         return str(self.client.account_name or "")
 
     @property
@@ -401,6 +450,8 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
             result = self.retry_policy.call(send) if resend else send()
             evidence = "azure:native-put-blob-md5"
         else:
+            from azure.storage.blob import ContentSettings
+
             blob = self._container.get_blob_client(key)
             result = blob.upload_blob(
                 data,
@@ -511,7 +562,7 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
                     f.cancel()
                 raise
         self._check_planned(key, total, sha256 if trusted else sha.hexdigest(), size, sha256)
-        from azure.storage.blob import BlobBlock
+        from azure.storage.blob import BlobBlock, ContentSettings
 
         result: dict[str, Any] = self.retry_policy.call(
             lambda: self._mapped(
@@ -623,7 +674,15 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
     def list_page(
         self, prefix: str = "", page_token: str | None = None, page_size: int = 1000
     ) -> tuple[list[StorageObject], str | None]:
-        """One List Blobs page and the marker of the next (None after the last)."""
+        """One List Blobs page and the marker of the next (None after the last): the
+        lean List Blobs of providers/native/azure_list where the data plane has one
+        (a key or SAS), else the SDK's."""
+        native = cast("AzureBytePath | None", byte_path(self))
+        if native is not None and native.lister is not None:
+            entries, marker = native.lister.page(
+                prefix, page_token, page_size, map_error=self.map_error
+            )
+            return [_entry_object(e) for e in entries], marker
         pages = self._container.list_blobs(
             name_starts_with=prefix or None, include=["metadata"], results_per_page=page_size
         ).by_page(continuation_token=page_token)
@@ -680,6 +739,8 @@ class AzureBlobStorage(AzureAdapter, CheckedDownload):
                 resource=remote_key,
                 hint="Ask for a shorter-lived URL",
             )
+        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+
         check_key(remote_key)
         expiry = datetime.now(UTC) + timedelta(seconds=expires_in)
         key = getattr(self.client.credential, "account_key", None)

@@ -15,7 +15,7 @@ What goes native, and why not the rest (docs/replication.md, "Native data plane"
   cannot be caught *before* the object becomes visible where the service does not check
   part checksums, as moto does not); SSE-KMS / SSE-C (the ETag is no MD5); writes with tags.
 - Azure, native: a single Put Blob (up to the store's single-shot size) through the lean
-  writer of providers/native/azure_put (one signed http.client PUT with a transactional
+  writer of providers/native/azure_put (one signed HTTP PUT with a transactional
   `Content-MD5`, which the service checks before it stores; the MD5 it answers with is
   compared with ours), with an account key (Shared Key) or a SAS; the GET of a blob a
   download has described, when the description says what the bytes must hash to (its
@@ -43,6 +43,7 @@ built from the provider's settings or block: there is no second configuration.
 from __future__ import annotations
 
 import importlib.util
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -134,6 +135,9 @@ def _choose(store: Any, settings: DataPlaneSettings) -> BytePath | None:
     if provider == "azure":  # Put Blob, and reads of described blobs (see the list above)
         from providers.native.azure import AzureBytePath
 
+        account = getattr(store, "lean_account", None)
+        if account is not None:  # no SDK client is built for this (see the store)
+            return AzureBytePath.from_account(account, store.container)
         return AzureBytePath.from_client(store.client, store.container)
     if getattr(store, "sse", None) not in (None, "AES256"):
         return None  # under SSE-KMS the ETag is no MD5: nothing to verify a write by
@@ -146,12 +150,11 @@ def representable(key: str) -> bool:
     """Whether object_store addresses exactly this key: its paths have no empty segment
     (a trailing '/' would be dropped silently: 'folder/' is read as 'folder') and no
     control character. Every other key keeps the SDK path."""
-    return (
-        bool(key)
-        and not key.endswith("/")
-        and "//" not in key
-        and not any(ord(c) < 32 or ord(c) == 127 for c in key)
-    )
+    return bool(key) and not key.endswith("/") and _UNADDRESSABLE.search(key) is None
+
+
+#: an empty path segment, or a control character (one C call per key)
+_UNADDRESSABLE = re.compile(r"//|[\x00-\x1f\x7f]")
 
 
 def native_for(store: Any, key: str) -> BytePath | None:

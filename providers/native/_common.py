@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from providers.errors import CloudError
+
+if TYPE_CHECKING:
+    from providers.native.http import SendFailed
 
 CHUNK = 1024 * 1024
 #: the store's own error mapping (its `map_error`): codes, hints, and a not-found told
@@ -113,3 +116,33 @@ class Body(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+def transport_error(
+    exc: SendFailed,
+    key: str,
+    mapper: StoreMapper,
+    *,
+    provider: str,
+    hint: str,
+    cause: Callable[[SendFailed, str], Exception],
+    operation: str = "upload",
+    kind: type[CloudError] | None = None,
+) -> CloudError:
+    """A lean request that got no answer, as the store's error: a refused certificate
+    names what to check (`hint`: the CA bundle settings of that cloud's SDK); a connection
+    that could not be made, or broke while sending or waiting (reset, cut, timeout), goes
+    through the store's own mapping as the SDK exception it stands for (`cause`: e.g.
+    azure-core's ServiceRequestError, requests' ConnectionError), which makes it
+    retryable exactly as on the SDK path."""
+    if kind is None:
+        from providers.errors import UploadError
+
+        kind = UploadError
+    text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    if exc.tls:
+        return kind(
+            f"TLS failed ({text})", provider=provider, operation=operation, resource=key,
+            hint=hint,
+        )  # fmt: skip
+    return mapper(cause(exc, text), operation=operation, resource=key, kind=kind)

@@ -29,7 +29,9 @@ from providers.native._common import (
     is_cut,
     refused_tls,
 )
-from providers.native.azure_put import PutBlob
+from providers.native.azure_account import AzureAccount
+from providers.native.azure_list import ListBlobs
+from providers.native.azure_put import PutBlob, account_pool
 
 try:
     import obstore
@@ -41,12 +43,8 @@ except ImportError as exc:  # pragma: no cover - the chooser asks first
 
 
 def _credential(client: Any) -> dict[str, Any] | None:
+    """obstore's credential for a token (Entra ID) credential of the client, or None."""
     cred = client.credential
-    key = getattr(cred, "account_key", None) or getattr(
-        getattr(cred, "named_key", None), "key", None
-    )
-    if key:
-        return {"account_key": key}
     if callable(getattr(cred, "get_token", None)):
 
         def provide() -> dict[str, Any]:
@@ -57,7 +55,7 @@ def _credential(client: Any) -> dict[str, Any] | None:
             }
 
         return {"credential_provider": provide}
-    return None  # SAS or anonymous: the SDK path
+    return None  # anonymous: the SDK path
 
 
 def _azure_error(
@@ -90,15 +88,67 @@ def _azure_error(
     return mapper(err, operation=operation, resource=key, kind=kind)
 
 
+def _obstore(
+    container: str,
+    *,
+    account_name: str,
+    endpoint: str,
+    verify: bool | str,
+    connect_timeout: float,
+    read_timeout: float,
+    credential: dict[str, Any],
+) -> Any:
+    """An obstore AzureStore for reads, trusting and routing as the SDK client does."""
+    https = urlparse(endpoint).scheme != "http"
+    options: dict[str, Any] = {
+        "allow_http": not https,
+        "connect_timeout": f"{int(connect_timeout or 20)}s",
+        "read_timeout": f"{int(read_timeout or 60)}s",
+        "timeout": "86400s",
+    }
+    env = requests_env()
+    if verify is False:
+        options["allow_invalid_certificates"] = True
+    elif https:
+        bundle = verify if isinstance(verify, str) else env.ca_bundle
+        if bundle and os.path.isfile(bundle):
+            with open(bundle) as fh:
+                options["root_certificate"] = fh.read()
+    if env.proxies:
+        url = os.environ.get("HTTPS_PROXY" if https else "HTTP_PROXY") or os.environ.get(
+            "https_proxy" if https else "http_proxy"
+        )
+        if url:
+            options["proxy_url"] = url
+            excludes = os.environ.get("NO_PROXY") or os.environ.get("no_proxy")
+            if excludes:
+                options["proxy_excludes"] = excludes
+    return AzureStore(
+        container,
+        account_name=account_name,
+        endpoint=endpoint,
+        client_options=cast(Any, options),
+        retry_config={"max_retries": 0},
+        **credential,
+    )
+
+
 class AzureBytePath:
     """The bytes of one container: reads through obstore (`store`, None when the
-    credential is a SAS), single-shot writes through `writer` (None for a token
-    credential)."""
+    credential is a SAS), single-shot writes through `writer` and listings through
+    `lister` (None for a token credential: the SDK writes and lists)."""
 
-    def __init__(self, store: Any, container: str, writer: PutBlob | None = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        container: str,
+        writer: PutBlob | None = None,
+        lister: ListBlobs | None = None,
+    ) -> None:
         self.store = store
         self.container = container
         self.writer = writer
+        self.lister = lister
         #: set when the endpoint's certificate was refused: the SDK moves the bytes
         self.refused = False
 
@@ -107,48 +157,48 @@ class AzureBytePath:
         return self.store is not None
 
     @classmethod
+    def from_account(cls, account: AzureAccount, container: str) -> AzureBytePath:
+        """Key or SAS: lean writes and listings (one pool); reads through obstore with a
+        key (a SAS keeps the SDK for reads)."""
+        pool = account_pool(account)
+        store = None
+        if account.key:
+            store = _obstore(
+                container,
+                account_name=account.account,
+                endpoint=account.blob_url,
+                verify=account.verify,
+                connect_timeout=account.connect_timeout,
+                read_timeout=account.read_timeout,
+                credential={"account_key": account.account_key},
+            )
+        return cls(
+            store,
+            container,
+            PutBlob.from_account(account, container, pool),
+            ListBlobs(account, container, pool),
+        )
+
+    @classmethod
     def from_client(cls, client: Any, container: str) -> AzureBytePath | None:
-        writer = PutBlob.from_client(client, container)
+        account = AzureAccount.from_client(client)
+        if account is not None:
+            return cls.from_account(account, container)
         cred = _credential(client)
         if cred is None:
-            return cls(None, container, writer) if writer is not None else None
-        endpoint = str(client.url).rstrip("/")
-        https = urlparse(endpoint).scheme != "http"
+            return None
         config = getattr(getattr(client, "_pipeline", None), "_transport", None)
         config = getattr(config, "connection_config", None)
-        options: dict[str, Any] = {
-            "allow_http": not https,
-            "connect_timeout": f"{int(getattr(config, 'timeout', 20) or 20)}s",
-            "read_timeout": f"{int(getattr(config, 'read_timeout', 60) or 60)}s",
-            "timeout": "86400s",
-        }
-        verify = getattr(config, "verify", True)
-        env = requests_env()
-        if verify is False:
-            options["allow_invalid_certificates"] = True
-        elif https:
-            bundle = verify if isinstance(verify, str) else env.ca_bundle
-            if bundle and os.path.isfile(bundle):
-                with open(bundle) as fh:
-                    options["root_certificate"] = fh.read()
-        if env.proxies:
-            url = os.environ.get("HTTPS_PROXY" if https else "HTTP_PROXY") or os.environ.get(
-                "https_proxy" if https else "http_proxy"
-            )
-            if url:
-                options["proxy_url"] = url
-                excludes = os.environ.get("NO_PROXY") or os.environ.get("no_proxy")
-                if excludes:
-                    options["proxy_excludes"] = excludes
-        store = AzureStore(
+        store = _obstore(
             container,
             account_name=client.account_name,
-            endpoint=endpoint,
-            client_options=cast(Any, options),
-            retry_config={"max_retries": 0},
-            **cred,
+            endpoint=str(client.url).rstrip("/"),
+            verify=getattr(config, "verify", True),
+            connect_timeout=float(getattr(config, "timeout", 20) or 20),
+            read_timeout=float(getattr(config, "read_timeout", 60) or 60),
+            credential=cred,
         )
-        return cls(store, container, writer)
+        return cls(store, container)
 
     def open(
         self,

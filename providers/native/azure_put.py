@@ -43,7 +43,8 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from providers.errors import CloudError, UploadError
-from providers.native._common import StoreMapper
+from providers.native._common import StoreMapper, transport_error
+from providers.native.azure_account import AzureAccount
 from providers.native.http import Pool, SendFailed, pool_for
 
 #: the headers whose values open the string-to-sign, in the published order
@@ -60,7 +61,7 @@ SIGNED_STANDARD_HEADERS = (
     "if-unmodified-since",
     "range",
 )
-USER_AGENT = "specify-native-azure/1 (http.client)"
+USER_AGENT = "specify-native-azure/1 (socket)"
 _CODE = re.compile(r"<Code>([^<]*)</Code>")
 _MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
 _PLAIN = re.compile(r"[\x21-\x7e]+( [\x21-\x7e]+)*")
@@ -72,28 +73,60 @@ def plain_value(value: str) -> bool:
     return value == "" or _PLAIN.fullmatch(value) is not None
 
 
-def _header_compare() -> Any:
-    """The order of x-ms- header names the service signs with. The published contract
-    says "lexicographically"; the service compares them with the Windows string collation
-    (hyphens weigh nothing at the first level), which the Azure SDKs reproduce with a
-    weight table. azure-storage-blob is a dependency of every Azure store: its table is
-    used, so that names such as `x-ms-meta-a_b` / `x-ms-meta-ab` sort as the service's."""
-    try:
-        from azure.storage.blob._shared.authentication import compare
-    except ImportError:  # pragma: no cover - azure-storage-blob is required by the store
-        return None
-    return compare
+# The order of x-ms- header names the service signs with. The published contract says
+# "lexicographically"; the service compares them with the Windows string collation
+# (hyphens weigh nothing at the first level), which the Azure SDKs reproduce with a weight
+# table, so that names such as `x-ms-meta-a_b` / `x-ms-meta-ab` sort as the service's.
+# The two tables and `_compare` below are those of azure-storage-blob 12.31
+# (Azure/azure-sdk-for-python, sdk/storage/azure-storage-blob/azure/storage/blob/_shared/
+# authentication.py: `table_lv0`, `table_lv4`, `compare`; Copyright (c) Microsoft
+# Corporation, MIT License), carried here so that signing does not import that package
+# (about 0.9 s of CPU); tests/native/test_azure_put.py checks them against the SDK's.
+# fmt: off
+_TABLE_LV0 = (
+    0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0,
+    0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0,
+    0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x71c, 0x0, 0x71f, 0x721, 0x723, 0x725,
+    0x0, 0x0, 0x0, 0x72d, 0x803, 0x0, 0x0, 0x733, 0x0, 0xd03, 0xd1a, 0xd1c, 0xd1e,
+    0xd20, 0xd22, 0xd24, 0xd26, 0xd28, 0xd2a, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0, 0x0,
+    0xe02, 0xe09, 0xe0a, 0xe1a, 0xe21, 0xe23, 0xe25, 0xe2c, 0xe32, 0xe35, 0xe36, 0xe48, 0xe51,
+    0xe70, 0xe7c, 0xe7e, 0xe89, 0xe8a, 0xe91, 0xe99, 0xe9f, 0xea2, 0xea4, 0xea6, 0xea7, 0xea9,
+    0x0, 0x0, 0x0, 0x743, 0x744, 0x748, 0xe02, 0xe09, 0xe0a, 0xe1a, 0xe21, 0xe23, 0xe25,
+    0xe2c, 0xe32, 0xe35, 0xe36, 0xe48, 0xe51, 0xe70, 0xe7c, 0xe7e, 0xe89, 0xe8a, 0xe91, 0xe99,
+    0xe9f, 0xea2, 0xea4, 0xea6, 0xea7, 0xea9, 0x0, 0x74c, 0x0, 0x750, 0x0,
+)
+_TABLE_LV4 = (0x0,) * 39 + (0x8012,) + (0x0,) * 5 + (0x8212,) + (0x0,) * 82
+# fmt: on
+_TABLES = (_TABLE_LV0, _TABLE_LV4)
 
 
-_COMPARE = _header_compare()
+def _compare(lhs: str, rhs: str) -> int:
+    """-1, 0 or 1: lhs before, as, or after rhs in the service's order (ASCII names)."""
+    level, i, j, n = 0, 0, 0, len(_TABLES)
+    while level < n:
+        if level == n - 1 and i != j:
+            return -1 if i > j else 1
+        w1 = _TABLES[level][ord(lhs[i])] if i < len(lhs) else 0x1
+        w2 = _TABLES[level][ord(rhs[j])] if j < len(rhs) else 0x1
+        if w1 == 0x1 and w2 == 0x1:
+            i = j = 0
+            level += 1
+        elif w1 == w2:
+            i += 1
+            j += 1
+        elif w1 == 0:
+            i += 1
+        elif w2 == 0:
+            j += 1
+        else:
+            return -1 if w1 < w2 else 1
+    return 0
 
 
 @lru_cache(maxsize=256)
 def _order(names: tuple[str, ...]) -> tuple[str, ...]:
     """The x-ms- names in signing order (the same few sets recur: cached)."""
-    if _COMPARE is None:  # pragma: no cover
-        return tuple(sorted(names))
-    return tuple(sorted(names, key=cmp_to_key(_COMPARE)))
+    return tuple(sorted(names, key=cmp_to_key(_compare)))
 
 
 def canonicalized_headers(headers: Mapping[str, str]) -> str:
@@ -140,15 +173,15 @@ def sign(key: bytes, text: str) -> str:
     return base64.b64encode(hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()).decode()
 
 
-def _pool(client: Any, origin: str) -> Pool:
-    """A connection pool with the CA bundle, timeouts and proxy the SDK client uses."""
-    config = getattr(getattr(getattr(client, "_pipeline", None), "_transport", None),
-                     "connection_config", None)  # fmt: skip
+def account_pool(account: AzureAccount) -> Pool:
+    """A connection pool to the account's blob endpoint with the CA bundle, timeouts and
+    proxy the SDK client uses (one per endpoint: the writer and the lister share it)."""
+    url = urlsplit(account.blob_url)
     return pool_for(
-        origin,
-        verify=getattr(config, "verify", True),
-        connect_timeout=float(getattr(config, "timeout", 20) or 20),
-        read_timeout=float(getattr(config, "read_timeout", 60) or 60),
+        f"{url.scheme}://{url.netloc}",
+        verify=account.verify,
+        connect_timeout=account.connect_timeout,
+        read_timeout=account.read_timeout,
     )
 
 
@@ -181,22 +214,20 @@ class PutBlob:
     def from_client(cls, client: Any, container: str) -> PutBlob | None:
         """The writer for a BlobServiceClient's container, or None when its credential
         is neither an account key nor a SAS (a token credential: the SDK writes)."""
-        cred = client.credential
-        key = getattr(cred, "account_key", None) or getattr(
-            getattr(cred, "named_key", None), "key", None
-        )
-        url = urlsplit(str(client.get_container_client(container).url))
-        sas = url.query or getattr(cred, "signature", None)
-        if not key and not (sas and "sig=" in sas):
-            return None
-        base = f"{url.scheme}://{url.netloc}{url.path}"
+        account = AzureAccount.from_client(client)
+        return cls.from_account(account, container) if account is not None else None
+
+    @classmethod
+    def from_account(
+        cls, account: AzureAccount, container: str, pool: Pool | None = None
+    ) -> PutBlob:
         return cls(
-            base=base,
-            account=str(client.account_name),
-            api_version=str(client.api_version),
-            key=base64.b64decode(key) if key else None,
-            sas=None if key else str(sas).lstrip("?"),
-            pool=_pool(client, f"{url.scheme}://{url.netloc}"),
+            base=account.container_url(container),
+            account=account.account,
+            api_version=account.api_version,
+            key=account.key,
+            sas=account.sas,
+            pool=pool or account_pool(account),
         )
 
     def request(
@@ -270,8 +301,9 @@ def _http_date(value: str | None) -> datetime | None:
 
 
 def _answer_error(
-    status: int, headers: Mapping[str, str], data: bytes, key: str, mapper: StoreMapper
-) -> CloudError:
+    status: int, headers: Mapping[str, str], data: bytes, key: str, mapper: StoreMapper,
+    *, operation: str = "upload", kind: type[CloudError] = UploadError,
+) -> CloudError:  # fmt: skip
     """An error answer as the azure-core exception it stands for, through the store's
     own mapping (codes, hints, container or blob not found, Md5Mismatch)."""
     from azure.core.exceptions import (
@@ -293,27 +325,31 @@ def _answer_error(
     err = cls(message=f"{code or status}: {first}")
     err.status_code = status
     setattr(err, "error_code", code)  # noqa: B010 - what azure-core sets from the answer
-    return mapper(err, operation="upload", resource=key, kind=UploadError)
+    return mapper(err, operation=operation, resource=key, kind=kind)
 
 
-def _transport_error(exc: SendFailed, key: str, mapper: StoreMapper) -> CloudError:
-    """No answer: a refused certificate names the CA bundle to check; a connection that
-    could not be made, or broke while sending or waiting (reset, cut, timeout), is worth
-    another try, as on the SDK path (azure-core's ServiceRequest/ServiceResponseError)."""
+def _no_answer(exc: SendFailed, text: str) -> Exception:
+    """azure-core's exception for no answer: the request could not be sent, or its
+    answer did not come whole (both retryable on the SDK path)."""
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
-    text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-    if exc.tls:
-        return UploadError(
-            f"TLS failed ({text})",
-            provider="azure",
-            operation="upload",
-            resource=key,
-            hint="Check the endpoint's certificate and the CA bundle (REQUESTS_CA_BUNDLE, or "
-            "the client's connection_verify)",
-        )
-    err = ServiceResponseError(text) if exc.connected else ServiceRequestError(text)
-    return mapper(err, operation="upload", resource=key, kind=UploadError)
+    return ServiceResponseError(text) if exc.connected else ServiceRequestError(text)
+
+
+TLS_HINT = (
+    "Check the endpoint's certificate and the CA bundle (REQUESTS_CA_BUNDLE, or the "
+    "client's connection_verify)"
+)
+
+
+def _transport_error(
+    exc: SendFailed, key: str, mapper: StoreMapper, *, operation: str = "upload",
+    kind: type[CloudError] = UploadError,
+) -> CloudError:  # fmt: skip
+    return transport_error(
+        exc, key, mapper, provider="azure", hint=TLS_HINT, cause=_no_answer,
+        operation=operation, kind=kind,
+    )  # fmt: skip
 
 
 __all__ = [

@@ -35,10 +35,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from providers.errors import CloudError, UploadError
-from providers.native._common import StoreMapper
+from providers.native._common import StoreMapper, transport_error
 from providers.native.http import Pool, SendFailed, pool_for
 
-USER_AGENT = "specify-native-gcs/1 (http.client)"
+USER_AGENT = "specify-native-gcs/1 (socket)"
 
 
 class GCSInsert:
@@ -182,23 +182,17 @@ def _answer_error(status: int, data: bytes, key: str, mapper: StoreMapper) -> Cl
     return mapper(err, operation="upload", resource=key, kind=UploadError)
 
 
-def _transport_error(exc: SendFailed, key: str, mapper: StoreMapper) -> CloudError:
-    """No answer: a refused certificate names the CA bundle; the rest is retryable, as
-    requests' ConnectionError is on the SDK path."""
-    text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-    if exc.tls:
-        return UploadError(
-            f"TLS failed ({text})",
-            provider="gcp",
-            operation="upload",
-            resource=key,
-            hint="Check the endpoint's certificate and the CA bundle (REQUESTS_CA_BUNDLE)",
-        )
+def _no_answer(exc: SendFailed, text: str) -> Exception:
+    """requests' ConnectionError: what the SDK path sees with no answer (retryable)."""
     import requests
 
-    return mapper(
-        requests.exceptions.ConnectionError(text), operation="upload", resource=key,
-        kind=UploadError,
+    return requests.exceptions.ConnectionError(text)
+
+
+def _transport_error(exc: SendFailed, key: str, mapper: StoreMapper) -> CloudError:
+    return transport_error(
+        exc, key, mapper, provider="gcp", cause=_no_answer,
+        hint="Check the endpoint's certificate and the CA bundle (REQUESTS_CA_BUNDLE)",
     )  # fmt: skip
 
 

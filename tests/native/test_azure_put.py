@@ -37,20 +37,9 @@ from providers.native.azure_put import (
 from providers.retry import RetryPolicy
 from tests.emulators import AZURITE_ACCOUNT, AZURITE_KEY
 from tests.fakes.faulty_proxy import FaultyProxy
+from tests.native.azure_common import NATIVE, conn_string, sha
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "shared_key.json").read_text())
-NATIVE = DataPlaneSettings("native")
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def conn_string(endpoint: str, key: str = AZURITE_KEY) -> str:
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={key};"
-        f"BlobEndpoint={endpoint}/{AZURITE_ACCOUNT};"
-    )
 
 
 # ---------------------------------------------------------------- the published contract

@@ -293,14 +293,16 @@ def verify(
         {
             "target": r.target,
             "ok": r.ok,
-            "missing": len(r.missing),
-            "differ": len(r.differ),
+            "missing": r.count("missing"),
+            "differ": r.count("differ"),
             "match": r.match,
-            "extra": len(r.extra),
+            "extra": r.count("extra"),
             "missing_keys": list(r.missing),
             "differ_keys": list(r.differ),
             "unchecked_keys": list(r.unchecked),
             "compared_by": dict(r.compared_by),
+            # the *_keys lists and compared_by name the first 10,000 keys of each kind
+            "truncated": list(r.truncated),
             "error": r.error,
         }
         for r in reports
@@ -319,6 +321,12 @@ def verify(
                 err_console.print(f"missing on {r.target}: {k!r}", highlight=False)
             for k in r.differ[:20]:
                 err_console.print(f"differs on {r.target}: {k!r}", highlight=False)
+            if r.truncated:
+                err_console.print(
+                    f"{r.target}: only the first keys of {', '.join(r.truncated)} are listed "
+                    "(the counts are complete)",
+                    highlight=False,
+                )
             if r.error:
                 err_console.print(f"[red]{r.target}[/]: {r.error}", highlight=False)
     if not all(r.ok for r in reports):

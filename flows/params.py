@@ -99,6 +99,13 @@ class ReplicationOptionsModel(BaseModel):
         description="Compare the sha256 of every same-size object (rclone --checksum) "
         "instead of trusting the journal's record of a verified copy.",
     )
+    journal_layout: Literal["auto", "single-host", "segments"] = Field(
+        default=_ENGINE["journal_layout"],
+        description="How shards share the journal: 'single-host' (one WAL file: every "
+        "worker on one machine), 'segments' (a file per shard, for workers on several "
+        "machines over a network mount), 'auto': segments when the state directory is on "
+        "a network file system or the Dask cluster is remote.",
+    )
 
     @model_validator(mode="before")
     @classmethod

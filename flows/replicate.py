@@ -25,7 +25,9 @@ guards); this module adds what Prefect gives. A run is:
 
 State a later run or another worker needs (the journal with its hash cache, and the shard
 results) lives in one state directory resolved by the flow and handed to every task: on
-several machines, make it a shared mount (options.journal_dir or SPECIFY_STATE_DIR).
+several machines, make it a shared mount (options.journal_dir or SPECIFY_STATE_DIR). The
+journal layout is resolved once too: segments (a file per shard attempt, merged by this
+flow's process) when workers on other machines write it, providers.journal says why.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from flows.common import (
 from flows.params import ReplicationOptionsModel
 from flows.progress import ShardedProgress, TargetProgress
 from providers.errors import ConfigurationError
+from providers.journal import resolve_layout
 from providers.replication import KeyRange, ProgressEvent, ReplicationOptions
 from providers.shards import (
     DEFAULT_OBJECTS_PER_SHARD,
@@ -473,8 +476,12 @@ def replicate(
     if objects_per_shard < 1:
         raise ValueError(f"objects_per_shard={objects_per_shard} must be at least 1")
     plain: dict[str, Any] = options.model_dump() if options is not None else {}
-    # one state directory for every shard on every worker (journal, hash cache)
+    # one state directory for every shard on every worker (journal, hash cache), and one
+    # journal layout: segments when workers on other hosts write it (providers.journal)
     plain["journal_dir"] = shared_state_dir(engine)
+    plain["journal_layout"] = resolve_layout(
+        engine.journal_layout, Path(plain["journal_dir"]), remote_workers=_remote_workers()
+    )
     engine = options_from(plain)
     started = time.monotonic()
     shared = _shared_results(plain["journal_dir"])
@@ -660,6 +667,23 @@ def _forget_results(state_dir: str) -> None:
     for path in (Path(state_dir) / "results").glob(f"specify-shard-{flow_run.id}-*"):
         with contextlib.suppress(OSError):
             path.unlink()
+
+
+def _remote_workers() -> bool:
+    """Whether this flow's tasks may run on other machines: a Dask task runner connected
+    to a scheduler elsewhere, or starting a cluster of a class other than LocalCluster."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    runner = getattr(ctx, "task_runner", None)
+    if type(runner).__name__ != "DaskTaskRunner":
+        return False
+    address = getattr(runner, "address", None)
+    if address:
+        return _remote(str(address))
+    cls = getattr(runner, "cluster_class", None)
+    name = cls if isinstance(cls, str) else getattr(cls, "__name__", "")
+    return bool(name) and not str(name).endswith("LocalCluster")
 
 
 def _remote(address: str) -> bool:

@@ -24,8 +24,10 @@ No Prefect here: flows/replicate.py and commands/replicate.py both call `replica
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fnmatch
+import functools
 import hashlib
 import heapq
 import io
@@ -60,7 +62,15 @@ from providers.errors import (
     StorageError,
 )
 from providers.integrity import STRENGTH, CheckedReader, strongest_common
-from providers.journal import DoneRow, Journal, journal_path
+from providers.journal import (
+    LAYOUTS,
+    DoneRow,
+    Journal,
+    journal_path,
+    open_for_run,
+    open_reader,
+    resolve_layout,
+)
 from providers.locations import check_key
 from providers.retry import RetryPolicy
 
@@ -165,8 +175,19 @@ class ReplicationOptions:
     #: compare sha256 of every same-size object (rclone --checksum) instead of trusting
     #: the journal's record of a verified copy when size, etag and source version match
     checksum: bool = False
+    #: how shards share a pair's journal: "single-host" (one WAL file), "segments" (a
+    #: file per shard attempt, for workers on several hosts over a network mount) or
+    #: "auto" (segments when the state dir is on a network file system or the flow's
+    #: Dask cluster is remote); providers.journal says why
+    journal_layout: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.journal_layout not in LAYOUTS:
+            raise ConfigurationError(
+                f"journal_layout={self.journal_layout!r} is not one of {', '.join(LAYOUTS)}",
+                operation="replicate",
+                hint="Use 'auto' (the default), 'single-host' or 'segments'",
+            )
         if self.transfers < 1 or self.large_transfers < 1:
             raise ConfigurationError("transfers must be at least 1", operation="replicate")
         if self.max_delete is not None and self.max_delete < 0:
@@ -304,10 +325,23 @@ class VerifyReport:
     # "download:sha256" when the bytes of both were read)
     compared_by: Mapping[str, str] = field(default_factory=dict)
     unchecked: tuple[str, ...] = ()  # same size, no hash to compare, not --download
+    #: how many keys each of missing/differ/extra/unchecked/compared_by stands for: the
+    #: lists hold the first REPORT_KEYS keys (in key order) of each, the counts all of them
+    totals: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.missing and not self.differ and self.error is None
+
+    def count(self, what: str) -> int:
+        """How many keys are missing / differ / extra / unchecked / compared_by in all."""
+        return self.totals.get(what, len(getattr(self, what)))
+
+    @property
+    def truncated(self) -> tuple[str, ...]:
+        """Which lists name fewer keys than there were (capped at REPORT_KEYS)."""
+        lists = ("missing", "differ", "extra", "unchecked", "compared_by")
+        return tuple(w for w in lists if self.count(w) > len(getattr(self, w)))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -576,6 +610,48 @@ class _Forward(Generic[V]):
         return self._rows.get(key)
 
 
+class _VerifyTally:
+    """One target's verify results: counts of every kind, and the REPORT_KEYS smallest
+    keys of each (results arrive out of key order from the comparison threads)."""
+
+    def __init__(self, cap: int = REPORT_KEYS) -> None:
+        self._cap = cap
+        self._lock = threading.Lock()
+        self._n: dict[str, int] = dict.fromkeys(
+            ("missing", "differ", "extra", "unchecked", "compared_by"), 0
+        )
+        self._keys: dict[str, list[str]] = {k: [] for k in self._n}
+        self._how: dict[str, str] = {}
+
+    def add(self, what: str, key: str, how: str = "") -> None:
+        with self._lock:
+            self._n[what] += 1
+            keys = self._keys[what]
+            if len(keys) >= self._cap and key > keys[-1]:
+                return
+            bisect.insort(keys, key)
+            if what == "compared_by":
+                self._how[key] = how
+            if len(keys) > self._cap:
+                dropped = keys.pop()
+                if what == "compared_by":
+                    del self._how[dropped]
+
+    def report(self, uri: str) -> VerifyReport:
+        k = self._keys
+        return VerifyReport(
+            uri,
+            tuple(k["missing"]),
+            tuple(k["differ"]),
+            self._n["compared_by"],
+            tuple(k["extra"]),
+            None,
+            {key: self._how[key] for key in k["compared_by"]},
+            tuple(k["unchecked"]),
+            totals=dict(self._n),
+        )
+
+
 # --------------------------------------------------------------------------- engine
 @dataclass
 class _TargetState:
@@ -706,11 +782,21 @@ class Replicator:
         for t in self.targets:
             path = journal_path(self.source_uri, t.uri, state)
             if self.options.dry_run:
-                t.journal = Journal.open_existing(path)
+                t.journal = self._read_journal(path, t.uri)
             else:
                 self._lock_target(t, path.with_suffix(".lock"))
-                t.journal = Journal(path, self.source_uri, t.uri)
+                t.journal = self._write_journal(path, t.uri)
         self._hash_journal = next((t.journal for t in self.targets if t.journal), None)
+
+    def _read_journal(self, path: Path, target_uri: str) -> Journal | None:
+        """A dry run's journal: read as it is, with any unmerged segments."""
+        return open_reader(path)
+
+    def _write_journal(self, path: Path, target_uri: str) -> Journal:
+        """The journal of a run holding the target's lock: a crashed sharded run's
+        segments merged into it first (providers.journal)."""
+        layout = resolve_layout(self.options.journal_layout, path.parent)
+        return open_for_run(path, self.source_uri, target_uri, layout)
 
     def _lock_target(self, t: _TargetState, path: Path) -> None:
         """One run per target and state directory: a second run names who holds it."""
@@ -1589,55 +1675,57 @@ class Replicator:
         """Compare by the strongest hash both sides have, trusting no journal: missing /
         differ / match / extra, and per object which hash decided. Objects with no hash
         in common are read on both sides with download=True (`rclone check --download`),
-        else listed as unchecked."""
-        source_listing = self._list_all()
-        keys = sorted(source_listing)
-        out = []
+        else listed as unchecked.
+
+        In bounded memory: the listings are merge-joined by key as they stream (the
+        planner's `_joined`, one page each), the same-size pairs are compared on the
+        transfer threads with at most transfers*4 comparisons in flight, and each report
+        lists the first REPORT_KEYS keys of each kind (counting all of them)."""
+        targets = list(self.targets)
+        tallies = {id(t): _VerifyTally() for t in targets}
+        inflight = threading.BoundedSemaphore(self.options.transfers * 4)
+        failures: list[BaseException] = []
+
+        def settle(tally: _VerifyTally, key: str, fut: Any) -> None:
+            try:
+                verdict, how = fut.result()
+            except CloudError:
+                verdict, how = False, "error"
+            except BaseException as exc:  # not a store's error: verify fails, as before
+                failures.append(exc)
+                return
+            finally:
+                inflight.release()
+            if verdict is None:
+                tally.add("unchecked", key)
+            elif verdict:
+                tally.add("compared_by", key, how)
+            else:
+                tally.add("differ", key)
+
         with ThreadPoolExecutor(self.options.transfers) as pool:
-            for t in self.targets:
-                if t.error:
-                    out.append(VerifyReport(t.uri, error=t.error))
-                    continue
-                missing, differ, unchecked = [], [], []
-                compared: dict[str, str] = {}
-                same_size = []
-                for k in keys:
-                    dst = t.listing.get(k)
-                    if dst is None:
-                        missing.append(k)
-                    elif dst.size != source_listing[k].size:
-                        differ.append(k)
+            for rel, src, dsts in self._joined(targets):
+                if failures:
+                    break
+                for t, dst in zip(targets, dsts, strict=True):
+                    tally = tallies[id(t)]
+                    if src is None:
+                        if dst is not None:
+                            tally.add("extra", rel)
+                    elif dst is None:
+                        tally.add("missing", rel)
+                    elif dst.size != src.size:
+                        tally.add("differ", rel)
                     else:
-                        same_size.append(k)
-                futures = {
-                    k: pool.submit(self._compare, t, source_listing[k], t.listing[k], download)
-                    for k in same_size
-                }
-                for k in same_size:
-                    try:
-                        verdict, how = futures[k].result()
-                    except CloudError:
-                        verdict, how = False, "error"
-                    if verdict is None:
-                        unchecked.append(k)
-                    elif verdict:
-                        compared[k] = how
-                    else:
-                        differ.append(k)
-                extra = tuple(sorted(k for k in t.listing if k not in source_listing))
-                out.append(
-                    VerifyReport(
-                        t.uri,
-                        tuple(missing),
-                        tuple(sorted(differ)),
-                        len(compared),
-                        extra,
-                        None,
-                        compared,
-                        tuple(unchecked),
-                    )
-                )
-        return out
+                        inflight.acquire()
+                        fut = pool.submit(self._compare, t, src, dst, download)
+                        fut.add_done_callback(functools.partial(settle, tally, rel))
+        if failures:
+            raise failures[0]
+        return [
+            VerifyReport(t.uri, error=t.error) if t.error else tallies[id(t)].report(t.uri)
+            for t in targets
+        ]
 
     def _compare(
         self, t: _TargetState, src: StorageObject, dst: StorageObject, download: bool

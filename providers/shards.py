@@ -31,9 +31,18 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from providers.base import CloudStorage
 from providers.errors import ConfigurationError
+from providers.journal import (
+    MergeReport,
+    SegmentJournal,
+    merge_segments,
+    open_for_run,
+    resolve_layout,
+    segment_files,
+)
 from providers.replication import (
     Journal,
     KeyRange,
@@ -238,11 +247,16 @@ def check_deletes(census: DeleteCensus, source_uri: str, options: ReplicationOpt
 def prepare_journals(rep: Replicator, attempts: int = 40) -> None:
     """Create each pair's journal before shards open it at once: SQLite switches a new
     file to WAL only while no other connection holds it, so shards starting together on a
-    fresh journal would fail with 'database is locked' (once in WAL, opening is shared)."""
+    fresh journal would fail with 'database is locked' (once in WAL, opening is shared).
+
+    In the segments layout the shards never write the main journal: only the holder of
+    the run lock prepares it (`_RunLocks.hold`), a shard here does nothing."""
     opts = rep.options
     if opts.dry_run or not opts.use_journal:
         return
     state = opts.state_dir()
+    if resolve_layout(opts.journal_layout, state) == "segments":
+        return
     state.mkdir(parents=True, exist_ok=True)
     for t in rep.targets:
         path = journal_path(rep.source_uri, t.uri, state)
@@ -259,15 +273,36 @@ def prepare_journals(rep: Replicator, attempts: int = 40) -> None:
 class _RunLocks(Replicator):
     """The engine's own per-target lock (same file, same refusal), held for a whole run."""
 
+    merged: list[MergeReport]
+
     def hold(self) -> None:
         state = self.options.state_dir()
         state.mkdir(parents=True, exist_ok=True)
         for t in self.targets:
             self._lock_target(t, journal_path(self.source_uri, t.uri, state).with_suffix(".lock"))
+        layout = resolve_layout(self.options.journal_layout, state)
+        for t in self.targets:
+            # a crashed sharded run's segments merged before anything newer is written;
+            # in segments, the main journal in rollback mode: other hosts only read it
+            path = journal_path(self.source_uri, t.uri, state)
+            if layout == "segments" or segment_files(path):
+                open_for_run(path, self.source_uri, t.uri, layout).close()
         prepare_journals(self)
 
     def release(self) -> None:
-        self._unlock_all()
+        """Merge the run's segments into each main journal (still holding the lock: the
+        one writer), then unlock. A segment that cannot be merged now stays, readable,
+        and the next run merges it first."""
+        state = self.options.state_dir()
+        layout = resolve_layout(self.options.journal_layout, state)
+        try:
+            for t in self.targets:
+                path = journal_path(self.source_uri, t.uri, state)
+                if segment_files(path):
+                    mode: Literal["delete", "auto"] = "delete" if layout == "segments" else "auto"
+                    self.merged.append(merge_segments(path, self.source_uri, t.uri, mode=mode))
+        finally:
+            self._unlock_all()
 
 
 @contextlib.contextmanager
@@ -285,6 +320,7 @@ def hold_target_locks(
         yield
         return
     locks = _RunLocks(source, source_prefix, targets, options)
+    locks.merged = []
     if holder:
         locks.run_id = holder
     locks.hold()
@@ -297,15 +333,37 @@ def hold_target_locks(
 class ShardReplicator(Replicator):
     """The engine for one key range; locks `journal-*.shard-<range>.lock`, not the target.
 
-    The journal (and its hash cache) stays the pair's one SQLite file, shared by all shards
-    (SQLite serialises their writes), so a later run, whichever way it is cut, finds every
-    finished object.
+    single-host layout: the journal (and its hash cache) stays the pair's one SQLite file,
+    shared by all shards (SQLite serialises their writes). segments layout: the shard
+    reads the main journal and the segments overlapping its range, and writes its own
+    segment (providers.journal). Either way a later run, whichever way it is cut, finds
+    every finished object.
     """
 
     def _lock_target(self, t: object, path: Path) -> None:
         r = self.options.key_range or KeyRange()
         shard = path.with_name(f"{path.stem}.shard-{range_digest(r)}.lock")
         super()._lock_target(t, shard)  # type: ignore[arg-type]
+
+    def _segments(self, path: Path) -> bool:
+        return resolve_layout(self.options.journal_layout, path.parent) == "segments"
+
+    def _range(self) -> tuple[str | None, str | None]:
+        r = self.options.key_range or KeyRange()
+        return r.lo, r.hi
+
+    def _read_journal(self, path: Path, target_uri: str) -> Journal | None:
+        if not self._segments(path):
+            return super()._read_journal(path, target_uri)
+        if not (path.is_file() or segment_files(path)):
+            return None
+        return SegmentJournal(path, self.source_uri, target_uri, self._range(), read_only=True)
+
+    def _write_journal(self, path: Path, target_uri: str) -> Journal:
+        if not self._segments(path):
+            # the shards share the one WAL file; the run's lock holder merged leftovers
+            return Journal(path, self.source_uri, target_uri)
+        return SegmentJournal(path, self.source_uri, target_uri, self._range())
 
 
 def replicate_shard(

@@ -5,6 +5,11 @@ What must hold: the run completes; every target holds exactly the source's bytes
 killed shard is redone on the other worker without copying again what it had finished (the
 pair's journal, in the state directory both workers share, still names the killed attempt
 as the run that copied those objects).
+
+Both journal layouts: single-host (the pair's one WAL file) and segments (a rollback-mode
+file per shard attempt, merged by the flow's process at the end: what workers on several
+machines over a network mount need); in segments no WAL file ever appears in the state
+directory, and no segment is left after the run.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ FLOW = """
 import json, sys
 from flows.replicate import run_replicate
 source, targets, state_dir, address = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+options = {"journal_dir": state_dir, "bandwidth_limit": 6000, "transfers": 2,
+           "journal_layout": sys.argv[5]}
 state = run_replicate(
-    source, targets, "", {"journal_dir": state_dir, "bandwidth_limit": 6000, "transfers": 2},
+    source, targets, "", options,
     task_runner="dask", dask_address=address, objects_per_shard=6,
 )
 result = state.result(raise_on_failure=False)
@@ -60,25 +67,42 @@ def cluster(prefect_test_server: TestServer) -> Iterator[str]:
         yield c.scheduler_address
 
 
+def _journal_files(state: Path, main: Path) -> list[Path]:
+    """The pair's main journal and its segments (the segments layout)."""
+    return [main, *sorted(main.with_suffix(".d").glob("*.sqlite"))]
+
+
 def _running_attempt(state: Path) -> tuple[int, str, list[str]] | None:
     """(pid, run id, keys done) of a shard attempt that has finished some, not all, of its
-    objects: the shard's lock file names the process and the run, the journal what it did."""
+    objects: the shard's lock file names the process and the run, the journal (or the
+    attempt's segment) what it did."""
     for lock in state.glob("journal-*.shard-*.lock"):
         holder = lock.read_text(errors="replace")  # "pid 123, run 2026...-abcd"
         if not holder.startswith("pid "):
             continue
         pid = int(holder.split(",")[0][4:])
         run_id = holder.split("run ", 1)[1].strip()
-        journal = lock.with_name(lock.name.split(".shard-")[0] + ".sqlite")
-        try:
-            with sqlite3.connect(journal, timeout=1) as db:
-                status = db.execute("SELECT status FROM runs WHERE run_id=?", (run_id,)).fetchone()
-                keys = [r[0] for r in db.execute("SELECT key FROM done WHERE run_id=?", (run_id,))]
-        except sqlite3.Error:
-            continue
-        if status and status[0] == "running" and 2 <= len(keys) < 6:
-            return pid, run_id, keys
+        main = lock.with_name(lock.name.split(".shard-")[0] + ".sqlite")
+        for journal in _journal_files(state, main):
+            if not journal.is_file():
+                continue
+            try:
+                with sqlite3.connect(journal, timeout=1) as db:
+                    status = db.execute(
+                        "SELECT status FROM runs WHERE run_id=?", (run_id,)
+                    ).fetchone()
+                    keys = [
+                        r[0] for r in db.execute("SELECT key FROM done WHERE run_id=?", (run_id,))
+                    ]
+            except sqlite3.Error:
+                continue
+            if status and status[0] == "running" and 2 <= len(keys) < 6:
+                return pid, run_id, keys
     return None
+
+
+def _wal_files(state: Path) -> set[str]:
+    return {str(p) for p in state.rglob("*") if p.name.endswith(("-wal", "-shm"))}
 
 
 def _done_by(state: Path) -> dict[str, dict[str, str]]:
@@ -90,8 +114,9 @@ def _done_by(state: Path) -> dict[str, dict[str, str]]:
     return out
 
 
+@pytest.mark.parametrize("layout", ["single-host", "segments"])
 def test_shards_spread_over_two_dask_workers_and_survive_a_killed_one(
-    prefect_test_server: TestServer, cluster: str, tmp_path: Path
+    prefect_test_server: TestServer, cluster: str, tmp_path: Path, layout: str
 ) -> None:
     source = tmp_path / "src"
     (source / "d").mkdir(parents=True)
@@ -104,7 +129,7 @@ def test_shards_spread_over_two_dask_workers_and_survive_a_killed_one(
     state = tmp_path / "shared-state"  # what both workers reach (a shared mount in production)
 
     proc = subprocess.Popen(
-        [sys.executable, "-c", FLOW, str(source), json.dumps(targets), str(state), cluster],
+        [sys.executable, "-c", FLOW, str(source), json.dumps(targets), str(state), cluster, layout],
         env=prefect_test_server.env(),
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
@@ -112,13 +137,26 @@ def test_shards_spread_over_two_dask_workers_and_survive_a_killed_one(
         text=True,
     )
     killed: tuple[int, str, list[str]] | None = None
+    wal: set[str] = set()
+    segments: set[str] = set()
     deadline = time.monotonic() + 150
-    while proc.poll() is None and killed is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-        killed = _running_attempt(state)
-        if killed is not None:
-            os.kill(killed[0], signal.SIGKILL)
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05 if killed else 0.2)
+        if state.is_dir():
+            wal |= _wal_files(state)
+            segments |= {p.name for p in state.glob("journal-*.d/*.sqlite")}
+        if killed is None:
+            killed = _running_attempt(state)
+            if killed is not None:
+                os.kill(killed[0], signal.SIGKILL)
     out, err = proc.communicate(timeout=180)
+    if layout == "segments":
+        # no SQLite file in WAL mode, ever; the shards wrote segments, all merged at the end
+        assert wal == set(), wal
+        assert segments and not list(state.glob("journal-*.d/*.sqlite")), segments
+        for journal in state.glob("journal-*.sqlite"):
+            with sqlite3.connect(journal) as db:
+                assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     assert killed is not None, "no shard was caught half done:\n" + err[-3000:]
     assert killed[0] != proc.pid  # the shard ran on a Dask worker, not in the flow's process
     outcome: dict[str, Any] = json.loads(out.strip().splitlines()[-1])

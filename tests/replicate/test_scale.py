@@ -36,6 +36,7 @@ from providers.replication import (
 )
 from tests.emulators import REPO_ROOT
 from tests.replicate.stores import CountingStorage, MemoryStorage
+from tests.replicate.trees import hard_link_tree
 
 TRICKY = ["a-b", "a.b", "a/b", "a/b/c", "a0", "a", "b", "B", "é", "z", "名前", "~x", "a b"]
 
@@ -188,17 +189,6 @@ def test_a_no_op_reads_and_heads_nothing_and_checksum_compares(tmp_path: Path) -
     assert checked.skipped == 30 and sum(target.heads.values()) == 30
 
 
-def _links(root: Path, n: int) -> None:
-    """n one-byte objects fast: hard links to one file per directory of 1,000."""
-    for d in range(n // 1000):
-        directory = root / f"d{d:04d}"
-        directory.mkdir(parents=True)
-        seed = directory / "f0000"
-        seed.write_bytes(b"x")
-        for i in range(1, 1000):
-            os.link(seed, directory / f"f{i:04d}")
-
-
 PLAN = textwrap.dedent(
     """
     import json, sys
@@ -218,8 +208,8 @@ PLAN = textwrap.dedent(
 
 def test_planning_memory_is_flat_at_250k_objects(tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
-    _links(src, 250_000)
-    _links(dst, 10_000)  # the first ten directories already there, same size
+    hard_link_tree(src, 250_000)
+    hard_link_tree(dst, 10_000)  # the first ten directories already there, same size
 
     def plan(hi: str) -> dict[str, float]:
         run = subprocess.run(

@@ -21,20 +21,7 @@ from pathlib import Path
 from providers.local.storage import LocalStorage
 from providers.replication import REPORT_KEYS, ReplicationOptions, verify_prefix
 from tests.emulators import REPO_ROOT
-
-
-def _links(root: Path, n: int, skip: range = range(0)) -> None:
-    """n one-byte objects fast: hard links to one file per directory of 1,000."""
-    for d in range(n // 1000):
-        if d in skip:
-            continue
-        directory = root / f"d{d:04d}"
-        directory.mkdir(parents=True)
-        seed = directory / "f0000"
-        seed.write_bytes(b"x")
-        for i in range(1, 1000):
-            os.link(seed, directory / f"f{i:04d}")
-
+from tests.replicate.trees import hard_link_tree
 
 VERIFY = textwrap.dedent(
     """
@@ -65,8 +52,8 @@ def test_verify_memory_is_flat_at_250k_objects_and_a_mismatch_mid_way_is_reporte
     """250,000 source objects; the target holds the first 50,000 (compared byte by byte:
     local files without records) and lacks the other 200,000."""
     src, dst = tmp_path / "src", tmp_path / "dst"
-    _links(src, 250_000)
-    _links(dst, 50_000)
+    hard_link_tree(src, 250_000)
+    hard_link_tree(dst, 50_000)
     damaged = dst / "d0025" / "f0500"
     damaged.unlink()
     damaged.write_bytes(b"y")  # same size, other bytes, in the middle

@@ -306,19 +306,30 @@ class GCPProvider(VMProvider):
             DEFAULT_RESUMABLE_THRESHOLD,
             GCSStorage,
         )
+        from providers.native import DataPlaneSettings
+        from providers.native.gcs_account import GCSAccount
 
-        signing = None
-        if (
+        def signing_credentials() -> Any:  # resolved when get_url first signs
+            return self.credentials
+
+        signs = (
             self._explicit_credentials is not None
             or self._service_account_info
-            or (self.service_account_file)
-        ):
-            signing = self.credentials
+            or self.service_account_file
+        )
+        # The endpoint and credentials the lean requests need, read without importing
+        # google-cloud-storage (None where only the SDK can stand in for itself); the
+        # storage.Client is then built on the first operation they do not cover.
+        plane = DataPlaneSettings.from_env()
+        account = GCSAccount.for_provider(self) if plane.mode != "sdk" else None
         return GCSStorage(
             bucket,
-            client=self._storage_client(),
+            client=None if account is not None else self._storage_client(),
+            connect=self._storage_client,
+            lean_account=account,
             project=self.project,
-            signing_credentials=signing,
+            signing=signing_credentials if signs else None,
+            data_plane=plane,
             kms_key_name=self.kms_key_name,
             chunk_size=self.chunk_size or DEFAULT_CHUNK_SIZE,
             resumable_threshold=self.resumable_threshold or DEFAULT_RESUMABLE_THRESHOLD,

@@ -15,11 +15,12 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from providers.base import (
     SHA256_METADATA_KEY,
@@ -46,8 +47,12 @@ from providers.errors import (
 from providers.gcp.common import GCPService, require, utc
 from providers.integrity import b64_to_hex, hex_to_b64
 from providers.locations import check_key
-from providers.native import DataPlaneSettings
+from providers.native import DataPlaneSettings, byte_path
 from providers.operation import cloud_operation
+
+if TYPE_CHECKING:
+    from providers.native.gcs_account import GCSAccount
+    from providers.native.gcs_list import GCSList
 
 #: GCS wants resumable chunks in multiples of 256 KiB
 CHUNK_QUANTUM = 256 * 1024
@@ -136,7 +141,13 @@ class _Forward:
 
 
 class GCSStorage(GCPService, CheckedDownload):
-    """One Cloud Storage bucket."""
+    """One Cloud Storage bucket.
+
+    Built from a storage.Client (`client`), or lean: from the account the provider read
+    from its settings (`lean_account`, providers/native/gcs_account) and a `connect`
+    that builds the storage.Client on the first operation the lean requests do not cover
+    (listing pages, single-shot writes and object descriptions are covered: a
+    replication to GCS never imports google-cloud-storage)."""
 
     takes_digests: ClassVar[bool] = True
 
@@ -146,9 +157,12 @@ class GCSStorage(GCPService, CheckedDownload):
         self,
         bucket: str,
         *,
-        client: Any,
+        client: Any = None,
         project: str,
+        connect: Callable[[], Any] | None = None,
+        lean_account: GCSAccount | None = None,
         signing_credentials: Any = None,
+        signing: Callable[[], Any] | None = None,
         kms_key_name: str | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         resumable_threshold: int = DEFAULT_RESUMABLE_THRESHOLD,
@@ -165,15 +179,61 @@ class GCSStorage(GCPService, CheckedDownload):
                 operation="configure",
                 hint="Use a multiple of 262144 bytes, e.g. 8388608 (8 MiB)",
             )
+        if client is None and connect is None:
+            raise ConfigurationError(
+                "GCSStorage needs a storage.Client or a way to build one",
+                provider=self.provider_name,
+                operation="configure",
+                hint="Open the bucket through GCPProvider.get_storage(), or pass client=",
+            )
         self.bucket_name = bucket
-        self.client = client
-        self.signing_credentials = signing_credentials
+        self._client = client
+        self._connect = connect
+        self._client_lock = threading.Lock()
+        self._bucket_handle: Any = None
+        self._signing_credentials = signing_credentials
+        self._signing = signing
         self.kms_key_name = kms_key_name
         self.chunk_size = chunk_size
         self.resumable_threshold = resumable_threshold
         # Signed URLs point at the emulator when one is in use, else at Google.
         self.api_access_endpoint = api_access_endpoint
-        self._bucket = client.bucket(bucket)
+        #: the endpoint and credentials as the lean requests (providers/native) read them
+        #: from the provider's settings: the SDK client is then built on first use only
+        self.lean_account = (
+            lean_account if client is None and self.data_plane.mode != "sdk" else None
+        )
+        if self._client is None and self.lean_account is None:
+            _ = self.client  # the SDK does everything: built now, as before
+
+    @property
+    def client(self) -> Any:
+        """The storage.Client (built on first use when the store was opened lean)."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    assert self._connect is not None
+                    self._client = self._connect()
+        return self._client
+
+    @property
+    def _bucket(self) -> Any:
+        if self._bucket_handle is None:
+            self._bucket_handle = self.client.bucket(self.bucket_name)
+        return self._bucket_handle
+
+    @property
+    def signing_credentials(self) -> Any:
+        """The credentials get_url signs with (resolved on first use), or None."""
+        if self._signing_credentials is None and self._signing is not None:
+            self._signing_credentials = self._signing()
+        return self._signing_credentials
+
+    def _lean(self) -> GCSList | None:
+        """The lean JSON API reads of this bucket (providers/native/gcs_list), or None
+        where the SDK reads (data plane 'sdk', or a client the lean requests do not know)."""
+        chosen = byte_path(self)
+        return getattr(chosen, "lister", None)
 
     def where(self) -> dict[str, Any]:
         return {"project": self.project, "bucket": self.bucket_name}
@@ -203,6 +263,9 @@ class GCSStorage(GCPService, CheckedDownload):
         return refine_not_found(err, ObjectNotFoundError)
 
     def _bucket_found(self) -> bool:
+        lean = self._lean()
+        if lean is not None:
+            return lean.bucket_exists(map_error=self.map_error)
         return bool(self._bucket.exists(retry=None))
 
     def _bucket_hint(self) -> str:
@@ -233,6 +296,31 @@ class GCSStorage(GCPService, CheckedDownload):
             sha256=metadata.get(SHA256_METADATA_KEY),
             metadata=_user_metadata(metadata),
             version_id=str(blob.generation) if blob.generation is not None else None,
+        )
+
+    @staticmethod
+    def _object_of(resource: Mapping[str, Any]) -> StorageObject:
+        """An object resource of the JSON API (a lean listing's item, a lean write's
+        answer) read exactly as `_object` reads the Blob the SDK makes of it."""
+        from providers.native.gcs_list import rfc3339_nanos
+
+        metadata = dict(resource.get("metadata") or {})
+        md5, crc = resource.get("md5Hash"), resource.get("crc32c")
+        hashes: dict[str, str] = {}
+        if md5:  # composite objects have none
+            hashes["md5"] = b64_to_hex(md5)
+        if crc:
+            hashes["crc32c"] = str(crc)
+        size, updated, generation = (resource.get(k) for k in ("size", "updated", "generation"))
+        return StorageObject(
+            hashes=hashes,
+            key=resource.get("name"),  # type: ignore[arg-type]
+            size=int(size or 0),
+            last_modified=rfc3339_nanos(updated) if updated is not None else None,
+            etag=resource.get("etag"),
+            sha256=metadata.get(SHA256_METADATA_KEY),
+            metadata=_user_metadata(metadata),
+            version_id=str(int(generation)) if generation is not None else None,
         )
 
     def _put(
@@ -270,10 +358,20 @@ class GCSStorage(GCPService, CheckedDownload):
 
     def _verified(self, blob: Any, digests: Digests, key: str, sha256: str) -> StorageObject:
         """The md5Hash/crc32c GCS reports for the stored object against the bytes sent."""
-        for name, ours, theirs in (
-            ("md5", digests.md5, blob.md5_hash),
-            ("crc32c", digests.crc32c, blob.crc32c),
-        ):
+        return self._checked(self._object(blob), blob.md5_hash, blob.crc32c, digests, key, sha256)
+
+    def _checked(
+        self,
+        obj: StorageObject,
+        md5: str | None,
+        crc32c: str | None,
+        digests: Digests,
+        key: str,
+        sha256: str,
+    ) -> StorageObject:
+        """The service's md5Hash/crc32c (base64, as reported) and sha256 record of a
+        written object against the bytes sent."""
+        for name, ours, theirs in (("md5", digests.md5, md5), ("crc32c", digests.crc32c, crc32c)):
             if theirs and theirs != ours:
                 raise IntegrityError(
                     f"{name} reported by the service ({theirs}) differs from the bytes sent "
@@ -282,7 +380,6 @@ class GCSStorage(GCPService, CheckedDownload):
                     operation="upload",
                     resource=key,
                 )
-        obj = self._object(blob)
         if obj.sha256 != sha256:  # the metadata part of the request was damaged
             raise IntegrityError(
                 f"the service recorded sha256 {obj.sha256!r}, sent {sha256}",
@@ -290,7 +387,7 @@ class GCSStorage(GCPService, CheckedDownload):
                 operation="upload",
                 resource=key,
             )
-        evidence = "gcs:md5Hash" if blob.md5_hash else "gcs:crc32c" if blob.crc32c else None
+        evidence = "gcs:md5Hash" if md5 else "gcs:crc32c" if crc32c else None
         return replace(obj, sha256=sha256, verified=evidence is not None, evidence=evidence)
 
     # ------------------------------------------------------------------ protocol
@@ -338,10 +435,11 @@ class GCSStorage(GCPService, CheckedDownload):
             self._check_planned(remote_key, len(data), got.sha256, size, sha256)
             native = self._native_writer(remote_key)
             if native is not None:
-                blob = self._native_put(native, remote_key, data, meta, got)
+                resource = self._native_put(native, remote_key, data, meta, got)
+                md5, crc = resource.get("md5Hash"), resource.get("crc32c")
                 return replace(
-                    self._verified(blob, got, remote_key, sha256),
-                    evidence=f"gcs:native-{'md5Hash' if blob.md5_hash else 'crc32c'}",
+                    self._checked(self._object_of(resource), md5, crc, got, remote_key, sha256),
+                    evidence=f"gcs:native-{'md5Hash' if md5 else 'crc32c'}",
                 )
             blob = self._put(io.BytesIO(data), remote_key, size, meta, got)
             return self._verified(blob, got, remote_key, sha256)
@@ -373,20 +471,18 @@ class GCSStorage(GCPService, CheckedDownload):
 
     def _native_put(
         self, native: Any, key: str, data: bytes, meta: Mapping[str, str], got: Digests
-    ) -> Any:
+    ) -> dict[str, Any]:
         """One multipart upload with md5Hash/crc32c in the resource (GCS refuses a body
         that does not match them before creating the object); the body is in memory, so
-        this level resends it (the writer retries nothing). The answer becomes the Blob
-        the SDK path would have, for the same checks."""
-        resource = self.retry_policy.call(
+        this level resends it (the writer retries nothing). The answer is the object
+        resource, read as the SDK reads it (`_object_of`) for the same checks."""
+        resource: dict[str, Any] = self.retry_policy.call(
             lambda: native.insert(
                 key, data, metadata=meta, md5=got.md5, crc32c=got.crc32c,
                 map_error=self.map_error,
             )
         )  # fmt: skip
-        blob = self._blob(key)
-        blob._set_properties(resource)  # the SDK's own reading of an object resource
-        return blob
+        return resource
 
     def _check_planned(self, key: str, nbytes: int, got: str, size: int, sha256: str) -> None:
         if nbytes != size or got != sha256:
@@ -459,6 +555,13 @@ class GCSStorage(GCPService, CheckedDownload):
         listing does not restart it. start_offset/end_offset: GCS's key range (give the
         same on every page).
         """
+        lean = self._lean()
+        if lean is not None:
+            resources, token = lean.page(
+                prefix, page_token, page_size, start_offset=start_offset,
+                end_offset=end_offset, map_error=self.map_error,
+            )  # fmt: skip
+            return [self._object_of(r) for r in resources], token
         blobs = self.client.list_blobs(
             self.bucket_name,
             prefix=prefix or None,
@@ -568,6 +671,12 @@ class GCSStorage(GCPService, CheckedDownload):
 
     @cloud_operation("head", kind=StorageError)
     def head(self, remote_key: str) -> StorageObject:
+        lean = self._lean()
+        if lean is not None:
+            resource = lean.get(check_key(remote_key), operation="head", map_error=self.map_error)
+            if resource is None:
+                raise self._missing(remote_key, "head")
+            return self._object_of(resource)
         blob = self._bucket.get_blob(check_key(remote_key), retry=None)
         if blob is None:
             raise self._missing(remote_key, "head")
@@ -576,7 +685,12 @@ class GCSStorage(GCPService, CheckedDownload):
     @cloud_operation("exists", kind=StorageError)
     def exists(self, remote_key: str) -> bool:
         """Whether the object exists (BucketNotFoundError when the bucket does not)."""
-        if self._bucket.get_blob(check_key(remote_key), retry=None) is not None:
+        lean = self._lean()
+        if lean is not None:
+            found = lean.get(check_key(remote_key), operation="exists", map_error=self.map_error)
+        else:
+            found = self._bucket.get_blob(check_key(remote_key), retry=None)
+        if found is not None:
             return True
         if not self._bucket_found():
             raise self._missing(remote_key, "exists")

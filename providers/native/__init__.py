@@ -28,7 +28,11 @@ What goes native, and why not the rest (docs/replication.md, "Native data plane"
 - GCS, native: a single-shot write (below the resumable threshold, no KMS key) through
   the lean writer of providers/native/gcs_put (one JSON API multipart upload with
   `md5Hash` and `crc32c` in the object resource, which GCS checks before it creates the
-  object). Stays on the SDK: reads, resumable uploads, KMS-keyed writes (object_store
+  object); listing pages, object descriptions (head) and the bucket's existence through
+  providers/native/gcs_list (JSON API objects.list / objects.get / buckets.get). A store
+  the provider opens reads its endpoint and credentials without google-cloud-storage
+  (providers/native/gcs_account) and builds the SDK client only for the rest. Stays on
+  the SDK: reads, resumable uploads, KMS-keyed writes (object_store
   speaks the XML API without `x-goog-hash`, so no obstore write would be checked by the
   service; the GCS emulator does not speak that API at all).
 - local: the local disk.
@@ -128,9 +132,12 @@ def _choose(store: Any, settings: DataPlaneSettings) -> BytePath | None:
     provider = getattr(store, "provider_name", None)
     if provider not in ("aws", "azure", "gcp") or not _wanted(settings):
         return None  # local: see the list above
-    if provider == "gcp":  # single-shot writes only
+    if provider == "gcp":  # single-shot writes, listings, descriptions (see the list above)
         from providers.native.gcs_put import GCSBytePath
 
+        gcs_account = getattr(store, "lean_account", None)
+        if gcs_account is not None:  # no SDK client is built for this (see the store)
+            return GCSBytePath.from_account(gcs_account, store.bucket_name)
         return GCSBytePath.from_client(store.client, store.bucket_name)
     if provider == "azure":  # Put Blob, and reads of described blobs (see the list above)
         from providers.native.azure import AzureBytePath

@@ -17,41 +17,37 @@ gcp-storage-emulator does the same, 409/400), so an older object under the key s
 was. The answer is the object resource: the store checks its md5Hash, crc32c and our
 sha256 record exactly as on the SDK path (`GCSStorage._verified`).
 
-Built from the store's storage.Client: its API base URL (the emulator's, when
-STORAGE_EMULATOR_HOST / client options name one), its credentials (`before_request`
-adds and refreshes the bearer token, as google-auth's AuthorizedSession does; anonymous
-credentials add nothing), the CA bundle and proxy environment requests reads. Nothing here
-retries: the body is in memory and the store level resends it.
+Sent through the store's GCSAccount (providers/native/gcs_account: read from the
+provider's settings or block without google-cloud-storage, or from a given storage.Client):
+its API base URL (the emulator's, when STORAGE_EMULATOR_HOST / client options name one),
+its credentials (`before_request` adds and refreshes the bearer token, as google-auth's
+AuthorizedSession does, and a 401 refreshes and resends; anonymous adds nothing), the CA
+bundle and proxy environment requests reads. Nothing else here retries: the body is in
+memory and the store level resends it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from providers.errors import CloudError, UploadError
 from providers.native._common import StoreMapper, transport_error
-from providers.native.http import Pool, SendFailed, pool_for
-
-USER_AGENT = "specify-native-gcs/1 (socket)"
+from providers.native.gcs_account import USER_AGENT, GCSAccount, error_message
+from providers.native.http import SendFailed
 
 
 class GCSInsert:
-    """Multipart uploads into one bucket."""
+    """Multipart uploads into one bucket, sent through the account's pool."""
 
-    def __init__(self, *, base: str, bucket: str, credentials: Any, pool: Pool) -> None:
-        self.base = base.rstrip("/")
-        self.path = urlsplit(self.base).path
+    def __init__(self, account: GCSAccount, bucket: str) -> None:
+        self.account = account
+        self.base = account.base.rstrip("/")
+        self.path = account.path
         self.bucket = bucket
-        self._credentials = credentials
-        self._pool = pool
-        self._auth_request: Any = None
-        self._auth_lock = threading.Lock()
 
     def __repr__(self) -> str:  # credentials stay out of repr
         return f"GCSInsert({self.base!r}, bucket={self.bucket!r})"
@@ -60,35 +56,12 @@ class GCSInsert:
     def from_client(cls, client: Any, bucket: str) -> GCSInsert | None:
         """The writer for a storage.Client's bucket, or None (the SDK writes) when the
         client's connection is not the plain JSON API one this writer knows."""
-        connection = getattr(client, "_connection", None)
-        base = getattr(connection, "API_BASE_URL", None)
-        credentials = getattr(client, "_credentials", None)
-        if (
-            not base
-            or credentials is None
-            or not callable(getattr(credentials, "before_request", None))
-        ):
-            return None
-        session = getattr(client, "_http", None)
-        verify = getattr(session, "verify", True)
-        return cls(
-            base=str(base),
-            bucket=bucket,
-            credentials=credentials,
-            pool=pool_for(str(base), verify=verify if isinstance(verify, bool | str) else True),
-        )
+        account = GCSAccount.from_client(client)
+        return cls(account, bucket) if account is not None else None
 
     def _authorize(self, method: str, url: str, headers: dict[str, str]) -> None:
-        """Bearer token from the client's credentials, refreshed when due (google-auth)."""
-        with self._auth_lock:
-            if self._auth_request is None:
-                import requests
-                from google.auth.transport.requests import Request
-
-                from providers.httpenv import configure_session
-
-                self._auth_request = Request(configure_session(requests.Session()))
-            self._credentials.before_request(self._auth_request, method, url, headers)
+        """Bearer token from the account's credentials, refreshed when due (google-auth)."""
+        self.account.authorize(method, url, headers)
 
     def request(
         self, key: str, body: bytes, resource: Mapping[str, Any]
@@ -133,10 +106,8 @@ class GCSInsert:
             "crc32c": crc32c,
         }
         target, headers, payload = self.request(key, body, resource)
-        self._authorize("POST", f"{urlsplit(self.base).scheme}://{urlsplit(self.base).netloc}"
-                        f"{target}", headers)  # fmt: skip
         try:
-            answer = self._pool.request("POST", target, payload, headers)
+            answer = self.account.send("POST", target, payload, headers)
         except SendFailed as exc:
             raise _transport_error(exc, key, map_error) from exc
         if not 200 <= answer.status < 300:
@@ -155,19 +126,28 @@ class GCSInsert:
 
 
 class GCSBytePath:
-    """The native byte path of one GCS bucket: single-shot writes only (reads keep the
-    SDK, whose downloads are checked against md5Hash/crc32c)."""
+    """The native byte path of one GCS bucket: single-shot writes, listings and object
+    descriptions (reads of bytes keep the SDK, whose downloads are checked against
+    md5Hash/crc32c)."""
 
     reads = False
 
-    def __init__(self, writer: GCSInsert) -> None:
-        self.writer = writer
+    def __init__(self, account: GCSAccount, bucket: str) -> None:
+        from providers.native.gcs_list import GCSList
+
+        self.account = account
+        self.writer = GCSInsert(account, bucket)
+        self.lister = GCSList(account, bucket)
         self.refused = False  # no obstore TLS here: kept for the chooser's protocol
 
     @classmethod
+    def from_account(cls, account: GCSAccount, bucket: str) -> GCSBytePath:
+        return cls(account, bucket)
+
+    @classmethod
     def from_client(cls, client: Any, bucket: str) -> GCSBytePath | None:
-        writer = GCSInsert.from_client(client, bucket)
-        return cls(writer) if writer is not None else None
+        account = GCSAccount.from_client(client)
+        return cls(account, bucket) if account is not None else None
 
 
 def _answer_error(status: int, data: bytes, key: str, mapper: StoreMapper) -> CloudError:
@@ -175,10 +155,7 @@ def _answer_error(status: int, data: bytes, key: str, mapper: StoreMapper) -> Cl
     store's own mapping."""
     from google.api_core import exceptions as gexc
 
-    message = data.decode("utf-8", "replace")[:2000]
-    with contextlib.suppress(ValueError, KeyError, TypeError):
-        message = str(json.loads(data)["error"]["message"])
-    err = gexc.from_http_status(status, message)
+    err = gexc.from_http_status(status, error_message(data))
     return mapper(err, operation="upload", resource=key, kind=UploadError)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import io
 import os
 import tempfile
@@ -43,8 +44,9 @@ from providers.errors import (
     StorageError,
     UploadError,
     refine_not_found,
+    sdk_missing,
 )
-from providers.gcp.common import GCPService, require, utc
+from providers.gcp.common import EXTRA, PROVIDER, GCPService, require, utc
 from providers.integrity import b64_to_hex, hex_to_b64
 from providers.locations import check_key
 from providers.native import DataPlaneSettings, byte_path
@@ -53,6 +55,11 @@ from providers.operation import cloud_operation
 if TYPE_CHECKING:
     from providers.native.gcs_account import GCSAccount
     from providers.native.gcs_list import GCSList
+
+if importlib.util.find_spec("google.cloud.storage") is None:  # pragma: no cover
+    # checked here, imported where a storage.Client is built (a store the provider opens
+    # lists and writes through providers.native's lean requests until it needs one)
+    raise sdk_missing(PROVIDER, "google-cloud-storage", EXTRA)
 
 #: GCS wants resumable chunks in multiples of 256 KiB
 CHUNK_QUANTUM = 256 * 1024

@@ -32,14 +32,11 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from providers.httpenv import requests_env
 from providers.native.http import Answer, Pool, pool_for
-
-if TYPE_CHECKING:
-    from providers.gcp.provider import GCPProvider
 
 DEFAULT_API_ENDPOINT = "https://storage.googleapis.com"
 USER_AGENT = "specify-native-gcs/1 (socket)"
@@ -59,6 +56,22 @@ LEAN_CREDENTIALS = frozenset(
     }
 )
 _ANONYMOUS = "google.auth.credentials.AnonymousCredentials"
+
+
+class StorageSettings(Protocol):
+    """What the account reads of a GCPProvider (its resolved settings)."""
+
+    @property
+    def endpoints(self) -> Mapping[str, str]: ...
+
+    @property
+    def storage_emulator(self) -> bool: ...
+
+    @property
+    def credentials(self) -> Any: ...
+
+    @property
+    def project(self) -> str: ...
 
 
 def _kind(credentials: Any) -> str:
@@ -117,7 +130,7 @@ class GCSAccount:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def for_provider(cls, provider: GCPProvider) -> GCSAccount | None:
+    def for_provider(cls, provider: StorageSettings) -> GCSAccount | None:
         """The account the provider's storage client would reach, or None where the SDK
         must do it (see the module's list). Resolves credentials as the SDK path does."""
         if os.environ.get("GOOGLE_API_USE_CLIENT_CERTIFICATE", "").lower() == "true":

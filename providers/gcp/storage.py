@@ -6,6 +6,10 @@ the bytes sent. Files at or above `resumable_threshold` go through a resumable u
 `chunk_size` pieces. Downloads stream to a temporary file beside the target, are verified,
 then renamed into place. `get_url` signs a V4 URL with a service-account key, or through
 the IAM signBlob API when the credentials carry only an access token.
+
+A store the provider opens lists, describes and writes single-shot objects through the
+lean JSON API requests of providers/native (gcs_account, gcs_list, gcs_put) and builds its
+storage.Client only for the rest (SPECIFY_DATA_PLANE=sdk: everything through the SDK).
 """
 
 from __future__ import annotations

@@ -670,25 +670,49 @@ def _forget_results(state_dir: str) -> None:
 
 
 def _remote_workers() -> bool:
-    """Whether this flow's tasks may run on other machines: a Dask task runner connected
-    to a scheduler elsewhere, or starting a cluster of a class other than LocalCluster."""
+    """Whether this flow's tasks may run on other machines (see dask_runner_remote)."""
     from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
-    runner = getattr(ctx, "task_runner", None)
-    if type(runner).__name__ != "DaskTaskRunner":
+    return dask_runner_remote(getattr(ctx, "task_runner", None))
+
+
+def dask_runner_remote(runner: Any) -> bool:
+    """Whether a task runner's workers may be on other hosts: a DaskTaskRunner connected
+    to a scheduler address that is not loopback, given a cluster whose scheduler is
+    elsewhere, or starting a cluster of a class other than LocalCluster (an SSH, Kubernetes
+    or cloud cluster). Any other runner runs its tasks in this process."""
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:  # without prefect-dask there is no Dask runner to ask about
         return False
-    address = getattr(runner, "address", None)
-    if address:
-        return _remote(str(address))
-    cls = getattr(runner, "cluster_class", None)
-    name = cls if isinstance(cls, str) else getattr(cls, "__name__", "")
-    return bool(name) and not str(name).endswith("LocalCluster")
+    if not isinstance(runner, DaskTaskRunner):
+        return False
+    if runner.address:
+        return _remote(str(runner.address))
+    from distributed import LocalCluster
+
+    cluster = getattr(runner, "_cluster", None)  # a cluster object the user passed
+    if cluster is not None:
+        # a LocalCluster is this host whatever address it listens on (an in-process one
+        # answers at inproc://<this host's address>)
+        return not isinstance(cluster, LocalCluster) and _remote(
+            str(getattr(cluster, "scheduler_address", "") or "")
+        )
+    cls = runner.cluster_class
+    if cls is None:
+        return False  # prefect-dask starts a LocalCluster
+    if isinstance(cls, str):
+        return not cls.endswith("LocalCluster")
+    return not (isinstance(cls, type) and issubclass(cls, LocalCluster))
 
 
 def _remote(address: str) -> bool:
-    host = urlparse(address if "://" in address else f"tcp://{address}").hostname or ""
-    return host not in {"127.0.0.1", "localhost", "::1", ""}
+    """Whether a scheduler address may be another host (any non-loopback one may)."""
+    url = urlparse(address if "://" in address else f"tcp://{address}")
+    if url.scheme == "inproc":
+        return False  # this very process
+    return (url.hostname or "") not in {"127.0.0.1", "localhost", "::1", ""}
 
 
 def run_replicate(

@@ -658,7 +658,6 @@ class _TargetState:
     storage: CloudStorage
     prefix: str
     uri: str
-    listing: dict[str, StorageObject] = field(default_factory=dict)  # verify() only
     plan: Plan | None = None  # plan_replication() only
     journal: Journal | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -731,6 +730,7 @@ class Replicator:
         )
         self._inline = self._workers == 1
         self._large = threading.BoundedSemaphore(self.options.large_transfers)
+        self._hashing = threading.BoundedSemaphore(self.options.large_transfers)
         # targets (by id) whose small objects go a batch at a time (source and target
         # batch); not under --bwlimit, which paces each object's bytes as they are written
         self._batches: set[int] = set()
@@ -918,15 +918,6 @@ class Replicator:
                     row[i] = h[1]
                     heads[i] = next(streams[i], None)
             yield key, row[0], row[1:]
-
-    def _list_source(self) -> dict[str, StorageObject]:
-        return dict(self._listing(self.source, self.source_prefix, source=True))
-
-    def _list_all(self) -> dict[str, StorageObject]:
-        """Every listing in memory (verify only): the source and each target."""
-        for t in self.targets:
-            t.listing = dict(self._target_listing(t))
-        return self._list_source()
 
     # ------------------------------------------------------------------ hashes
     def source_sha256(self, rel: str, obj: StorageObject, cached: str | None = None) -> str:
@@ -1546,6 +1537,13 @@ class Replicator:
                         tag,
                     )
                 return
+            if sha is None and len(jobs) == 1 and self.source.provider_name == "local":
+                # reading a local file twice (hash, then stream) beats writing a spool
+                # copy. The hash is taken before a large slot (under a slot of its own):
+                # the next file is hashed while the current one uploads, instead of the
+                # service waiting idle for each file's hash
+                with self._hashing:
+                    sha = self.source_sha256(rel, src)
             with self._large:
                 self._copy_large(rel, src, sha, jobs)
         except Exception as exc:  # recorded per key; the other objects go on
@@ -1565,9 +1563,6 @@ class Replicator:
         jobs: list[tuple[_TargetState, PlanItem]],
     ) -> None:
         """Stream straight through when one target needs it, else spool to a temp file once."""
-        if sha is None and len(jobs) == 1 and self.source.provider_name == "local":
-            # reading a local file twice (hash, then stream) beats writing a spool copy
-            sha = self.source_sha256(rel, src)
         if sha is not None and len(jobs) == 1:
             t, item = jobs[0]
             known = {a: v for a, v in src.hashes.items() if a in ("md5", "crc32c")}

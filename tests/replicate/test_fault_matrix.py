@@ -228,9 +228,7 @@ def test_from_the_cloud(cloud_pair: Any, size: str, payloads: Any, tmp_path: Pat
     assert proxy.counts["flip_response"] >= 1, proxy.counts
     check_outcome(report, dst, KEY, new, old, direct)
     # replication reads by key: native on S3; Azure keeps the SDK's per-range MD5
-    assert_plane(
-        proxy, "GET", cloud_pair_plane(faulty), multipart=faulty.provider_name != "aws"
-    )
+    assert_plane(proxy, "GET", cloud_pair_plane(faulty), multipart=faulty.provider_name != "aws")
 
 
 @pytest.mark.parametrize(("cloud_pair", "size"), _params("flip_response"), indirect=["cloud_pair"])

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import random
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,9 +31,8 @@ from providers.replication import (
     plan_replication,
     replicate_prefix,
 )
-from tests.emulators import REPO_ROOT
 from tests.replicate.stores import CountingStorage, MemoryStorage
-from tests.replicate.trees import hard_link_tree
+from tests.replicate.trees import hard_link_tree, run_json
 
 TRICKY = ["a-b", "a.b", "a/b", "a/b/c", "a0", "a", "b", "B", "é", "z", "名前", "~x", "a b"]
 
@@ -197,11 +193,7 @@ PLAN = textwrap.dedent(
     hi = sys.argv[3] or None
     opts = ReplicationOptions(dry_run=True, journal_dir=sys.argv[4], key_range=KeyRange(None, hi))
     (r,) = replicate_prefix(LocalStorage(sys.argv[1]), "", [(LocalStorage(sys.argv[2]), "")], opts)
-    # VmHWM: this process's own peak (ru_maxrss keeps the forking parent's across exec)
-    with open("/proc/self/status") as fh:
-        hwm = next(line for line in fh if line.startswith("VmHWM:"))
-    rss = int(hwm.split()[1]) / 1024
-    print(json.dumps({"to_copy": r.to_copy, "skipped": r.skipped, "rss_mib": rss}))
+    print(json.dumps({"to_copy": r.to_copy, "skipped": r.skipped, "rss_mib": peak_rss_mib()}))
     """
 )
 
@@ -212,16 +204,7 @@ def test_planning_memory_is_flat_at_250k_objects(tmp_path: Path) -> None:
     hard_link_tree(dst, 10_000)  # the first ten directories already there, same size
 
     def plan(hi: str) -> dict[str, float]:
-        run = subprocess.run(
-            [sys.executable, "-c", PLAN, str(src), str(dst), hi, str(tmp_path / "state")],
-            capture_output=True,
-            text=True,
-            cwd=REPO_ROOT,
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-            timeout=120,
-        )
-        assert run.returncode == 0, run.stderr[-2000:]
-        return json.loads(run.stdout)  # type: ignore[no-any-return]
+        return run_json(PLAN, str(src), str(dst), hi, str(tmp_path / "state"), timeout=120)
 
     small = plan("d0025")  # a shard of the first 25,000 keys
     large = plan("")  # all 250,000

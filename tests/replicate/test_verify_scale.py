@@ -11,17 +11,13 @@ count them all.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from providers.local.storage import LocalStorage
 from providers.replication import REPORT_KEYS, ReplicationOptions, verify_prefix
-from tests.emulators import REPO_ROOT
-from tests.replicate.trees import hard_link_tree
+from tests.replicate.trees import hard_link_tree, run_json
 
 VERIFY = textwrap.dedent(
     """
@@ -31,11 +27,8 @@ VERIFY = textwrap.dedent(
     hi = sys.argv[3] or None
     opts = ReplicationOptions(key_range=KeyRange(None, hi), transfers=4)
     (r,) = verify_prefix(LocalStorage(sys.argv[1]), "", [(LocalStorage(sys.argv[2]), "")], opts)
-    # VmHWM: this process's own peak (ru_maxrss keeps the forking parent's across exec)
-    with open("/proc/self/status") as fh:
-        hwm = next(line for line in fh if line.startswith("VmHWM:"))
     print(json.dumps({
-        "rss_mib": int(hwm.split()[1]) / 1024,
+        "rss_mib": peak_rss_mib(),
         "counts": {w: r.count(w) for w in ("missing", "differ", "extra", "unchecked",
                                            "compared_by")},
         "match": r.match, "missing": r.missing[:3], "differ": list(r.differ), "extra": r.extra,
@@ -60,17 +53,8 @@ def test_verify_memory_is_flat_at_250k_objects_and_a_mismatch_mid_way_is_reporte
     (dst / "d0007" / "f0003").unlink()
     (dst / "d0030" / "f0004.extra").write_bytes(b"!")
 
-    def verify(hi: str) -> dict[str, object]:
-        run = subprocess.run(
-            [sys.executable, "-c", VERIFY, str(src), str(dst), hi],
-            capture_output=True,
-            text=True,
-            cwd=REPO_ROOT,
-            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-            timeout=240,
-        )
-        assert run.returncode == 0, run.stderr[-2000:]
-        return json.loads(run.stdout)  # type: ignore[no-any-return]
+    def verify(hi: str) -> dict[str, Any]:
+        return run_json(VERIFY, str(src), str(dst), hi, timeout=240)
 
     small = verify("d0012")  # the first 12,000 keys
     large = verify("")  # all 250,000

@@ -94,11 +94,21 @@ class Digests:
     crc32c: str
 
 
+_CRC32C: list[Any] = []
+
+
+def _crc32c() -> Any:
+    """google_crc32c, imported once."""
+    if not _CRC32C:
+        _CRC32C.append(require("google_crc32c", "google-crc32c"))
+    return _CRC32C[0]
+
+
 class _Hasher:
     """sha256 + md5 + crc32c over the same bytes in one pass."""
 
     def __init__(self) -> None:
-        crc = require("google_crc32c", "google-crc32c")
+        crc = _crc32c()
         self._sha = hashlib.sha256()
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._crc = crc.Checksum()

@@ -46,10 +46,15 @@ def rfc3339_nanos(value: str) -> datetime:
     found = _RFC3339_NANOS.match(value)
     if found is None:
         raise ValueError(f"Timestamp: {value!r}, does not match {_RFC3339_NANOS.pattern!r}")
-    bare = datetime.strptime(found.group("no_fraction"), "%Y-%m-%dT%H:%M:%S")
+    # the SDK's strptime("%Y-%m-%dT%H:%M:%S") of the matched digits, field by field (the
+    # constructor refuses the same out-of-range values, with ValueError)
     fraction = found.group("nanos")
     micros = 0 if fraction is None else int(fraction) * 10 ** (9 - len(fraction)) // 1000
-    return bare.replace(microsecond=micros, tzinfo=UTC)
+    v = found.group("no_fraction")
+    return datetime(
+        int(v[0:4]), int(v[5:7]), int(v[8:10]), int(v[11:13]), int(v[14:16]), int(v[17:19]),
+        micros, tzinfo=UTC,
+    )  # fmt: skip
 
 
 def parse_page(body: bytes) -> tuple[list[dict[str, Any]], str | None]:

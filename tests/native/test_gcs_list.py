@@ -246,7 +246,10 @@ def test_timestamps_are_read_as_the_sdk_reads_them() -> None:
     for text in ("2022-08-15T11:33:34Z", "2022-08-15T11:33:34.8Z", "2022-08-15T11:33:34.866Z",
                  "2022-08-15T11:33:34.123456789Z", "1970-01-01T00:00:00.000001Z"):  # fmt: skip
         assert rfc3339_nanos(text) == _rfc3339_nanos_to_datetime(text), text
-    for bad in ("2022-08-15T11:33:34+00:00", "2022-08-15 11:33:34Z", ""):
+    bad_forms = ["2022-08-15T11:33:34+00:00", "2022-08-15 11:33:34Z", ""]
+    out_of_range = ["2026-02-29T00:00:00Z", "2022-13-01T00:00:00Z", "2022-08-15T24:00:00Z",
+                    "2022-08-15T11:33:60Z"]  # fmt: skip
+    for bad in bad_forms + out_of_range:
         with pytest.raises(ValueError):
             _rfc3339_nanos_to_datetime(bad)
         with pytest.raises(ValueError):

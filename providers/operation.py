@@ -9,7 +9,6 @@ record for every mutating call.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import time
@@ -17,13 +16,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, ParamSpec, TypeVar, cast
 
-from opentelemetry.trace import Status, StatusCode
-
 from providers.audit import audit
 from providers.base import StorageObject
 from providers.errors import CloudError, CredentialsError, NotFoundError
 from providers.retry import RetryPolicy, is_transient_exception, is_transient_status
-from providers.telemetry import record_operation, tracer, tracing_enabled
+from providers.telemetry import record_operation, span, span_failed
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -153,22 +150,6 @@ def _nbytes(result: Any) -> int | None:
     return None
 
 
-class _NoSpan:
-    """What an operation's span is while no tracer provider is installed: nothing."""
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        pass
-
-    def record_exception(self, exc: BaseException) -> None:
-        pass
-
-    def set_status(self, status: Any) -> None:
-        pass
-
-
-_NO_SPAN = contextlib.nullcontext(_NoSpan())
-
-
 def cloud_operation(
     op: str,
     *,
@@ -229,8 +210,8 @@ def cloud_operation(
             def gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[Any]:
                 adapter, name, res = context(args, kwargs)
                 started = time.perf_counter()
-                with tracer.start_as_current_span(name) as span:
-                    span.set_attribute("cloud.provider", adapter.provider_name)
+                with span(name) as current:
+                    current.set_attribute("cloud.provider", adapter.provider_name)
                     try:
                         iterator = call_mapped(
                             adapter, res, lambda: iter(cast(Iterator[Any], fn(*args, **kwargs)))
@@ -240,8 +221,7 @@ def cloud_operation(
                     except StopIteration:
                         pass
                     except CloudError as err:
-                        span.record_exception(err)
-                        span.set_status(Status(StatusCode.ERROR, str(err)))
+                        span_failed(current, err)
                         finish(adapter, name, res, started, err)
                         raise
                 finish(adapter, name, res, started, None)
@@ -252,13 +232,12 @@ def cloud_operation(
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             adapter, name, res = context(args, kwargs)
             started = time.perf_counter()
-            spans = tracer.start_as_current_span(name) if tracing_enabled() else _NO_SPAN
-            with spans as span:
-                span.set_attribute("cloud.provider", adapter.provider_name)
+            with span(name) as current:
+                current.set_attribute("cloud.provider", adapter.provider_name)
                 if res is not None:
-                    span.set_attribute("cloud.resource", res)
+                    current.set_attribute("cloud.resource", res)
                 if adapter.location:
-                    span.set_attribute("cloud.location", adapter.location)
+                    current.set_attribute("cloud.location", adapter.location)
 
                 def once() -> R:
                     return call_mapped(adapter, res, lambda: fn(*args, **kwargs))
@@ -266,8 +245,7 @@ def cloud_operation(
                 try:
                     result = adapter.retry_policy.call(once) if retry else once()
                 except CloudError as err:
-                    span.record_exception(err)
-                    span.set_status(Status(StatusCode.ERROR, str(err)))
+                    span_failed(current, err)
                     finish(adapter, name, res, started, err)
                     raise
             if metric:

@@ -90,3 +90,40 @@ def test_an_application_tracer_provider_gets_the_spans(tmp_path: Path) -> None:
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "False True [('local.storage.upload_stream', 'b')]"
+
+
+NO_OTEL = """
+import hashlib, io, sys
+from providers.local.storage import LocalStorage
+from providers.replication import ReplicationOptions, replicate_prefix
+
+src, dst = LocalStorage(sys.argv[1]), LocalStorage(sys.argv[2])
+for i in range(3):
+    data = f"payload {i}".encode()
+    src.upload_stream(io.BytesIO(data), f"k{i}", size=len(data),
+                      sha256=hashlib.sha256(data).hexdigest())
+(report,) = replicate_prefix(src, "", [(dst, "")], ReplicationOptions(use_journal=False))
+loaded = sorted(m for m in sys.modules if m.startswith("opentelemetry"))
+print(report.copied, [o.key for o in dst.list_objects()], loaded)
+"""
+
+
+def test_without_a_provider_opentelemetry_is_not_even_imported(tmp_path: Path) -> None:
+    """No provider can be installed without importing opentelemetry: while nothing has
+    (and no OTEL_ variable names one), a replication skips the API altogether; a
+    variable that makes a provider brings it back."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["SPECIFY_AUDIT_LOG"] = "off"
+
+    def run(extra: dict[str, str], name: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", NO_OTEL, str(tmp_path / name / "src"),
+             str(tmp_path / name / "dst")],
+            capture_output=True, text=True, env={**env, **extra}, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert run({}, "plain") == "3 ['k0', 'k1', 'k2'] []"
+    named = run({"OTEL_PYTHON_TRACER_PROVIDER": "sdk_tracer_provider"}, "named")
+    assert named.startswith("3 ['k0', 'k1', 'k2'] [") and "'opentelemetry.trace'" in named

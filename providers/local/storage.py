@@ -57,7 +57,7 @@ from providers.errors import (
 )
 from providers.locations import check_key
 from providers.operation import ServiceAdapter, cloud_operation, map_generic_error
-from providers.telemetry import counter, histogram, tracer
+from providers.telemetry import record_uploads, span
 
 META_DIR = ".specify"
 CHUNK = 1024 * 1024
@@ -508,10 +508,10 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
         out: list[tuple[bytes, str] | None] = []
         root = str(self.root)
         sidecars = os.path.isdir(os.path.join(root, META_DIR, "meta"))  # once per batch
-        with tracer.start_as_current_span("local.storage.read_small") as span:
-            span.set_attribute("cloud.provider", "local")
-            span.set_attribute("cloud.location", root)
-            span.set_attribute("cloud.objects", len(objects))
+        with span("local.storage.read_small") as current:
+            current.set_attribute("cloud.provider", "local")
+            current.set_attribute("cloud.location", root)
+            current.set_attribute("cloud.objects", len(objects))
             for obj in objects:
                 try:
                     out.append(self._read_one(root, obj, sidecars))
@@ -578,10 +578,10 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
         written: list[str] = []
         failed: dict[str, str] = {}
         nbytes = 0
-        with tracer.start_as_current_span("local.storage.write_small") as span:
-            span.set_attribute("cloud.provider", "local")
-            span.set_attribute("cloud.location", root)
-            span.set_attribute("cloud.objects", len(items))
+        with span("local.storage.write_small") as current:
+            current.set_attribute("cloud.provider", "local")
+            current.set_attribute("cloud.location", root)
+            current.set_attribute("cloud.objects", len(items))
             for key, data, sha256 in items:
                 try:
                     obj = self._write_one(root, tmpdir, key, data, sha256)
@@ -593,11 +593,7 @@ class LocalStorage(ServiceAdapter, CheckedDownload):
                     written.append(key)
                     nbytes += obj.size
         if written:
-            elapsed = time.perf_counter() - started
-            attrs = {"cloud.provider": "local"}
-            counter("cloud.upload.count").add(len(written), attrs)
-            counter("cloud.upload.bytes", unit="By").add(nbytes, attrs)
-            histogram("cloud.upload.duration").record(elapsed / len(written), attrs)
+            record_uploads("local", len(written), nbytes, time.perf_counter() - started)
         if written or failed:
             audit(
                 "local.storage.write_small",

@@ -8,7 +8,8 @@ AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, which botocore's chain takes before a
 else), the region the provider hands its clients, the endpoint (the settings' one, else
 AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, as botocore orders them) and the addressing
 style providers/aws/adapter.py `client_config` chooses (path-style for a custom
-endpoint; virtual-hosted on AWS), the CA bundle (AWS_CA_BUNDLE, else botocore's default,
+endpoint; virtual-hosted on AWS), the CA bundle (AWS_CA_BUNDLE,
+then REQUESTS_CA_BUNDLE, as botocore's endpoint reads them, else botocore's default,
 certifi) and botocore's default timeouts (60 s). Proxies: the *_PROXY environment, as
 botocore reads it (providers/native/http.py `pool_for`).
 
@@ -126,6 +127,10 @@ class S3Account:
             return None
         if not _plain_config(e):
             return None
+        if any(
+            name in e and not e[name].strip() for name in ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE")
+        ):
+            return None  # botocore refuses an empty bundle with its own message
         if not region or not _REGION.match(region) or region.startswith(_OTHER_PARTITIONS):
             return None
         endpoint = endpoint_url or e.get("AWS_ENDPOINT_URL_S3") or e.get("AWS_ENDPOINT_URL")
@@ -138,7 +143,7 @@ class S3Account:
             region=region,
             credentials=Credentials(key, secret, credentials.aws_session_token or None),
             endpoint=endpoint or None,
-            verify=e.get("AWS_CA_BUNDLE") or default_ca_bundle(),
+            verify=e.get("AWS_CA_BUNDLE") or e.get("REQUESTS_CA_BUNDLE") or default_ca_bundle(),
         )
 
 

@@ -29,6 +29,9 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _SAFE = "-_.~"  # unreserved besides letters and digits, which quote never encodes
+#: headers sent but never signed (botocore's SIGNED_HEADERS_BLACKLIST: proxies and
+#: agents may change them on the way)
+UNSIGNED_HEADERS = frozenset({"expect", "transfer-encoding", "user-agent", "x-amzn-trace-id"})
 
 
 def uri_encode(text: str, *, keep_slash: bool) -> str:
@@ -157,7 +160,8 @@ class S3Signer:
         now: datetime | None = None,
     ) -> dict[str, str]:
         """The headers to send: the given ones plus x-amz-date, x-amz-content-sha256,
-        x-amz-security-token (with a session token) and Authorization. path is the raw
+        x-amz-security-token (with a session token) and Authorization; all but
+        UNSIGNED_HEADERS signed. path is the raw
         (decoded) path, e.g. '/bucket/a key'; host is the Host header's value."""
         date = amz_date(now)
         out = dict(headers or {})
@@ -165,8 +169,9 @@ class S3Signer:
         out["x-amz-content-sha256"] = payload_hash
         if self.credentials.token:
             out["x-amz-security-token"] = self.credentials.token
+        to_sign = [(k, v) for k, v in out.items() if k.lower() not in UNSIGNED_HEADERS]
         request, signed = canonical_request(
-            method, path, query, [("host", host), *out.items()], payload_hash
+            method, path, query, [("host", host), *to_sign], payload_hash
         )
         day = date[:8]
         scope = f"{day}/{self.region}/{self.service}/aws4_request"

@@ -133,6 +133,7 @@ def test_matches_botocore_over_awkward_requests(seed: int) -> None:
     payload = hashlib.sha256(body).hexdigest()
     extra = {"x-amz-meta-sha256": "ab  cd ", "Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg=="}
     extra = extra if body else {}
+    extra["User-Agent"] = "specify/1 (signed by neither)"
     host = "127.0.0.1:9000" if seed % 3 else "bucket.s3.eu-west-3.amazonaws.com"
     target = _wire(path, query)
     theirs = _botocore(method, host, target, {"Host": host, **extra}, body, creds)

@@ -309,3 +309,33 @@ def test_a_server_that_checks_signatures_takes_ours_and_refuses_a_wrong_one(
     with pytest.raises(CredentialsError):
         bad.upload(src, "refused")
     assert [o.key for o in good.list_objects()] == listed  # nothing written by the bad one
+
+
+def test_a_read_pinned_to_a_changed_etag_or_an_older_version(tmp_path: Path) -> None:
+    import io
+
+    from providers.errors import CloudError
+
+    name = f"lean-{uuid.uuid4().hex[:12]}"
+    with FaultyProxy(os.environ["SPECIFY_MOTO_URL"], p503=0, pdrop=0) as proxy:
+        store = lean_store(name, proxy.url)
+        store.create_bucket()  # boto3 (bucket setup is not lean)
+        store.set_versioning(True)
+        first, second = os.urandom(20_000), os.urandom(20_000)
+        sha = hashlib.sha256
+        v1 = store.upload_stream(io.BytesIO(first), "v.bin", size=20_000,
+                                 sha256=sha(first).hexdigest())  # fmt: skip
+        store.upload_stream(io.BytesIO(second), "v.bin", size=20_000,
+                            sha256=sha(second).hexdigest())  # fmt: skip
+        assert v1.version_id and v1.verified and v1.evidence == "s3:etag-md5"
+        lean = byte_path(store)
+        with pytest.raises(CloudError, match=r"412|Precondition"):
+            lean.open("v.bin", if_match=v1.etag, map_error=store.map_error).read()  # type: ignore[union-attr]
+        assert (
+            store.download("v.bin", tmp_path / "1", version_id=v1.version_id).read_bytes() == first
+        )
+        assert store.download("v.bin", tmp_path / "2").read_bytes() == second
+    gets = [p for m, p, a in proxy.agents if m == "GET" and a == USER_AGENT]
+    assert any(f"versionId={v1.version_id}" in p for p in gets), gets
+    puts = [a for m, _, a in proxy.agents if m == "PUT" and "v.bin" in _]
+    assert puts == [USER_AGENT, USER_AGENT], puts

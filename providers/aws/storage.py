@@ -333,7 +333,22 @@ class S3Storage(AWSAdapter, CheckedDownload):
     def bucket_exists(self) -> bool:
         return self._bucket_found()
 
+    def _head_object(
+        self, key: str, version_id: str | None, part: int | None, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """HeadObject through the lean requests (failures raised unmapped, as boto3
+        raises them), else boto3's."""
+        lean = self.lean
+        if lean is not None:
+            with contextlib.suppress(NativeRefused):  # another region: boto3 from now on
+                return lean.head_object(key, version_id, part)
+        return cast(dict[str, Any], self.client.head_object(**args))
+
     def _bucket_found(self) -> bool:
+        lean = self.lean
+        if lean is not None:
+            with contextlib.suppress(NativeRefused):
+                return lean.bucket_found()
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except Exception as exc:
@@ -656,7 +671,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
         if version_id:
             args["VersionId"] = version_id
         try:
-            resp = self.client.head_object(**args)
+            resp = self._head_object(remote_key, version_id, None, args)
         except Exception as exc:
             # HEAD answers a bare 404 for a missing key and a missing bucket alike
             if client_error_code(exc) in {"404", "NotFound"} and not self._bucket_found():
@@ -687,7 +702,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
             # a multipart object with no full-object checksum: its ETag is the md5 of the
             # parts' md5s, checkable once the part size is known (HEAD of part 1)
             part_args = {k: v for k, v in args.items() if k != "ChecksumMode"}
-            part = self.client.head_object(**part_args, PartNumber=1)
+            part = self._head_object(remote_key, version_id, 1, {**part_args, "PartNumber": 1})
             hashes["s3-etag"] = f"{etag}@{int(part.get('ContentLength', 0))}"
         return StorageObject(
             key=remote_key,

@@ -22,7 +22,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from providers.errors import CloudError, DownloadError, UploadError
 from providers.native._common import Body, NativeRefused, StoreMapper, transport_error
@@ -167,6 +167,70 @@ class S3Requests:
             )  # fmt: skip
         return answer
 
+    def raw(
+        self,
+        method: str,
+        key: str | None,
+        query: Iterable[tuple[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+        *,
+        operation: str,
+    ) -> Answer:
+        """One body-less request whose failures are raised unmapped, as boto3 raises
+        them to the store: an error answer as ServiceAnswer (ClientError's shape), no
+        answer as ConnectionError (a refused certificate as a plain OSError); the
+        store's operation maps them at its edge as it maps botocore's."""
+        target, signed = self.prepare(method, key, query, headers)
+        try:
+            answer = self.pool.request(method, target, b"", signed)
+        except SendFailed as exc:
+            raise ConnectionError(
+                str(exc).splitlines()[0][:300] if str(exc) else "no answer"
+            ) from exc
+        if answer.status >= 300:
+            where = answer.headers.get("x-amz-bucket-region")
+            if answer.status in _REDIRECTS or (where and where != self.account.region):
+                self.refused = True
+                raise NativeRefused(f"S3 answered {answer.status} (bucket region {where})")
+            from providers.aws.adapter import ServiceAnswer
+
+            text = answer.body.decode("utf-8", "replace")[:4000]
+            code, message = _CODE.search(text), _MESSAGE.search(text)
+            raise ServiceAnswer(
+                answer.status,
+                code.group(1) if code else None,
+                message.group(1) if message else _REASONS.get(answer.status, ""),
+                operation,
+                answer.headers,
+            )
+        return answer
+
+    def head_object(
+        self, key: str, version_id: str | None = None, part_number: int | None = None
+    ) -> dict[str, Any]:
+        """HeadObject (checksum mode on) as boto3 answers it: the fields the store reads
+        (ContentLength, LastModified, ETag, Metadata, VersionId, ServerSideEncryption,
+        SSECustomerAlgorithm, ChecksumType and the Checksum* values)."""
+        query: list[tuple[str, str]] = []
+        if part_number is not None:
+            query.append(("partNumber", str(part_number)))
+        if version_id:
+            query.append(("versionId", version_id))
+        headers = {} if part_number is not None else {"x-amz-checksum-mode": "ENABLED"}
+        answer = self.raw("HEAD", key, query, headers, operation="HeadObject")
+        return head_fields(answer.headers)
+
+    def bucket_found(self) -> bool:
+        """HeadBucket: True, False on 404; any other answer raised as ServiceAnswer."""
+        try:
+            self.raw("HEAD", None, operation="HeadBucket")
+        except Exception as exc:
+            response = getattr(exc, "response", None)
+            if response and response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+                return False
+            raise
+        return True
+
     def open(
         self,
         key: str,
@@ -239,6 +303,43 @@ class S3Requests:
             "e_tag": answer.headers.get("etag"),
             "version": answer.headers.get("x-amz-version-id"),
         }
+
+
+#: botocore's message for a bare HEAD error answer (http.client's reason phrases)
+_REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 412: "Precondition Failed"}
+#: HeadObject answer headers -> boto3's response keys (the ones the store reads)
+_HEAD_FIELDS = {
+    "etag": "ETag",
+    "x-amz-version-id": "VersionId",
+    "x-amz-server-side-encryption": "ServerSideEncryption",
+    "x-amz-server-side-encryption-customer-algorithm": "SSECustomerAlgorithm",
+    "x-amz-checksum-type": "ChecksumType",
+    "x-amz-checksum-crc32": "ChecksumCRC32",
+    "x-amz-checksum-crc32c": "ChecksumCRC32C",
+    "x-amz-checksum-crc64nvme": "ChecksumCRC64NVME",
+    "x-amz-checksum-sha1": "ChecksumSHA1",
+    "x-amz-checksum-sha256": "ChecksumSHA256",
+}
+
+
+def head_fields(headers: Mapping[str, str]) -> dict[str, Any]:
+    """boto3's reading of a HeadObject answer's headers, for the fields the store uses."""
+    from email.utils import parsedate_to_datetime
+
+    out: dict[str, Any] = {
+        "ContentLength": int(headers.get("content-length") or 0),
+        "Metadata": {
+            name[len("x-amz-meta-") :]: value
+            for name, value in headers.items()
+            if name.startswith("x-amz-meta-")
+        },
+    }
+    if headers.get("last-modified"):
+        out["LastModified"] = parsedate_to_datetime(headers["last-modified"])
+    for name, field_name in _HEAD_FIELDS.items():
+        if name in headers:
+            out[field_name] = headers[name]
+    return out
 
 
 def sha256_md5(body: bytes) -> tuple[bytes, bytes]:

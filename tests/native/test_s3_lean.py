@@ -339,3 +339,41 @@ def test_a_read_pinned_to_a_changed_etag_or_an_older_version(tmp_path: Path) -> 
     assert any(f"versionId={v1.version_id}" in p for p in gets), gets
     puts = [a for m, _, a in proxy.agents if m == "PUT" and "v.bin" in _]
     assert puts == [USER_AGENT, USER_AGENT], puts
+
+
+def test_head_reads_as_boto3_reads_it(tmp_path: Path) -> None:
+    import io
+
+    from boto3.s3.transfer import TransferConfig
+
+    name = f"lean-{uuid.uuid4().hex[:12]}"
+    client = boto(os.environ["SPECIFY_MOTO_URL"])
+    sdk = S3Storage(client, name)
+    sdk.create_bucket()
+    sdk.set_versioning(True)
+    lean = lean_store(name)
+    small = os.urandom(5000)
+    client.put_object(Bucket=name, Key="raw", Body=small)  # no sha256 record
+    client.put_object(Bucket=name, Key="meta", Body=small, Metadata={"Owner": "Me", "x": "a b"},
+                      ChecksumAlgorithm="SHA256")  # fmt: skip
+    big = os.urandom(9 * 1024 * 1024)
+    client.upload_fileobj(io.BytesIO(big), name, "boto-multipart",
+                          Config=TransferConfig(multipart_threshold=5 * 1024 * 1024))  # fmt: skip
+    sha = hashlib.sha256(big).hexdigest()
+    ours = lean.upload_stream(io.BytesIO(big), "our-multipart", size=len(big), sha256=sha)
+    first = lean.upload_stream(io.BytesIO(small), "a b/ü+x", size=5000,
+                               sha256=hashlib.sha256(small).hexdigest())  # fmt: skip
+    lean.upload_stream(io.BytesIO(b"2" * 10), "a b/ü+x", size=10,
+                       sha256=hashlib.sha256(b"2" * 10).hexdigest())  # fmt: skip
+    for key in ("raw", "meta", "boto-multipart", "our-multipart", "a b/ü+x"):
+        assert lean.head(key) == sdk.head(key), key
+    assert lean.head("a b/ü+x", version_id=first.version_id) == sdk.head(
+        "a b/ü+x", version_id=first.version_id
+    )
+    part = TransferConfig().multipart_chunksize  # boto3's part size: HEAD of part 1 says it
+    assert lean.head("boto-multipart").hashes.get("s3-etag", "").endswith(f"-2@{part}")
+    assert ours.verified
+    assert lean.exists("raw") and not lean.exists("no such key")
+    with pytest.raises(BucketNotFoundError):
+        lean_store(f"none-{uuid.uuid4().hex[:8]}").head("x")
+    assert not lean_store(f"none-{uuid.uuid4().hex[:8]}").bucket_exists()

@@ -377,3 +377,61 @@ def test_head_reads_as_boto3_reads_it(tmp_path: Path) -> None:
     with pytest.raises(BucketNotFoundError):
         lean_store(f"none-{uuid.uuid4().hex[:8]}").head("x")
     assert not lean_store(f"none-{uuid.uuid4().hex[:8]}").bucket_exists()
+
+
+def test_the_lean_requests_trust_the_ca_bundle_botocore_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto behind https with a private CA's certificate: AWS_CA_BUNDLE naming the CA is
+    trusted (as botocore trusts it); the system roots refuse it and nothing is written."""
+    import io
+    import ssl
+
+    from providers.errors import CloudError
+    from tests.native.test_data_plane import private_ca
+
+    ca, cert, key = private_ca(tmp_path)
+    name = f"lean-{uuid.uuid4().hex[:12]}"
+    boto(os.environ["SPECIFY_MOTO_URL"]).create_bucket(Bucket=name)
+    proxy = FaultyProxy(os.environ["SPECIFY_MOTO_URL"], p503=0, pdrop=0)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    proxy._server.socket = ctx.wrap_socket(proxy._server.socket, server_side=True)
+    data = os.urandom(40_000)
+    with proxy:
+        url = proxy.url.replace("http://", "https://")
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(ca))
+        store = lean_store(name, url)
+        assert store.lean_account is not None and store.lean_account.verify == str(ca)
+        put = store.upload_stream(io.BytesIO(data), "t.bin", size=len(data),
+                                  sha256=hashlib.sha256(data).hexdigest())  # fmt: skip
+        assert put.verified
+        with store.open_read("t.bin") as fh:
+            assert fh.read() == data
+        monkeypatch.delenv("AWS_CA_BUNDLE")
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        system = lean_store(name, url)
+        with pytest.raises(CloudError, match=r"TLS|certificate"):
+            system.upload_stream(io.BytesIO(data), "u.bin", size=len(data),
+                                 sha256=hashlib.sha256(data).hexdigest())  # fmt: skip
+    assert sorted(m for m, p, a in proxy.agents if a == USER_AGENT and "t.bin" in p) == [
+        "GET", "PUT"]  # fmt: skip
+    assert not S3Storage(boto(os.environ["SPECIFY_MOTO_URL"]), name).exists("u.bin")
+
+
+def test_the_lean_requests_go_through_the_proxy_of_the_environment(
+    filled: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name, keys = filled
+    for var in ("NO_PROXY", "no_proxy", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    with FaultyProxy(os.environ["SPECIFY_MOTO_URL"], p503=0, pdrop=0) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        store = lean_store(name)
+        assert [o.key for o in store.list_objects()] == keys
+        with store.open_read(keys[0]) as fh:
+            fh.read()
+    sent = [(m, p) for m, p, a in proxy.agents if a == USER_AGENT]
+    assert sorted(m for m, _ in sent) == ["GET", "GET"]
+    # a forward proxy receives the absolute URL of the endpoint
+    assert all(p.startswith(os.environ["SPECIFY_MOTO_URL"]) for _, p in sent), sent

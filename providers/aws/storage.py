@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import importlib.util
 import math
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -105,13 +106,18 @@ def _is_lean(native: object) -> bool:
     return type(native).__name__ == "S3Requests"
 
 
+#: an HTTP header name (RFC 9110 token)
+_TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+
 def plain_metadata(metadata: Mapping[str, str]) -> bool:
-    """Metadata the lean PUT sends as botocore does: printable ASCII names and values
-    without surrounding spaces (anything else goes through boto3)."""
+    """Metadata the lean PUT sends as botocore does: names that are header tokens,
+    printable ASCII values without surrounding spaces (anything else goes through boto3)."""
     for name, value in metadata.items():
-        for text in (name, value):
-            if not text.isascii() or not text.isprintable() or text != text.strip():
-                return False
+        if not _TOKEN.match(name):
+            return False
+        if not value.isascii() or not value.isprintable() or value != value.strip():
+            return False
     return True
 
 

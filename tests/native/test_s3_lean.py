@@ -435,3 +435,34 @@ def test_the_lean_requests_go_through_the_proxy_of_the_environment(
     assert sorted(m for m, _ in sent) == ["GET", "GET"]
     # a forward proxy receives the absolute URL of the endpoint
     assert all(p.startswith(os.environ["SPECIFY_MOTO_URL"]) for _, p in sent), sent
+
+
+def test_metadata_the_lean_put_cannot_send_as_botocore_goes_through_boto3(tmp_path: Path) -> None:
+    import io
+
+    name = f"lean-{uuid.uuid4().hex[:12]}"
+    client = boto(os.environ["SPECIFY_MOTO_URL"])
+    client.create_bucket(Bucket=name)
+    with FaultyProxy(os.environ["SPECIFY_MOTO_URL"], p503=0, pdrop=0) as proxy:
+        store = lean_store(name, proxy.url)
+        data = b"m" * 100
+        sha = hashlib.sha256(data).hexdigest()
+        store.upload_stream(io.BytesIO(data), "plain", size=100, sha256=sha, metadata={"a": "b"})
+        assert store._client is None
+        for i, meta in enumerate(({"a": " padded"}, {"a": "tab\there"})):
+            got = store.upload_stream(
+                io.BytesIO(data), f"odd{i}", size=100, sha256=sha, metadata=meta
+            )
+            assert got.verified and got.evidence == "s3:etag-md5"
+        # botocore refuses non-ASCII metadata, naming it: the same refusal on this path
+        from providers.errors import UploadError
+
+        with pytest.raises(UploadError, match="ASCII"):
+            store.upload_stream(io.BytesIO(data), "odd2", size=100, sha256=sha,
+                                metadata={"a": "ünï"})  # fmt: skip
+    agents = {p.rsplit("/", 1)[-1]: a for m, p, a in proxy.agents if m == "PUT"}
+    assert agents["plain"] == USER_AGENT
+    assert all(not agents[f"odd{i}"].startswith("specify") for i in range(2)), agents
+    assert "odd2" not in agents
+    for i in range(2):
+        assert client.get_object(Bucket=name, Key=f"odd{i}")["Body"].read() == data

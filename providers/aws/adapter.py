@@ -7,7 +7,10 @@ retries would multiply the wait.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import importlib.util
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from providers.errors import (
     CloudError,
@@ -20,22 +23,47 @@ from providers.errors import (
 from providers.operation import ServiceAdapter, error_for_status, map_generic_error
 from providers.retry import is_transient_exception
 
-try:
+if TYPE_CHECKING:
     from botocore.config import Config
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectionClosedError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        NoRegionError,
-        PartialCredentialsError,
-        ProfileNotFound,
-        ReadTimeoutError,
-    )
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise sdk_missing("aws", "boto3", "aws") from exc
+
+if importlib.util.find_spec("botocore") is None:  # pragma: no cover - without the extra
+    raise sdk_missing("aws", "boto3", "aws")
+# botocore itself is imported where a client is configured or one of its exceptions is
+# looked for (an exception of botocore exists only once botocore was imported): a store
+# whose requests are all lean (providers/native/s3_*) never imports it
+
+
+class ServiceAnswer(Exception):
+    """An error answer of AWS read by a lean request (providers/native/s3_*), in the shape
+    botocore's ClientError gives it (`response['Error']`, `ResponseMetadata`), so that
+    one mapping serves both paths."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        message: str,
+        operation: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            f"An error occurred ({code or status}) when calling {operation}: {message}"
+        )
+        self.response: dict[str, Any] = {
+            "Error": {"Code": code or str(status), "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": dict(headers or {})},
+        }
+        self.operation_name = operation
+
+
+def _botocore_errors() -> Any:
+    """botocore.exceptions when botocore is loaded (else no exception can be its)."""
+    if "botocore" not in sys.modules:
+        return None
+    import botocore.exceptions
+
+    return botocore.exceptions
+
 
 PROVIDER = "aws"
 
@@ -126,6 +154,8 @@ def client_config(service: str = "", *, custom_endpoint: bool = False, pool: int
     MinIO), which has no per-bucket DNS names and may not take gzip request bodies
     (moto answers 500 to CloudWatch's compressed PutMetricData).
     """
+    from botocore.config import Config
+
     config = Config(
         retries=RETRIES,
         max_pool_connections=pool,
@@ -150,19 +180,25 @@ def client_config(service: str = "", *, custom_endpoint: bool = False, pool: int
 
 
 def client_error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a ClientError ('NoSuchKey', '404', ...), else None."""
-    if isinstance(exc, ClientError):
+    """The AWS error code of a ClientError or a lean ServiceAnswer ('NoSuchKey', '404',
+    ...), else None."""
+    errors = _botocore_errors()
+    if isinstance(exc, ServiceAnswer) or (errors and isinstance(exc, errors.ClientError)):
         return str(exc.response.get("Error", {}).get("Code", "")) or None
     return None
 
 
 def find_botocore_error(exc: BaseException) -> BaseException:
     """The botocore error behind exc: boto3's transfer errors wrap it without `from`."""
+    errors = _botocore_errors()
+    known: tuple[type[BaseException], ...] = (ServiceAnswer,)
+    if errors is not None:
+        known = (ServiceAnswer, errors.ClientError, errors.BotoCoreError)
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, ClientError | BotoCoreError):
+        if isinstance(current, known):
             return current
         current = current.__cause__ or current.__context__
     return exc
@@ -191,27 +227,34 @@ class AWSAdapter(ServiceAdapter):
     ) -> CloudError:
         inner = find_botocore_error(exc)
         where = self.describe(resource)
+        errors = _botocore_errors()
         region = f" (region {self.region})" if self.region else ""
         common: dict[str, Any] = {
             "provider": PROVIDER,
             "operation": operation,
             "resource": where,
         }
-        if isinstance(inner, NoCredentialsError | PartialCredentialsError | ProfileNotFound):
-            return CredentialsError(f"{inner}{region}", hint=AUTH_HINT, **common)
-        if isinstance(inner, NoRegionError):
-            return ConfigurationError(
-                str(inner), hint="Set AWS_REGION or the block's region_name", **common
-            )
-        if isinstance(
-            inner,
-            EndpointConnectionError
-            | ConnectionClosedError
-            | ConnectTimeoutError
-            | ReadTimeoutError,
+        if errors is not None:
+            if isinstance(
+                inner,
+                errors.NoCredentialsError | errors.PartialCredentialsError | errors.ProfileNotFound,
+            ):
+                return CredentialsError(f"{inner}{region}", hint=AUTH_HINT, **common)
+            if isinstance(inner, errors.NoRegionError):
+                return ConfigurationError(
+                    str(inner), hint="Set AWS_REGION or the block's region_name", **common
+                )
+            if isinstance(
+                inner,
+                errors.EndpointConnectionError
+                | errors.ConnectionClosedError
+                | errors.ConnectTimeoutError
+                | errors.ReadTimeoutError,
+            ):
+                return kind(f"{inner}{region}", hint=CONNECT_HINT, retryable=True, **common)
+        if isinstance(inner, ServiceAnswer) or (
+            errors is not None and isinstance(inner, errors.ClientError)
         ):
-            return kind(f"{inner}{region}", hint=CONNECT_HINT, retryable=True, **common)
-        if isinstance(inner, ClientError):
             error = inner.response.get("Error", {})
             code = str(error.get("Code", ""))
             status = inner.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -239,7 +282,7 @@ class AWSAdapter(ServiceAdapter):
                 auth_hint=AUTH_HINT,
                 not_found_hint=self.not_found_hint(code),
             )
-        if isinstance(inner, BotoCoreError):
+        if errors is not None and isinstance(inner, errors.BotoCoreError):
             # a body cut short (IncompleteReadError, ResponseStreamingError) is transient
             return kind(f"{inner}{region}", retryable=is_transient_exception(inner), **common)
         return map_generic_error(

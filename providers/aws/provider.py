@@ -153,16 +153,36 @@ class AWSProvider(VMProvider):
         def build() -> S3Storage:
             from providers.aws.storage import S3Storage
 
+            account = self._lean_s3_account()
             return S3Storage(
-                self.client("s3"),
+                None if account is not None else self.client("s3"),
                 name,
                 region=self.region,
                 transfer=self.transfer,
                 sse=self.sse,
                 kms_key_id=self.kms_key_id,
+                account=account,
+                client_factory=lambda: self.client("s3"),
             )
 
         return self._cached(("s3", name), build)  # type: ignore[no-any-return]
+
+    def _lean_s3_account(self) -> Any:
+        """What the lean S3 requests need (providers/native/s3_account), when it reads
+        exactly as botocore would from these settings; None: the store builds its boto3
+        client up front, as before (a session given, a profile, a role, no static keys...)."""
+        from providers.native import DataPlaneSettings
+
+        if self._session is not None or DataPlaneSettings.from_env().mode == "sdk":
+            return None
+        creds = self.credentials
+        if creds is None or creds.profile_name or creds.assume_role_arn:
+            return None  # the region and the keys come from a profile or a role
+        if os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE"):
+            return None
+        from providers.native.s3_account import S3Account
+
+        return S3Account.resolve(creds, self.region, self.endpoint_url)
 
     def get_metrics(self) -> CloudWatchMetrics:
         from providers.aws.metrics import CloudWatchMetrics

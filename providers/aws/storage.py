@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import importlib.util
 import math
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,14 +47,19 @@ from providers.native import DataPlaneSettings, NativeRefused, native_for
 from providers.operation import cloud_operation
 
 if TYPE_CHECKING:
-    from providers.native.s3 import S3BytePath
-
-try:
     from boto3.s3.transfer import TransferConfig
-except ImportError as exc:  # pragma: no cover
+
+    from providers.native.s3 import S3BytePath
+    from providers.native.s3_account import S3Account
+    from providers.native.s3_request import S3Requests
+
+if importlib.util.find_spec("boto3") is None:  # pragma: no cover
     from providers.errors import sdk_missing
 
-    raise sdk_missing("aws", "boto3", "aws") from exc
+    raise sdk_missing("aws", "boto3", "aws")
+# boto3 itself (about 0.5 s of CPU to import and build a client) is imported where a
+# client is built or a transfer configured: a store opened with a lean account
+# (providers/native/s3_account) lists, reads and writes single objects without it
 
 MiB = 1024 * 1024
 MAX_PARTS = 10_000
@@ -94,6 +101,26 @@ _BUCKET_OPERATIONS = frozenset(
 _MISSING_OBJECT_CODES = frozenset({"404", "NotFound", "NoSuchKey", "NoSuchVersion"})
 
 
+def _is_lean(native: object) -> bool:
+    """Whether a byte path is the lean requests' (providers/native/s3_request)."""
+    return type(native).__name__ == "S3Requests"
+
+
+#: an HTTP header name (RFC 9110 token)
+_TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+
+def plain_metadata(metadata: Mapping[str, str]) -> bool:
+    """Metadata the lean PUT sends as botocore does: names that are header tokens,
+    printable ASCII values without surrounding spaces (anything else goes through boto3)."""
+    for name, value in metadata.items():
+        if not _TOKEN.match(name):
+            return False
+        if not value.isascii() or not value.isprintable() or value != value.strip():
+            return False
+    return True
+
+
 def _user_metadata(meta: Mapping[str, str]) -> dict[str, str]:
     """The metadata a caller gave (names lower-cased), without our sha256 entry."""
     return {k.lower(): v for k, v in meta.items() if k.lower() != SHA256_METADATA_KEY}
@@ -108,6 +135,8 @@ class TransferSettings:
     concurrency: int = 8
 
     def for_size(self, size: int) -> TransferConfig:
+        from boto3.s3.transfer import TransferConfig
+
         return TransferConfig(
             multipart_threshold=self.threshold,
             multipart_chunksize=part_size(size, self.chunk_size),
@@ -152,7 +181,12 @@ class S3Storage(AWSAdapter, CheckedDownload):
         sse: str | None = None,
         kms_key_id: str | None = None,
         data_plane: DataPlaneSettings | None = None,
+        account: S3Account | None = None,
+        client_factory: Callable[[], Any] | None = None,
     ) -> None:
+        """client: the boto3 S3 client; or None with client_factory (which builds it on
+        the first operation the lean requests do not cover) and account (what the lean
+        requests of providers/native need: endpoint, region, static keys)."""
         # which client moves the bytes (providers.native): read and checked up front
         self.data_plane = data_plane or DataPlaneSettings.from_env()
         if sse is not None and sse not in SSE_MODES:
@@ -166,12 +200,47 @@ class S3Storage(AWSAdapter, CheckedDownload):
             raise ConfigurationError(
                 "a KMS key id needs sse='aws:kms'", provider="aws", operation="configure"
             )
-        self.client = client
+        self._client = client
+        self._client_factory = client_factory
+        self._client_lock = threading.Lock()
         self.bucket = bucket
+        #: the account as the lean requests read it (None: boto3 for every request)
+        self.lean_account: S3Account | None = None
+        self._lean: S3Requests | None = None
+        if account is not None and self.data_plane.mode != "sdk":
+            target = account.target(bucket)
+            if target is not None:
+                from providers.native.s3_request import S3Requests
+
+                self.lean_account = account
+                self._lean = S3Requests(account, bucket, target)
+        if client is None and client_factory is None:
+            raise ConfigurationError(
+                "an S3 store needs a boto3 client or a client factory",
+                provider="aws",
+                operation="configure",
+            )
+        if client is None and self._lean is None:
+            self._client = cast(Callable[[], Any], client_factory)()
         self.region = region
         self.transfer = transfer or TransferSettings()
         self.sse = sse
         self.kms_key_id = kms_key_id
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client (built on first use when the store was opened lean)."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = cast(Callable[[], Any], self._client_factory)()
+        return self._client
+
+    @property
+    def lean(self) -> S3Requests | None:
+        """The lean requests of this bucket, unless absent or refused (another region)."""
+        lean = self._lean
+        return lean if lean is not None and not lean.refused else None
 
     # -- adapter hooks -----------------------------------------------------------------
     @property
@@ -270,7 +339,22 @@ class S3Storage(AWSAdapter, CheckedDownload):
     def bucket_exists(self) -> bool:
         return self._bucket_found()
 
+    def _head_object(
+        self, key: str, version_id: str | None, part: int | None, args: dict[str, Any]
+    ) -> dict[str, Any]:
+        """HeadObject through the lean requests (failures raised unmapped, as boto3
+        raises them), else boto3's."""
+        lean = self.lean
+        if lean is not None:
+            with contextlib.suppress(NativeRefused):  # another region: boto3 from now on
+                return lean.head_object(key, version_id, part)
+        return cast(dict[str, Any], self.client.head_object(**args))
+
     def _bucket_found(self) -> bool:
+        lean = self.lean
+        if lean is not None:
+            with contextlib.suppress(NativeRefused):
+                return lean.bucket_found()
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except Exception as exc:
@@ -354,13 +438,15 @@ class S3Storage(AWSAdapter, CheckedDownload):
                 operation="upload",
                 resource=self.uri(key),
             )
-        native = cast("S3BytePath | None", native_for(self, key)) if "Tagging" not in args else None
+        native = native_for(self, key) if "Tagging" not in args else None
         resp = None
-        if native is not None:  # x-amz-checksum-sha256: S3 refuses a damaged body
-            with contextlib.suppress(NativeRefused):  # its TLS refused: the SDK, from now on
-                # the body is in memory: this level resends it (obstore retries nothing)
+        if native is not None and not (
+            _is_lean(native) and not plain_metadata(args["Metadata"])
+        ):  # x-amz-checksum-sha256 (and Content-MD5): S3 refuses a damaged body
+            with contextlib.suppress(NativeRefused):  # refused: the SDK, from now on
+                # the body is in memory: this level resends it (no native client retries)
                 answer = self.retry_policy.call(
-                    lambda: native.put(key, body, args["Metadata"], map_error=self.map_error)
+                    lambda: self._native_put(native, key, body, md5.digest(), sha256, args)
                 )
                 resp = {"ETag": answer["e_tag"], "VersionId": answer["version"]}
         if resp is None:
@@ -385,6 +471,17 @@ class S3Storage(AWSAdapter, CheckedDownload):
             hashes={"md5": md5.hexdigest()} if verified else {},
             evidence="s3:etag-md5" if verified else None,
         )
+
+    def _native_put(
+        self, native: Any, key: str, body: bytes, md5: bytes, sha256: str, args: dict[str, Any]
+    ) -> dict[str, str | None]:
+        if _is_lean(native):
+            return cast("S3Requests", native).put(
+                key, body, args["Metadata"], md5=md5, sha256=bytes.fromhex(sha256),
+                sse=self.sse, map_error=self.map_error,
+            )  # fmt: skip
+        path = cast("S3BytePath", native)
+        return path.put(key, body, args["Metadata"], map_error=self.map_error)
 
     def _multipart(
         self, stream: BinaryIO, key: str, size: int, sha256: str, args: dict[str, Any]
@@ -554,7 +651,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
         return self._head(key, version_id)
 
     def _open_bytes(self, key: str, version_id: str | None, obj: StorageObject) -> BinaryIO:
-        native = cast("S3BytePath | None", native_for(self, key))
+        native = cast("S3BytePath | S3Requests | None", native_for(self, key))
         if native is not None:  # checked by CheckedReader against S3's own hashes
             with contextlib.suppress(NativeRefused):  # its TLS refused: the SDK, from now on
                 # a failed GET request consumed nothing: retried here, as botocore's
@@ -580,7 +677,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
         if version_id:
             args["VersionId"] = version_id
         try:
-            resp = self.client.head_object(**args)
+            resp = self._head_object(remote_key, version_id, None, args)
         except Exception as exc:
             # HEAD answers a bare 404 for a missing key and a missing bucket alike
             if client_error_code(exc) in {"404", "NotFound"} and not self._bucket_found():
@@ -611,7 +708,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
             # a multipart object with no full-object checksum: its ETag is the md5 of the
             # parts' md5s, checkable once the part size is known (HEAD of part 1)
             part_args = {k: v for k, v in args.items() if k != "ChecksumMode"}
-            part = self.client.head_object(**part_args, PartNumber=1)
+            part = self._head_object(remote_key, version_id, 1, {**part_args, "PartNumber": 1})
             hashes["s3-etag"] = f"{etag}@{int(part.get('ContentLength', 0))}"
         return StorageObject(
             key=remote_key,
@@ -653,7 +750,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
     @cloud_operation("open_read", kind=DownloadError, metric="download")
     def open_read(self, remote_key: str) -> BinaryIO:
         check_key(remote_key)
-        native = cast("S3BytePath | None", native_for(self, remote_key))
+        native = cast("S3BytePath | S3Requests | None", native_for(self, remote_key))
         if native is not None:
             with contextlib.suppress(NativeRefused):  # its TLS refused: the SDK, from now on
                 return self.retry_policy.call(
@@ -696,6 +793,26 @@ class S3Storage(AWSAdapter, CheckedDownload):
     ) -> tuple[list[StorageObject], str | None]:
         """One ListObjectsV2 page and the continuation token of the next (None: last);
         start_after (the first page only) lists keys after that one."""
+        lean = self.lean
+        if lean is not None:
+            from providers.native.s3_list import list_page
+
+            with contextlib.suppress(NativeRefused):  # another region: boto3 from now on
+                entries, next_token = list_page(
+                    lean, prefix, page_token, page_size, start_after=start_after,
+                    map_error=self.map_error,
+                )  # fmt: skip
+                kms = self.sse == "aws:kms"
+                return [
+                    StorageObject(
+                        key=e.key,
+                        size=e.size,
+                        last_modified=e.last_modified,
+                        etag=e.etag,
+                        hashes=_md5_of_etag(e.etag, kms),
+                    )
+                    for e in entries
+                ], next_token
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": page_size}
         if page_token:
             args["ContinuationToken"] = page_token

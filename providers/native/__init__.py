@@ -51,7 +51,7 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from providers.errors import ConfigurationError
 from providers.settings import environment
@@ -60,8 +60,9 @@ if TYPE_CHECKING:
     from providers.native.azure import AzureBytePath
     from providers.native.gcs_put import GCSBytePath
     from providers.native.s3 import S3BytePath
+    from providers.native.s3_request import S3Requests
 
-    BytePath = S3BytePath | AzureBytePath | GCSBytePath
+    BytePath: TypeAlias = S3BytePath | S3Requests | AzureBytePath | GCSBytePath
 
 MODES = ("auto", "sdk", "native")
 ENV_VAR = "SPECIFY_DATA_PLANE"
@@ -148,6 +149,9 @@ def _choose(store: Any, settings: DataPlaneSettings) -> BytePath | None:
         return AzureBytePath.from_client(store.client, store.container)
     if getattr(store, "sse", None) not in (None, "AES256"):
         return None  # under SSE-KMS the ETag is no MD5: nothing to verify a write by
+    lean = getattr(store, "lean", None)
+    if lean is not None:  # signed requests on our socket pool: no boto3, no obstore
+        return lean  # type: ignore[no-any-return]
     from providers.native.s3 import S3BytePath
 
     return S3BytePath.from_client(store.client, store.bucket, sse=store.sse)

@@ -20,7 +20,7 @@ import socket
 import ssl
 import threading
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -35,6 +35,18 @@ class SendFailed(Exception):
         super().__init__(message)
         self.connected = connected
         self.tls = tls
+
+
+@dataclass(frozen=True)
+class StreamedAnswer:
+    """An answer whose body is read as it is consumed (Pool.stream)."""
+
+    status: int
+    headers: Mapping[str, str]  # lowercase names
+    chunks: Iterator[bytes]
+
+    def read_all(self) -> bytes:
+        return b"".join(self.chunks)
 
 
 @dataclass(frozen=True)
@@ -201,6 +213,87 @@ class Pool:
         else:
             conn.close()
         return Answer(status, answer_headers, data)
+
+    def stream(
+        self, method: str, target: str, headers: Mapping[str, str], *, chunk: int = 256 * 1024
+    ) -> StreamedAnswer:
+        """One body-less request (GET) whose answer's body is read as it is consumed:
+        `StreamedAnswer.chunks` yields it piece by piece (for an answer with a
+        Content-Length; any other comes whole, as one piece). The connection goes back to
+        the pool once the last byte was read; a body left unread (the iterator closed or
+        dropped) closes it. A cut while reading raises SendFailed (connected) from the
+        iterator: the caller maps it; nothing here retries."""
+        conn = self._get()
+        url = f"{self.origin}{target}" if self.absolute_form else target
+        lines = [f"{method} {url} HTTP/1.1", f"Host: {self.host_header}",
+                 "Accept-Encoding: identity"]  # fmt: skip
+        for name, value in headers.items():
+            if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+                conn.close()
+                raise ValueError(f"a header holds a line break: {name!r}")
+            lines.append(f"{name}: {value}")
+        try:
+            conn.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            status, answer_headers, keep = _read_head(conn)
+            while 100 <= status < 200:
+                status, answer_headers, keep = _read_head(conn)
+            length_text = answer_headers.get("content-length")
+            plain = (
+                method != "HEAD"
+                and status not in _NO_BODY
+                and "chunked" not in answer_headers.get("transfer-encoding", "").lower()
+                and length_text is not None
+                and length_text.isdigit()
+            )
+            if not plain:
+                data, keep = _read_body(conn, method, status, answer_headers, keep)
+        except ssl.SSLError as exc:
+            conn.close()
+            raise SendFailed(f"TLS: {exc}", connected=True, tls=True) from exc
+        except OSError as exc:
+            conn.close()
+            raise SendFailed(f"{type(exc).__name__}: {exc}", connected=True) from exc
+        except _Malformed as exc:
+            conn.close()
+            raise SendFailed(f"BadAnswer: {exc}", connected=True) from exc
+        if not plain:
+            if keep and not conn.pending:
+                self._put(conn)
+            else:
+                conn.close()
+            return StreamedAnswer(status, answer_headers, iter((data,) if data else ()))
+        return StreamedAnswer(
+            status, answer_headers, self._pieces(conn, int(length_text or 0), keep, chunk)
+        )
+
+    def _pieces(self, conn: _Conn, length: int, keep: bool, chunk: int) -> Iterator[bytes]:
+        done = False
+        try:
+            left = length
+            if conn.pending:
+                first, conn.pending = conn.pending[:left], conn.pending[left:]
+                left -= len(first)
+                yield first
+            while left > 0:
+                try:
+                    piece = conn.sock.recv(min(chunk, left))
+                except ssl.SSLError as exc:
+                    raise SendFailed(f"TLS: {exc}", connected=True, tls=True) from exc
+                except OSError as exc:
+                    raise SendFailed(f"{type(exc).__name__}: {exc}", connected=True) from exc
+                if not piece:
+                    raise SendFailed(
+                        f"IncompleteRead: the body ended {left} bytes short of {length}",
+                        connected=True,
+                    )
+                left -= len(piece)
+                yield piece
+            done = True
+        finally:
+            if done and keep and not conn.pending:
+                self._put(conn)
+            else:
+                conn.close()
 
     def close(self) -> None:
         with self._lock:

@@ -27,7 +27,7 @@ import pytest
 from providers.aws.storage import S3Storage
 from providers.errors import CloudError
 from providers.local.storage import LocalStorage
-from providers.native import path_name
+from providers.native import byte_path, path_name
 from providers.replication import Journal, ReplicationOptions, replicate_prefix, verify_prefix
 from tests.fakes.faulty_proxy import FaultyProxy
 
@@ -55,18 +55,30 @@ def payloads() -> dict[str, tuple[bytes, bytes]]:
     return {name: (os.urandom(n), os.urandom(n)) for name, n in SIZES.items()}
 
 
-def store(cloud: str, bucket: str, endpoint: str) -> Any:
-    """A store of `cloud` whose SDK talks to endpoint (the emulator, or the proxy)."""
+def store(cloud: str, bucket: str, endpoint: str, plane: str = "sdk") -> Any:
+    """A store of `cloud` whose SDK talks to endpoint (the emulator, or the proxy);
+    plane 'lean' (S3): opened with static keys, as AWSProvider opens it, so that its
+    listing and single-object bytes go through the lean requests (providers/native/s3_*)."""
     if cloud == "s3":
         from providers.aws.adapter import client_config
 
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            config=client_config("s3", custom_endpoint=True),
-        )
-        return S3Storage(client, bucket)
+        def client() -> Any:
+            return boto3.client(
+                "s3",
+                endpoint_url=endpoint,
+                region_name="us-east-1",
+                config=client_config("s3", custom_endpoint=True),
+            )
+
+        if plane == "lean":
+            from providers.aws.settings import AWSCredentials
+            from providers.native.s3_account import S3Account
+
+            keys = AWSCredentials(aws_access_key_id="testing", aws_secret_access_key="testing")
+            account = S3Account.resolve(keys, "us-east-1", endpoint)
+            assert account is not None
+            return S3Storage(None, bucket, account=account, client_factory=client)
+        return S3Storage(client(), bucket)
     if cloud == "gcs":
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
@@ -101,15 +113,18 @@ def cloud_pair(
 ) -> Iterator[tuple[Any, Any, FaultyProxy]]:
     """(direct store, store through the faulty proxy, proxy) on a fresh bucket; the
     bytes of both go through the data plane the case names (providers.native)."""
-    cloud, seed, first, plane = request.param
+    cloud, seed, first, case_plane = request.param
+    plane = "native" if case_plane == "lean" else case_plane
     monkeypatch.setenv("SPECIFY_DATA_PLANE", plane)
     bucket = f"faults-{uuid.uuid4().hex[:12]}"
     direct = store(cloud, bucket, emulator_url(cloud))
     (getattr(direct, "create_bucket", None) or direct.ensure_container)()
     with FaultyProxy(emulator_url(cloud), seed=seed, schedule=[first], **FAULTS) as proxy:
         proxy.enabled = False  # seeding goes around the faults
-        faulty = store(cloud, bucket, proxy.url)
+        faulty = store(cloud, bucket, proxy.url, case_plane)
         assert path_name(faulty) == plane, "the case runs on the data plane it names"
+        lean = type(byte_path(faulty)).__name__ == "S3Requests"
+        assert lean == (case_plane == "lean"), "the lean case runs on the lean requests"
         yield direct, faulty, proxy
 
 
@@ -124,8 +139,9 @@ def put(storage: Any, key: str, data: bytes, tmp: Path) -> None:
     storage.upload(f, key)
 
 
-#: User-Agents of the native clients: obstore, and the lean Azure and GCS writers
-NATIVE_AGENTS = ("object_store", "specify-native-azure", "specify-native-gcs")
+#: User-Agents of the native clients: obstore, the lean S3 requests and the lean Azure
+#: and GCS writers
+NATIVE_AGENTS = ("object_store", "specify-cloud-lean", "specify-native-azure", "specify-native-gcs")
 
 
 def assert_plane(
@@ -171,7 +187,8 @@ IDS = [f"{c}-{n}" for c, n in CASES]
 
 
 #: where a native byte path exists (providers.native), every case runs on it as well
-PLANES = {"s3": ("sdk", "native"), "gcs": ("sdk", "native"), "az": ("sdk", "native")}
+#: (S3 twice: obstore's byte path, and the lean requests of a store opened with static keys)
+PLANES = {"s3": ("sdk", "native", "lean"), "gcs": ("sdk", "native"), "az": ("sdk", "native")}
 
 
 def _params(first: str) -> list[Any]:

@@ -26,7 +26,22 @@ def s3_client(url: str):  # type: ignore[no-untyped-def]
     return boto3.client("s3", endpoint_url=url, region_name="us-east-1")
 
 
-def test_500_objects_through_503s_and_dropped_connections(tmp_path: Path) -> None:
+def s3_store(url: str, bucket: str, opened: str) -> S3Storage:
+    """'client': a store given a boto3 client; 'lean': one opened with static keys, as
+    AWSProvider opens it (listing and single-object bytes through providers/native/s3_*)."""
+    if opened == "client":
+        return S3Storage(s3_client(url), bucket)
+    from providers.aws.settings import AWSCredentials
+    from providers.native.s3_account import S3Account
+
+    keys = AWSCredentials(aws_access_key_id="testing", aws_secret_access_key="testing")
+    account = S3Account.resolve(keys, "us-east-1", url)
+    assert account is not None
+    return S3Storage(None, bucket, account=account, client_factory=lambda: s3_client(url))
+
+
+@pytest.mark.parametrize("opened", ["client", "lean"])
+def test_500_objects_through_503s_and_dropped_connections(tmp_path: Path, opened: str) -> None:
     moto = os.environ["SPECIFY_MOTO_URL"]
     bucket = f"faults-{uuid.uuid4().hex[:10]}"
     direct = S3Storage(s3_client(moto), bucket)
@@ -39,7 +54,8 @@ def test_500_objects_through_503s_and_dropped_connections(tmp_path: Path) -> Non
     src = LocalStorage(src_root)
 
     with FaultyProxy(moto, p503=0.1, pdrop=0.05, seed=11) as proxy:
-        faulty = S3Storage(s3_client(proxy.url), bucket)
+        faulty = s3_store(proxy.url, bucket, opened)
+        assert (faulty.lean is not None) == (opened == "lean")
         options = ReplicationOptions(journal_dir=str(tmp_path / "state"), transfers=8)
         started = time.perf_counter()
         (report,) = replicate_prefix(src, "", [(faulty, "")], options)

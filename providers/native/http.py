@@ -199,15 +199,9 @@ class Pool:
             while 100 <= status < 200:  # interim answers (100 Continue): the real one follows
                 status, answer_headers, keep = _read_head(conn)
             data, keep = _read_body(conn, method, status, answer_headers, keep)
-        except ssl.SSLError as exc:
+        except (OSError, _Malformed) as exc:
             conn.close()
-            raise SendFailed(f"TLS: {exc}", connected=True, tls=True) from exc
-        except OSError as exc:
-            conn.close()
-            raise SendFailed(f"{type(exc).__name__}: {exc}", connected=True) from exc
-        except _Malformed as exc:
-            conn.close()
-            raise SendFailed(f"BadAnswer: {exc}", connected=True) from exc
+            raise _failed(exc) from exc
         if keep and not conn.pending:
             self._put(conn)
         else:
@@ -247,15 +241,9 @@ class Pool:
             )
             if not plain:
                 data, keep = _read_body(conn, method, status, answer_headers, keep)
-        except ssl.SSLError as exc:
+        except (OSError, _Malformed) as exc:
             conn.close()
-            raise SendFailed(f"TLS: {exc}", connected=True, tls=True) from exc
-        except OSError as exc:
-            conn.close()
-            raise SendFailed(f"{type(exc).__name__}: {exc}", connected=True) from exc
-        except _Malformed as exc:
-            conn.close()
-            raise SendFailed(f"BadAnswer: {exc}", connected=True) from exc
+            raise _failed(exc) from exc
         if not plain:
             if keep and not conn.pending:
                 self._put(conn)
@@ -277,10 +265,8 @@ class Pool:
             while left > 0:
                 try:
                     piece = conn.sock.recv(min(chunk, left))
-                except ssl.SSLError as exc:
-                    raise SendFailed(f"TLS: {exc}", connected=True, tls=True) from exc
                 except OSError as exc:
-                    raise SendFailed(f"{type(exc).__name__}: {exc}", connected=True) from exc
+                    raise _failed(exc) from exc
                 if not piece:
                     raise SendFailed(
                         f"IncompleteRead: the body ended {left} bytes short of {length}",
@@ -304,6 +290,16 @@ class Pool:
 
 class _Malformed(Exception):
     """The answer is not HTTP/1.x as these writers read it (or it was cut short)."""
+
+
+def _failed(exc: BaseException) -> SendFailed:
+    """A failure on a connected socket (TLS, the socket, a malformed answer) as SendFailed;
+    the caller closes the connection."""
+    if isinstance(exc, ssl.SSLError):
+        return SendFailed(f"TLS: {exc}", connected=True, tls=True)
+    if isinstance(exc, _Malformed):
+        return SendFailed(f"BadAnswer: {exc}", connected=True)
+    return SendFailed(f"{type(exc).__name__}: {exc}", connected=True)
 
 
 def _recv(conn: _Conn) -> bytes:

@@ -32,13 +32,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from providers.native.sigv4 import Credentials
-
-if TYPE_CHECKING:
-    from providers.aws.settings import AWSCredentials
 
 #: botocore's defaults (botocore.config.Config: connect_timeout, read_timeout)
 CONNECT_TIMEOUT = 60.0
@@ -106,12 +103,13 @@ class S3Account:
     @classmethod
     def resolve(
         cls,
-        credentials: AWSCredentials | None,
+        credentials: Any,
         region: str,
         endpoint_url: str | None,
         env: Mapping[str, str] | None = None,
     ) -> S3Account | None:
-        """The account a boto3 S3 client built from these settings reaches, when it is
+        """The account a boto3 S3 client built from these settings (credentials: an
+        providers.aws.settings.AWSCredentials) reaches, when it is
         read here exactly as botocore reads it; else None (see the module's list).
 
         region: the one the provider hands its clients (AWSProvider.region)."""

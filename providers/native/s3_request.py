@@ -130,9 +130,11 @@ class S3Requests:
         self, exc: SendFailed, *, operation: str, resource: str, kind: type[CloudError],
         mapper: StoreMapper,
     ) -> CloudError:  # fmt: skip
+        where = self.target.origin + self.target.prefix
         return transport_error(
             exc, resource, mapper, provider="aws", hint=TLS_HINT,
-            cause=lambda e, text: ConnectionError(text), operation=operation, kind=kind,
+            cause=lambda e, text: ConnectionError(f"{text} (endpoint URL {where})"),
+            operation=operation, kind=kind,
         )  # fmt: skip
 
     # -- requests ------------------------------------------------------------------------

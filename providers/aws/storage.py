@@ -101,11 +101,6 @@ _BUCKET_OPERATIONS = frozenset(
 _MISSING_OBJECT_CODES = frozenset({"404", "NotFound", "NoSuchKey", "NoSuchVersion"})
 
 
-def _is_lean(native: object) -> bool:
-    """Whether a byte path is the lean requests' (providers/native/s3_request)."""
-    return type(native).__name__ == "S3Requests"
-
-
 #: an HTTP header name (RFC 9110 token)
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
@@ -441,7 +436,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
         native = native_for(self, key) if "Tagging" not in args else None
         resp = None
         if native is not None and not (
-            _is_lean(native) and not plain_metadata(args["Metadata"])
+            native is self._lean and not plain_metadata(args["Metadata"])
         ):  # x-amz-checksum-sha256 (and Content-MD5): S3 refuses a damaged body
             with contextlib.suppress(NativeRefused):  # refused: the SDK, from now on
                 # the body is in memory: this level resends it (no native client retries)
@@ -475,7 +470,7 @@ class S3Storage(AWSAdapter, CheckedDownload):
     def _native_put(
         self, native: Any, key: str, body: bytes, md5: bytes, sha256: str, args: dict[str, Any]
     ) -> dict[str, str | None]:
-        if _is_lean(native):
+        if native is self._lean:  # the lean requests (providers/native/s3_request)
             return cast("S3Requests", native).put(
                 key, body, args["Metadata"], md5=md5, sha256=bytes.fromhex(sha256),
                 sse=self.sse, map_error=self.map_error,
